@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs, from Debian, every tool the build and the tests use. Idempotent; needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  runc            # runs the bundles (tests run it as root and rootless)
+  docker-registry # the CNCF distribution registry the tests pull from
+  skopeo          # pushes fixture images; the oracle for what a correct pull yields
+  umoci           # builds fixture images; the oracle for what a correct rootfs is
+  debootstrap     # builds the Debian fixture rootfs
+  golang-github-opencontainers-specs-dev # the OCI runtime-spec JSON schema
+  apache2-utils   # htpasswd, for the basic-auth registry
+  openssl         # self-signed CA for the TLS registry
+  uidmap          # newuidmap/newgidmap for rootless runs
+  busybox-static  # the small multi-layer fixture image
+  shellcheck      # lints the shim
+  zstd
+  tar
+  gzip
+  ca-certificates
+  curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

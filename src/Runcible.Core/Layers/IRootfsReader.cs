@@ -1,0 +1,16 @@
+namespace Runcible.Core.Layers;
+
+/// <summary>
+/// Reads single files of a root filesystem (a flattened image or an extracted directory) without
+/// extracting anything, for things like <c>/etc/passwd</c>.
+/// </summary>
+public interface IRootfsReader
+{
+    /// <summary>
+    /// Reads the regular file at <paramref name="path"/> (absolute inside the tree), following
+    /// symlinks only inside the tree (an absolute target means the tree's root, <c>..</c> stops at
+    /// the root). Returns null when nothing is there or it is not a regular file. Throws a
+    /// <see cref="Diagnostics.RuncibleException"/> when the file is larger than <paramref name="maxBytes"/>.
+    /// </summary>
+    byte[]? ReadFile(string path, int maxBytes);
+}
