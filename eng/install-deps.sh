@@ -19,6 +19,7 @@ packages=(
   gzip
   ca-certificates
   curl
+  jq              # eng/fixture-images.sh writes the multiarch image index
 )
 
 missing=()

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash eng/install-deps.sh
+# Builds the fixture images once (minutes: debootstrap), then reuses them while this script is unchanged.
+bash eng/fixture-images.sh
 
 results_dir="$PWD/artifacts/test-results"
 rm -rf "$results_dir"
