@@ -95,6 +95,23 @@ add_layer() {
   rm -f "$tarball"
 }
 
+# umoci 0.4.7 writes manifests without "mediaType" (allowed, but unlike every real registry image):
+# rewrites the manifest tagged <tag> with mediaType first, and points index.json at the new blob.
+add_manifest_media_type() {
+  local layout="$1" tag="$2" old new size
+  old="$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' "$layout/index.json")"
+  jq -c '{schemaVersion: .schemaVersion, mediaType: "application/vnd.oci.image.manifest.v1+json"} + .' \
+    "$layout/blobs/sha256/${old#sha256:}" >"$work/manifest.json"
+  new="sha256:$(sha256sum "$work/manifest.json" | cut -d' ' -f1)"
+  size="$(stat -c %s "$work/manifest.json")"
+  mv "$work/manifest.json" "$layout/blobs/sha256/${new#sha256:}"
+  jq -c --arg t "$tag" --arg d "$new" --argjson s "$size" '.manifests |= map(
+      if .annotations["org.opencontainers.image.ref.name"] == $t then .digest = $d | .size = $s else . end)' \
+    "$layout/index.json" >"$work/index.json"
+  mv "$work/index.json" "$layout/index.json"
+  quiet umoci gc --layout "$layout"
+}
+
 # Moves a finished layout into the cache and writes its stamp (in that order).
 publish() {
   local image="$1" layout="$2"
@@ -153,7 +170,7 @@ build_busybox() {
     "${base_env[@]}" --config.cmd sh --config.workingdir / \
     --config.label "org.opencontainers.image.title=runcible-fixture-busybox" \
     --config.label "org.opencontainers.image.description=busybox-static, three layers with a hardlink and a whiteout"
-  quiet umoci gc --layout "$layout"
+  add_manifest_media_type "$layout" latest
   publish busybox "$layout"
 }
 
@@ -210,7 +227,7 @@ build_runtime_deps() {
     --config.env DOTNET_RUNNING_IN_CONTAINER=true --config.cmd bash --config.workingdir / \
     --config.label "org.opencontainers.image.title=runcible-fixture-runtime-deps" \
     --config.label "org.opencontainers.image.base.name=debian:bookworm-slim"
-  quiet umoci gc --layout "$layout"
+  add_manifest_media_type "$layout" latest
   publish runtime-deps "$layout"
 }
 
@@ -238,7 +255,7 @@ build_runtime() {
   quiet umoci config --image "$layout:latest" --created "$created" --author "runcible" "${history[@]}" \
     --config.env "DOTNET_VERSION=$version" \
     --config.label "org.opencontainers.image.title=runcible-fixture-runtime"
-  quiet umoci gc --layout "$layout"
+  add_manifest_media_type "$layout" latest
   publish runtime "$layout"
 }
 
@@ -254,7 +271,7 @@ build_aspnet() {
   quiet umoci config --image "$layout:latest" --created "$created" --author "runcible" "${history[@]}" \
     --config.env "ASPNET_VERSION=$version" \
     --config.label "org.opencontainers.image.title=runcible-fixture-aspnet"
-  quiet umoci gc --layout "$layout"
+  add_manifest_media_type "$layout" latest
   publish aspnet "$layout"
 }
 
@@ -281,6 +298,7 @@ build_multiarch() {
     quiet umoci config --image "$layout:$arch" --created "$created" --author "runcible" "${history[@]}" \
       --os linux --architecture "$arch" "${base_env[@]}" --config.cmd sh \
       --config.label "org.opencontainers.image.title=runcible-fixture-multiarch-$arch"
+    add_manifest_media_type "$layout" "$arch"
   done
   rm -rf "$stage"
 
