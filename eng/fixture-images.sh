@@ -49,39 +49,76 @@ is_current() {
     [ "$(cat "$oci_dir/$image.stamp")" = "$key" ]
 }
 
-stale=()
-for image in "${images[@]}"; do
-  is_current "$image" || stale+=("$image")
-done
+find_stale() {
+  stale=()
+  for image in "${images[@]}"; do
+    is_current "$image" || stale+=("$image")
+  done
+}
+find_stale
 if [ "${#stale[@]}" -eq 0 ]; then
   exit 0
 fi
 
 [ "$(id -u)" -eq 0 ] || die "building the fixture images needs root (debootstrap, chroot); run as root or with sudo"
-for tool in umoci debootstrap busybox jq sha256sum chroot; do
+for tool in umoci debootstrap busybox jq sha256sum chroot flock findmnt; do
   command -v "$tool" >/dev/null || die "$tool is missing; run eng/install-deps.sh"
 done
 [ -x "$dotnet_root/dotnet" ] || die "no .NET installation at $dotnet_root"
 
+# Several test runs may share this cache: one builds, the others wait and then find it current.
 mkdir -p "$oci_dir"
-work="$(mktemp -d "$fixture_dir/.build.XXXXXX")"
+exec 9>"$fixture_dir/.lock"
+if ! flock -n 9; then
+  log "another run is building the fixture images; waiting for it"
+  flock 9
+fi
+find_stale
+if [ "${#stale[@]}" -eq 0 ]; then
+  exit 0
+fi
+
 # debootstrap mounts /proc (and maybe /dev, /sys) in its target: unmount before deleting anything.
-cleanup() {
-  findmnt -rn -o TARGET | awk -v w="$work" 'index($0, w "/") == 1' | sort -r | while read -r m; do
+unmount_under() {
+  findmnt -rn -o TARGET | awk -v w="$1" 'index($0, w "/") == 1' | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
+}
+
+# Leftovers of a run that was killed outright (no trap ran); safe to remove while holding the lock.
+for old in "$fixture_dir"/.build.*; do
+  [ -d "$old" ] || continue
+  unmount_under "$old"
+  rm -rf --one-file-system "$old"
+done
+
+work="$(mktemp -d "$fixture_dir/.build.XXXXXX")"
+cleanup() {
+  unmount_under "$work"
   rm -rf --one-file-system "$work"
 }
+# Stops a process and everything it started (this script's own descendants only).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+running=""
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap '[ -n "$running" ] && kill_tree "$running"; wait 2>/dev/null; exit 130' INT TERM
 
-# Runs a command quietly; on failure shows its output and stops.
+# Runs a command quietly, in the background so a signal stops it at once; on failure shows its
+# output and stops.
 quiet() {
   local logfile="$work/last-command.log"
-  if ! "$@" >"$logfile" 2>&1; then
+  "$@" >"$logfile" 2>&1 &
+  running=$!
+  if ! wait "$running"; then
+    running=""
     tail -n 60 "$logfile" >&2
     die "command failed: $*"
   fi
+  running=""
 }
 
 # Appends the content of a directory as one layer. GNU tar writes the archive (names sorted,
