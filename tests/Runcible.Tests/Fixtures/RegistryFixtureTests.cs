@@ -176,6 +176,28 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         }
 
+        // 4b. The OAuth2 form (POST, grant_type=password) that containerd-style clients send: same rules.
+        foreach (var (password, expected) in new[] { (registry.Password!, HttpStatusCode.OK), ("not-the-password", HttpStatusCode.Unauthorized) })
+        {
+            using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "password",
+                ["username"] = registry.Username!,
+                ["password"] = password,
+                ["service"] = tokenServer.Service,
+                ["scope"] = "repository:busybox:pull",
+                ["client_id"] = "runcible-tests",
+            });
+            using var response = await tokenClient.PostAsync(tokenServer.Realm, form, ct);
+            Assert.Equal(expected, response.StatusCode);
+            if (expected == HttpStatusCode.OK)
+            {
+                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                var posted = body.RootElement.GetProperty("access_token").GetString()!;
+                Assert.Equal(HttpStatusCode.OK, await GetManifestStatusAsync(client, new AuthenticationHeaderValue("Bearer", posted), ct));
+            }
+        }
+
         // 5. A token not signed by the trusted key is refused by the registry.
         var parts = userToken.Split('.');
         var forged = parts[0] + "." + parts[1] + "." + parts[2][..^4] + (parts[2].EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
@@ -185,6 +207,26 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
         Assert.Contains(OciManifest, ProcessRunner.Run("skopeo", "inspect", "--raw", "--tls-verify=false", "--no-creds", $"docker://{registry.Host}/busybox:latest")
             .EnsureSuccess("skopeo inspect through the token flow").StandardOutput);
         Assert.True(tokenServer.RequestCount >= 4);
+    }
+
+    [Fact]
+    public async Task A_registry_server_stops_and_removes_its_files_on_dispose()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var registry = await RegistryServer.StartAnonymousAsync(ct);
+        var storage = registry.StorageDirectory;
+        var address = registry.BaseAddress;
+        using (var client = registry.CreateHttpClient())
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("v2/", ct)).StatusCode);
+        }
+
+        Assert.True(Directory.Exists(storage));
+        await registry.DisposeAsync();
+
+        Assert.False(Directory.Exists(storage));
+        using var after = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        await Assert.ThrowsAsync<HttpRequestException>(() => after.GetAsync(new Uri(address, "v2/"), ct));
     }
 
     private static async Task<string> GetTokenAsync(HttpClient client, string url, AuthenticationHeaderValue? authorization, CancellationToken ct)

@@ -20,7 +20,8 @@ namespace Runcible.Tests.Infrastructure.Registry;
 /// Protocol (GET <c>/token?service=…&amp;scope=repository:&lt;name&gt;:&lt;actions&gt;</c>, scope may repeat):
 /// without <c>Authorization</c> the caller is anonymous and gets a token granting only <c>pull</c>;
 /// with <c>Authorization: Basic</c> of the right user/password it gets every requested action (pull, push);
-/// a wrong user or password gets 401; another service gets 400. The answer is
+/// a wrong user or password gets 401; another service gets 400. POST <c>/token</c> with the OAuth2 form
+/// (<c>grant_type=password&amp;username&amp;password&amp;service&amp;scope</c>, as containerd sends) works the same way. The answer is
 /// <c>{"token","access_token","expires_in","issued_at"}</c>. Tokens are ES256 JWTs whose header carries the
 /// signing certificate in <c>x5c</c>; the registry trusts them through <c>rootcertbundle</c> (the test CA),
 /// checks <c>iss</c>, <c>aud</c> (= service, a string in distribution 2.8), <c>exp</c>/<c>nbf</c> and the
@@ -126,7 +127,8 @@ public sealed class TokenServer : IAsyncDisposable
                     requests.Add(head.Target);
                 }
 
-                var (status, body) = Answer(head);
+                var form = head.Method == "POST" ? await ReadFormAsync(stream, head, stopping.Token) : null;
+                var (status, body) = Answer(head, form);
                 var bytes = Encoding.UTF8.GetBytes(body);
                 var extra = status == 401 ? "WWW-Authenticate: Basic realm=\"runcible-test-token-server\"\r\n" : "";
                 var response = $"HTTP/1.1 {status} {Reason(status)}\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\n{extra}Connection: close\r\n\r\n";
@@ -141,27 +143,44 @@ public sealed class TokenServer : IAsyncDisposable
         }
     }
 
-    private (int Status, string Body) Answer(HttpHead head)
+    private (int Status, string Body) Answer(HttpHead head, Dictionary<string, List<string>>? form)
     {
         var path = head.Target.Split('?', 2)[0];
-        if (head.Method != "GET" || path != "/token")
+        if (head.Method is not ("GET" or "POST") || path != "/token")
         {
-            return (404, """{"errors":[{"code":"NOT_FOUND","message":"only GET /token"}]}""");
+            return (404, """{"errors":[{"code":"NOT_FOUND","message":"only GET or POST /token"}]}""");
         }
 
-        var query = ParseQuery(head.Target);
+        // GET: the Docker token protocol (query, optional Basic). POST: its OAuth2 form (grant_type=password).
+        var query = form ?? ParseQuery(head.Target);
         if (query.TryGetValue("service", out var services) && services.Count > 0 && services[0] != Service)
         {
             return (400, """{"errors":[{"code":"BAD_REQUEST","message":"unknown service"}]}""");
         }
 
+        string? user = null, password = null;
+        if (form is not null)
+        {
+            if (First(form, "grant_type") != "password")
+            {
+                return (400, """{"errors":[{"code":"UNSUPPORTED","message":"only grant_type=password"}]}""");
+            }
+
+            user = First(form, "username") ?? "";
+            password = First(form, "password") ?? "";
+        }
+        else if (head.Headers.TryGetValue("authorization", out var authorization)
+            && !TryParseBasic(authorization, out user, out password))
+        {
+            return (401, """{"errors":[{"code":"UNAUTHORIZED","message":"malformed credentials"}]}""");
+        }
+
         string subject = "";
         var authenticated = false;
-        if (head.Headers.TryGetValue("authorization", out var authorization))
+        if (user is not null)
         {
-            if (!TryParseBasic(authorization, out var user, out var password)
-                || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(Username))
-                || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password), Encoding.UTF8.GetBytes(Password)))
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(Username))
+                || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password ?? ""), Encoding.UTF8.GetBytes(Password)))
             {
                 return (401, """{"errors":[{"code":"UNAUTHORIZED","message":"incorrect username or password"}]}""");
             }
@@ -230,6 +249,22 @@ public sealed class TokenServer : IAsyncDisposable
         // JWS ES256 wants r||s (IEEE P1363), which is what ECDsa.SignData produces by default.
         var signature = signingCertificate.Key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256);
         return signingInput + "." + Base64Url(signature);
+    }
+
+    private static string? First(Dictionary<string, List<string>> values, string key) =>
+        values.TryGetValue(key, out var list) && list.Count > 0 ? list[0] : null;
+
+    private static async Task<Dictionary<string, List<string>>> ReadFormAsync(Stream stream, HttpHead head, CancellationToken cancellationToken)
+    {
+        var length = head.ContentLength ?? 0;
+        if (length > 64 * 1024)
+        {
+            throw new InvalidDataException("Token request body too large.");
+        }
+
+        var body = new byte[length];
+        await stream.ReadExactlyAsync(body, cancellationToken);
+        return ParseQuery("?" + Encoding.UTF8.GetString(body));
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
