@@ -162,6 +162,31 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task Body_faults_wait_for_a_get_of_the_chosen_path()
+    {
+        var (registry, blob) = await BusyboxLayerAsync();
+        await using var proxy = FaultProxy.Start(registry).CutAfter(10, pathContains: blob.Digest);
+        using var client = ClientFor(proxy);
+
+        // A HEAD of the blob and a GET of another path leave the fault armed.
+        using (var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, blob.Path), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        }
+
+        using var manifestRequest = new HttpRequestMessage(HttpMethod.Get, "v2/busybox/manifests/latest");
+        manifestRequest.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/vnd.oci.image.manifest.v1+json"));
+        using (var manifest = await client.SendAsync(manifestRequest, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, manifest.StatusCode);
+        }
+
+        var cut = await Record.ExceptionAsync(() => client.GetByteArrayAsync(blob.Path, Ct));
+        Assert.True(cut is IOException || cut?.InnerException is IOException, $"expected a premature end, got {cut}");
+        Assert.Equal([null, null, "cut"], proxy.Requests.Select(r => r.Fault));
+    }
+
+    [Fact]
     public async Task A_delay_holds_the_request_back()
     {
         var (registry, _) = await BusyboxLayerAsync();

@@ -210,6 +210,26 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task A_private_repository_refuses_anonymous_tokens_and_serves_the_user()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var registry = await RegistryServer.StartTokenAuthAsync(TimeSpan.FromSeconds(30), ct);
+        await registry.PushAsync(FixtureImages.Busybox, "private/busybox:latest", cancellationToken: ct);
+        registry.TokenServer!.MakePrivate("private/busybox");
+        var reference = $"docker://{registry.Host}/private/busybox:latest";
+
+        var anonymous = ProcessRunner.Run("skopeo", "inspect", "--raw", "--tls-verify=false", "--no-creds", reference);
+        Assert.NotEqual(0, anonymous.ExitCode);
+        Assert.Contains("unauthorized", anonymous.StandardError, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(OciManifest, Skopeo(registry, "inspect", "--raw", reference));
+
+        using var tokenClient = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        using var response = await tokenClient.GetAsync($"{registry.TokenServer.Realm}?service={registry.TokenServer.Service}&scope=repository:private/busybox:pull", ct);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        Assert.Equal(30, body.RootElement.GetProperty("expires_in").GetInt32());
+    }
+
+    [Fact]
     public async Task A_registry_server_stops_and_removes_its_files_on_dispose()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -29,7 +29,9 @@ public sealed record ProxiedRequest(string Method, string Target, string? Range,
 /// <list type="bullet">
 /// <item><c>await using var proxy = FaultProxy.Start(registry);</c> (or <c>new FaultProxy(Uri upstream)</c>);
 /// <see cref="Host"/> = <c>"127.0.0.1:port"</c>, <see cref="BaseAddress"/>. Point the client at the proxy's Host.</item>
-/// <item>Faults, each applying to the next <c>times</c> matching requests (then the proxy passes through):
+/// <item>Faults, each applying to the next <c>times</c> matching requests (then the proxy passes through); a fault
+/// matches by <see cref="FaultTarget"/> (default: blobs for body faults, any request otherwise) and, optionally, by a
+/// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut and flip only apply to GETs:
 /// <see cref="CutAfter"/> (close the connection after N bytes of a blob body), <see cref="Delay"/>,
 /// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503),
 /// <see cref="IgnoreRange"/> (drop the Range header so the registry answers 200 with the full body),
@@ -107,28 +109,28 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>Sends the response head and <paramref name="bytes"/> bytes of the body, then closes the connection.</summary>
-    public FaultProxy CutAfter(long bytes, int times = 1, FaultTarget target = FaultTarget.Blobs) =>
-        Add(new FaultRule("cut", target, times) { CutAfterBytes = bytes });
+    public FaultProxy CutAfter(long bytes, int times = 1, FaultTarget target = FaultTarget.Blobs, string? pathContains = null) =>
+        Add(new FaultRule("cut", target, times, pathContains) { CutAfterBytes = bytes });
 
     /// <summary>Waits <paramref name="delay"/> before forwarding the request.</summary>
-    public FaultProxy Delay(TimeSpan delay, int times = int.MaxValue, FaultTarget target = FaultTarget.Any) =>
-        Add(new FaultRule("delay", target, times) { Delay = delay });
+    public FaultProxy Delay(TimeSpan delay, int times = int.MaxValue, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("delay", target, times, pathContains) { Delay = delay });
 
     /// <summary>Answers 429 with <c>Retry-After: &lt;seconds&gt;</c> (without asking the registry).</summary>
-    public FaultProxy TooManyRequests(int times = 1, int retryAfterSeconds = 1, FaultTarget target = FaultTarget.Any) =>
-        Add(new FaultRule("429", target, times) { Status = 429, RetryAfterSeconds = retryAfterSeconds });
+    public FaultProxy TooManyRequests(int times = 1, int retryAfterSeconds = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("429", target, times, pathContains) { Status = 429, RetryAfterSeconds = retryAfterSeconds });
 
     /// <summary>Answers 503 (without asking the registry).</summary>
-    public FaultProxy ServiceUnavailable(int times = 1, FaultTarget target = FaultTarget.Any) =>
-        Add(new FaultRule("503", target, times) { Status = 503 });
+    public FaultProxy ServiceUnavailable(int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("503", target, times, pathContains) { Status = 503 });
 
     /// <summary>Removes <c>Range</c>/<c>If-Range</c> from requests, so the registry answers 200 with the whole body.</summary>
-    public FaultProxy IgnoreRange(int times = int.MaxValue, FaultTarget target = FaultTarget.Blobs) =>
-        Add(new FaultRule("ignore-range", target, times) { StripRange = true });
+    public FaultProxy IgnoreRange(int times = int.MaxValue, FaultTarget target = FaultTarget.Blobs, string? pathContains = null) =>
+        Add(new FaultRule("ignore-range", target, times, pathContains) { StripRange = true });
 
     /// <summary>Flips (XOR 0xFF) the body byte at <paramref name="offset"/> of the response.</summary>
-    public FaultProxy FlipByte(long offset = 0, int times = 1, FaultTarget target = FaultTarget.Blobs) =>
-        Add(new FaultRule("flip", target, times) { FlipOffset = offset });
+    public FaultProxy FlipByte(long offset = 0, int times = 1, FaultTarget target = FaultTarget.Blobs, string? pathContains = null) =>
+        Add(new FaultRule("flip", target, times, pathContains) { FlipOffset = offset });
 
     public void ClearFaults()
     {
@@ -158,7 +160,12 @@ public sealed class FaultProxy : IAsyncDisposable
             var taken = new List<FaultRule>();
             foreach (var rule in faults)
             {
-                if (rule.Remaining > 0 && (rule.Target == FaultTarget.Any || rule.Target == kind))
+                // Body faults wait for a GET: a HEAD (or a non-matching path) must not use them up.
+                var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null;
+                if (rule.Remaining > 0
+                    && (rule.Target == FaultTarget.Any || rule.Target == kind)
+                    && (!bodyFault || request.Method == "GET")
+                    && (rule.PathContains is null || request.Target.Contains(rule.PathContains, StringComparison.Ordinal)))
                 {
                     rule.Remaining--;
                     taken.Add(rule);
@@ -485,8 +492,10 @@ public sealed class FaultProxy : IAsyncDisposable
         stopping.Dispose();
     }
 
-    private sealed class FaultRule(string name, FaultTarget target, int times)
+    private sealed class FaultRule(string name, FaultTarget target, int times, string? pathContains)
     {
+        public string? PathContains { get; } = pathContains;
+
         public string Name { get; } = name;
 
         public FaultTarget Target { get; } = target;

@@ -126,10 +126,12 @@ public sealed class RegistryServer : IAsyncDisposable
     public static Task<RegistryServer> StartTlsBasicAuthAsync(CancellationToken cancellationToken = default) =>
         StartAsync(RegistryAuthMode.TlsBasic, cancellationToken);
 
-    public static Task<RegistryServer> StartTokenAuthAsync(CancellationToken cancellationToken = default) =>
-        StartAsync(RegistryAuthMode.Token, cancellationToken);
+    /// <param name="tokenLifetime">How long issued tokens live (<c>expires_in</c>, <c>exp</c>); default 5 minutes.
+    /// The registry itself allows 60 s of clock skew past <c>exp</c>.</param>
+    public static Task<RegistryServer> StartTokenAuthAsync(TimeSpan? tokenLifetime = null, CancellationToken cancellationToken = default) =>
+        StartAsync(RegistryAuthMode.Token, cancellationToken, tokenLifetime);
 
-    public static async Task<RegistryServer> StartAsync(RegistryAuthMode mode, CancellationToken cancellationToken = default)
+    public static async Task<RegistryServer> StartAsync(RegistryAuthMode mode, CancellationToken cancellationToken = default, TimeSpan? tokenLifetime = null)
     {
         var work = new TempDirectory("runcible-registry");
         TestCertificateAuthority? ca = null;
@@ -146,7 +148,7 @@ public sealed class RegistryServer : IAsyncDisposable
 
             var server = new RegistryServer(mode, work, ca,
                 mode == RegistryAuthMode.Token
-                    ? tokenServer = new TokenServer(ca!.Issue("token-signer", serverAuth: false), username!, password!)
+                    ? tokenServer = new TokenServer(ca!.Issue("token-signer", serverAuth: false), username!, password!, lifetime: tokenLifetime)
                     : null,
                 username, password);
             await server.StartProcessAsync(cancellationToken);
@@ -399,7 +401,14 @@ public sealed class RegistryServer : IAsyncDisposable
     {
         string[] all = ["copy", "--quiet", "--insecure-policy", "--retry-times", "2", .. arguments];
         var result = await Task.Run(() => ProcessRunner.Run("skopeo", all, timeout: TimeSpan.FromMinutes(5)), cancellationToken);
-        result.EnsureSuccess($"skopeo {string.Join(' ', all)} ({image})\nregistry output:\n{Output}");
+        if (result.ExitCode != 0)
+        {
+            // A push failed once, unexplained, while the shared machine was busy; skopeo's own retries cover
+            // network errors only. One more attempt; if it fails too, both errors are reported.
+            var first = result;
+            result = await Task.Run(() => ProcessRunner.Run("skopeo", all, timeout: TimeSpan.FromMinutes(5)), cancellationToken);
+            result.EnsureSuccess($"skopeo {string.Join(' ', all)} ({image}), twice; first stderr:\n{first.StandardError}\nregistry output:\n{Output}");
+        }
     }
 
     /// <summary>skopeo flags to write to this registry (<c>--dest-*</c>): TLS trust or plain HTTP, credentials.</summary>

@@ -74,14 +74,18 @@ public sealed class SharedRegistries : IAsyncDisposable
         var server = await RegistryServer.StartAsync(mode);
         try
         {
-            // Two pushes at a time: skopeo spends most of its time compressing, and the machine is shared.
+            // Two repositories at a time (skopeo spends most of its time compressing, and the machine is shared);
+            // the tags of one repository one after the other, so no two uploads of one blob race.
             using var slots = new SemaphoreSlim(2);
-            await Task.WhenAll(images.Select(async item =>
+            await Task.WhenAll(images.GroupBy(item => item.Image).Select(async group =>
             {
                 await slots.WaitAsync();
                 try
                 {
-                    await server.PushAsync(item.Image, item.RepositoryTag, item.Format);
+                    foreach (var item in group)
+                    {
+                        await server.PushAsync(item.Image, item.RepositoryTag, item.Format);
+                    }
                 }
                 finally
                 {

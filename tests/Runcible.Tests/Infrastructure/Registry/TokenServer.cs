@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -35,6 +36,7 @@ public sealed class TokenServer : IAsyncDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly Task acceptLoop;
     private readonly List<string> requests = [];
+    private readonly ConcurrentDictionary<string, byte> privateRepositories = new(StringComparer.Ordinal);
     private int requestCount;
 
     public TokenServer(IssuedCertificate signingCertificate, string username, string password,
@@ -81,6 +83,12 @@ public sealed class TokenServer : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Makes <paramref name="repository"/> private (like a private repository on Docker Hub): anonymous tokens for it
+    /// carry an empty <c>access</c> claim, so the registry answers 401 to anonymous pulls; the user still gets access.
+    /// </summary>
+    public void MakePrivate(string repository) => privateRepositories[repository] = 0;
 
     /// <summary>The certificate whose key signs the tokens (PEM file), issued by the test CA.</summary>
     public string SigningCertificatePath => signingCertificate.CertificatePath;
@@ -204,7 +212,7 @@ public sealed class TokenServer : IAsyncDisposable
             var name = scope[(first + 1)..last];
             var wanted = scope[(last + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries);
             var granted = wanted.Where(a => authenticated ? a is "pull" or "push" or "*" : a == "pull").ToArray();
-            if (type == "repository" && granted.Length > 0)
+            if (type == "repository" && granted.Length > 0 && (authenticated || !privateRepositories.ContainsKey(name)))
             {
                 access.Add(new JsonObject
                 {
