@@ -166,6 +166,24 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
+    public void Images_export_to_oci_and_docker_archives_that_skopeo_reads_back()
+    {
+        using var directory = new TempDirectory("runcible-fixture-archives");
+        var ociArchive = directory.Combine("busybox.oci.tar");
+        var dockerArchive = directory.Combine("busybox.docker.tar");
+        FixtureImages.ExportOciArchive(FixtureImages.Busybox, ociArchive);
+        FixtureImages.ExportDockerArchive(FixtureImages.Busybox, dockerArchive);
+
+        using var oci = JsonDocument.Parse(ProcessRunner.Run("skopeo", "inspect", "--raw", $"oci-archive:{ociArchive}:latest").EnsureSuccess("inspect oci-archive").StandardOutput);
+        Assert.Equal(3, oci.RootElement.GetProperty("layers").GetArrayLength());
+        using var docker = JsonDocument.Parse(ProcessRunner.Run("skopeo", "inspect", $"docker-archive:{dockerArchive}").EnsureSuccess("inspect docker-archive").StandardOutput);
+        Assert.Equal(3, docker.RootElement.GetProperty("Layers").GetArrayLength());
+        var manifestJson = ProcessRunner.Run("tar", "-xOf", dockerArchive, "manifest.json").EnsureSuccess("tar").StandardOutput;
+        using var saved = JsonDocument.Parse(manifestJson);
+        Assert.Equal(["runcible.test/fixture:latest"], saved.RootElement[0].GetProperty("RepoTags").EnumerateArray().Select(t => t.GetString()));
+    }
+
+    [Fact]
     public void An_unknown_fixture_name_is_refused()
     {
         var error = Assert.Throws<ArgumentException>(() => FixtureImages.LayoutPath("no-such-image"));

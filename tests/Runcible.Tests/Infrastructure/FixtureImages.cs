@@ -7,7 +7,8 @@ namespace Runcible.Tests.Infrastructure;
 /// Public API: <see cref="LayoutPath"/> (<c>FixtureImages.LayoutPath(FixtureImages.Runtime)</c>) returns the
 /// layout directory, failing with a message that says to run <c>eng/fixture-images.sh</c> when it is absent;
 /// <see cref="LayoutReference"/> gives <c>&lt;dir&gt;:latest</c> (for umoci) and <see cref="SkopeoReference"/>
-/// gives <c>oci:&lt;dir&gt;:latest</c> (for skopeo). Image names: <see cref="Busybox"/>, <see cref="RuntimeDeps"/>,
+/// gives <c>oci:&lt;dir&gt;:latest</c> (for skopeo); <see cref="ExportOciArchive"/> and <see cref="ExportDockerArchive"/>
+/// write the image as an <c>oci-archive</c> / <c>docker-archive</c> file (for local-source tests). Image names: <see cref="Busybox"/>, <see cref="RuntimeDeps"/>,
 /// <see cref="Runtime"/>, <see cref="AspNet"/>, <see cref="MultiArch"/>.
 /// </para>
 /// </summary>
@@ -60,4 +61,23 @@ public static class FixtureImages
 
     /// <summary><c>oci:&lt;layout&gt;:latest</c>, the form skopeo takes.</summary>
     public static string SkopeoReference(string image) => "oci:" + LayoutPath(image) + ":" + Tag;
+
+    /// <summary>
+    /// Writes <paramref name="image"/> as an <c>oci-archive</c> (a tar of the OCI layout, tagged <paramref name="tag"/>)
+    /// to <paramref name="destinationFile"/>, with skopeo. The multiarch index is written whole.
+    /// </summary>
+    public static void ExportOciArchive(string image, string destinationFile, string tag = Tag) =>
+        Export(image, $"oci-archive:{destinationFile}:{tag}", image == MultiArch ? ["--all"] : []);
+
+    /// <summary>
+    /// Writes <paramref name="image"/> as a <c>docker-archive</c> (the <c>docker save</c> format, with
+    /// <c>manifest.json</c> and <c>repositories</c>, tagged <paramref name="reference"/>) to <paramref name="destinationFile"/>.
+    /// Single-platform images only (the format holds no index).
+    /// </summary>
+    public static void ExportDockerArchive(string image, string destinationFile, string reference = "runcible.test/fixture:latest") =>
+        Export(image, $"docker-archive:{destinationFile}:{reference}", []);
+
+    private static void Export(string image, string destination, string[] extra) =>
+        ProcessRunner.Run("skopeo", ["copy", "--quiet", "--insecure-policy", .. extra, SkopeoReference(image), destination])
+            .EnsureSuccess($"skopeo copy {image} to {destination}");
 }
