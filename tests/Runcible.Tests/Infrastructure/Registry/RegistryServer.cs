@@ -258,14 +258,23 @@ public sealed class RegistryServer : IAsyncDisposable
             output.Clear();
         }
 
-        var startInfo = new ProcessStartInfo("docker-registry")
+        // A small watchdog shell runs the registry and stops it when the test process dies without disposing
+        // (killed, crashed): no registry outlives its test run.
+        var startInfo = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        startInfo.ArgumentList.Add("serve");
+        startInfo.ArgumentList.Add("-c");
+        startInfo.ArgumentList.Add(
+            "docker-registry serve \"$1\" & child=$!; "
+            + "trap 'kill $child 2>/dev/null; exit 143' TERM INT; "
+            + "while kill -0 \"$2\" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; "
+            + "kill $child 2>/dev/null; wait $child");
+        startInfo.ArgumentList.Add("registry-watchdog");
         startInfo.ArgumentList.Add(configPath);
+        startInfo.ArgumentList.Add(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // The registry must not talk to anything but its own loopback clients.
         startInfo.Environment.Remove("HTTP_PROXY");
         startInfo.Environment.Remove("HTTPS_PROXY");
