@@ -269,7 +269,7 @@ public sealed class RegistryServer : IAsyncDisposable
         startInfo.ArgumentList.Add("-c");
         startInfo.ArgumentList.Add(
             "docker-registry serve \"$1\" & child=$!; "
-            + "trap 'kill $child 2>/dev/null; exit 143' TERM INT; "
+            + "trap 'kill $child 2>/dev/null; wait $child; exit 143' TERM INT; "
             + "while kill -0 \"$2\" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; "
             + "kill $child 2>/dev/null; wait $child");
         startInfo.ArgumentList.Add("registry-watchdog");
@@ -468,7 +468,13 @@ public sealed class RegistryServer : IAsyncDisposable
 
         try
         {
+            // SIGTERM to the watchdog: it stops the registry and reaps it (no zombie); SIGKILL if that takes too long.
             if (!process.HasExited)
+            {
+                ProcessRunner.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            if (!process.WaitForExit(5_000))
             {
                 process.Kill(entireProcessTree: true);
             }
