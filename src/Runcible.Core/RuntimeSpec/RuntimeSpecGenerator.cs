@@ -59,8 +59,11 @@ public sealed class RuntimeSpecGenerator
             throw new RuncibleException(RuncibleErrors.BadWorkingDirectory, cwd, cwdProblem);
         }
 
-        var user = UserResolver.Resolve(ChooseUser(settings, container), rootfs, MaxAccountFileBytes);
-        var env = BuildEnvironment(container.Env, settings.EnvironmentVariables, user);
+        var resolved = UserResolver.Resolve(ChooseUser(settings, container), rootfs, MaxAccountFileBytes);
+        var env = BuildEnvironment(container.Env, settings.EnvironmentVariables, resolved);
+        // runc 1.1 rootless (no newuidmap) needs container root mapped and can map only one id: the app runs
+        // as container root, which is the unprivileged invoking user on the host (docs/runtime-config.md).
+        var user = settings.Rootless ? new ResolvedUser(0, 0, [], resolved.Home) : resolved;
         var args = AppCommandBuilder.Build(settings, container, cwd);
         var isRoot = user.Uid == 0;
 
@@ -85,8 +88,7 @@ public sealed class RuntimeSpecGenerator
                 {
                     Uid = user.Uid,
                     Gid = user.Gid,
-                    // A rootless namespace maps one gid: others cannot be set.
-                    AdditionalGids = settings.Rootless || user.AdditionalGids.Count == 0 ? null : user.AdditionalGids.ToList(),
+                    AdditionalGids = user.AdditionalGids.Count == 0 ? null : user.AdditionalGids.ToList(),
                 },
                 Args = args,
                 Env = env,
@@ -490,10 +492,10 @@ public sealed class RuntimeSpecGenerator
         };
         if (settings.Rootless)
         {
-            // runc without newuidmap maps exactly one id: the invoking user becomes the container user.
+            // runc without newuidmap maps exactly one id, and it must be container root: the invoking user becomes root inside.
             linux.Namespaces.Add(new() { Type = "user" });
-            linux.UidMappings = [new() { ContainerId = user.Uid, HostId = settings.RootlessHostUid, Size = 1 }];
-            linux.GidMappings = [new() { ContainerId = user.Gid, HostId = settings.RootlessHostGid, Size = 1 }];
+            linux.UidMappings = [new() { ContainerId = 0, HostId = settings.RootlessHostUid, Size = 1 }];
+            linux.GidMappings = [new() { ContainerId = 0, HostId = settings.RootlessHostGid, Size = 1 }];
         }
 
         return linux;

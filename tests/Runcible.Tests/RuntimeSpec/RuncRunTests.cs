@@ -1,0 +1,156 @@
+using Runcible.Core.Oci;
+using Runcible.Core.RuntimeSpec;
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.RuntimeSpec;
+
+/// <summary>Generated configs run under the real runc with a busybox rootfs (busybox-static from Debian).</summary>
+public sealed class RuncRunTests : IDisposable
+{
+    // The probe prints what the process sees, one fact per line.
+    private const string Probe =
+        "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); echo cwd=$(pwd); echo greeting=$GREETING home=$HOME; " +
+        "if touch /rootprobe 2>/dev/null; then echo root=rw; else echo root=ro; fi; " +
+        "if touch /tmp/probe; then echo tmp=rw; fi; " +
+        "echo run >> /data/runs; echo runs=$(wc -l < /data/runs); " +
+        "grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status | tr -s '\\t ' ' '";
+
+    private const string NoCapabilities = "0000000000000000";
+
+    // CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10): root inside the user namespace only.
+    private const string RuncDefaultCapabilities = "0000000020000420";
+
+    private readonly TempDirectory _bundle = new("runcible-runc");
+    private readonly TempDirectory _state = new("runcible-runc-state");
+
+    public void Dispose()
+    {
+        _bundle.Dispose();
+        _state.Dispose();
+    }
+
+    private static void MakeBusyboxRootfs(string rootfs)
+    {
+        foreach (var dir in new[] { "bin", "etc", "app", "tmp", "proc", "sys", "dev", "run", "var/tmp", "data" })
+        {
+            Directory.CreateDirectory(Path.Combine(rootfs, dir));
+        }
+
+        File.Copy("/bin/busybox", Path.Combine(rootfs, "bin", "busybox"));
+        foreach (var applet in new[] { "sh", "id", "echo", "touch", "grep", "tr", "wc", "pwd", "cat" })
+        {
+            File.CreateSymbolicLink(Path.Combine(rootfs, "bin", applet), "busybox");
+        }
+
+        RuntimeSpecFixtures.WriteRootfs(rootfs);
+        // As in real images: runc gives a tmpfs the mode of the directory it covers, whatever mode= says.
+        ProcessRunner.Run("chmod", ["1777", Path.Combine(rootfs, "tmp"), Path.Combine(rootfs, "var", "tmp")]).EnsureSuccess("chmod");
+    }
+
+    private RuntimeSpecResult Prepare(RuntimeSpecSettings settings)
+    {
+        var rootfs = _bundle.Combine("rootfs");
+        MakeBusyboxRootfs(rootfs);
+        var image = new ImageConfiguration
+        {
+            OS = "linux",
+            Architecture = "amd64",
+            Config = new ContainerConfig { Env = ["PATH=/bin", "APP_UID=1654"] },
+        };
+        var result = new RuntimeSpecGenerator().Generate(image, new DirectoryRootfsReader(rootfs), settings);
+        RuntimeSpecAssertions.ValidatesAgainstSchema(result.Config);
+        RuntimeSpecGenerator.WriteBundleFiles(result, _bundle.Path);
+        Directory.CreateDirectory(_bundle.Combine("config"));
+        Directory.CreateDirectory(_bundle.Combine("logs"));
+        foreach (var volume in result.Info.Volumes)
+        {
+            // What the shim's install does: data/<name> owned by the container user.
+            var dir = _bundle.Combine("data", volume.Name);
+            Directory.CreateDirectory(dir);
+            ProcessRunner.Run("chown", [$"{volume.Uid}:{volume.Gid}", dir]).EnsureSuccess("chown");
+        }
+
+        return result;
+    }
+
+    private static RuntimeSpecSettings Settings(bool rootless) => new()
+    {
+        BundleName = "probe",
+        BundleVersion = "1.0.0",
+        AssemblyName = "Probe",
+        User = "app",
+        AppCommand = ["/bin/sh", "-c", Probe],
+        EnvironmentVariables = [new("GREETING", "hello")],
+        Volumes = [new("/data", "state")],
+        Rootless = rootless,
+        RootlessHostUid = 1000,
+        RootlessHostGid = 1000,
+        // The machine's hard limit is lower than the server default and runc cannot raise it without CAP_SYS_RESOURCE.
+        OpenFilesLimit = 4096,
+    };
+
+    private ProcessResult RunContainer(string id, string? asUser = null)
+    {
+        var runcArgs = new List<string> { "--root", _state.Path, "run", "--bundle", _bundle.Path, id };
+        if (asUser is null)
+        {
+            return ProcessRunner.Run("runc", runcArgs, timeout: TimeSpan.FromMinutes(1));
+        }
+
+        return ProcessRunner.Run(
+            "setpriv",
+            ["--reuid", asUser, "--regid", asUser, "--init-groups", "--reset-env", "env", "XDG_RUNTIME_DIR=" + _state.Path, "runc", .. runcArgs],
+            timeout: TimeSpan.FromMinutes(1));
+    }
+
+    private static void AssertProbe(ProcessResult result, string expectedIds, int runs, string expectedCapabilities)
+    {
+        var output = result.StandardOutput;
+        Assert.True(result.ExitCode == 0, $"runc exited {result.ExitCode}\n{output}\n{result.StandardError}");
+        Assert.True(output.Contains($"{expectedIds}\n", StringComparison.Ordinal), $"{expectedIds}\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("cwd=/app\n", StringComparison.Ordinal), "cwd=/app\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("greeting=hello home=/home/app\n", StringComparison.Ordinal), "greeting=hello home=/home/app\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("root=ro\n", StringComparison.Ordinal), "root=ro\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("tmp=rw\n", StringComparison.Ordinal), "tmp=rw\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains($"runs={runs}\n", StringComparison.Ordinal), $"runs={runs}\n" + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("CapPrm: " + expectedCapabilities, StringComparison.Ordinal), "CapPrm: " + expectedCapabilities + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("CapEff: " + expectedCapabilities, StringComparison.Ordinal), "CapEff: " + expectedCapabilities + " missing in:\n" + output + result.StandardError);
+        Assert.True(output.Contains("CapBnd: " + expectedCapabilities, StringComparison.Ordinal), "CapBnd: " + expectedCapabilities + " missing in:\n" + output + result.StandardError);
+    }
+
+    [Fact]
+    public void RootfulConfigRunsAsTheAppUserWithAPersistentVolume()
+    {
+        Prepare(Settings(rootless: false));
+        AssertProbe(RunContainer("runcible-probe-" + Guid.NewGuid().ToString("N")[..8]), "uid=1654 gid=1654 groups=1654 3000", 1, NoCapabilities);
+        // The volume survives a second container.
+        AssertProbe(RunContainer("runcible-probe-" + Guid.NewGuid().ToString("N")[..8]), "uid=1654 gid=1654 groups=1654 3000", 2, NoCapabilities);
+        Assert.False(File.Exists(_bundle.Combine("rootfs", "tmp", "probe")));
+    }
+
+    [Fact]
+    public void RootlessConfigRunsAsAnUnprivilegedUser()
+    {
+        const string user = "runcible-rootless";
+        if (ProcessRunner.Run("id", ["-u", user]).ExitCode != 0)
+        {
+            ProcessRunner.Run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]).EnsureSuccess("useradd");
+        }
+
+        var hostUid = uint.Parse(ProcessRunner.Run("id", ["-u", user]).EnsureSuccess("id").StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var hostGid = uint.Parse(ProcessRunner.Run("id", ["-g", user]).EnsureSuccess("id").StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var settings = Settings(rootless: true);
+        var result = Prepare(new RuntimeSpecSettings
+        {
+            BundleName = settings.BundleName, BundleVersion = settings.BundleVersion, AssemblyName = settings.AssemblyName,
+            User = settings.User, AppCommand = settings.AppCommand, EnvironmentVariables = settings.EnvironmentVariables,
+            Volumes = settings.Volumes, Rootless = true, RootlessHostUid = hostUid, RootlessHostGid = hostGid,
+            OpenFilesLimit = settings.OpenFilesLimit,
+        });
+        Assert.Null(result.Config.Process.User.AdditionalGids);
+        // In a rootless bundle the host user owns everything; the namespace maps it to container root.
+        ProcessRunner.Run("chown", ["-R", $"{hostUid}:{hostGid}", _bundle.Path, _state.Path]).EnsureSuccess("chown");
+        ProcessRunner.Run("chmod", ["755", _bundle.Path, _state.Path]).EnsureSuccess("chmod");
+        AssertProbe(RunContainer("runcible-rootless-" + Guid.NewGuid().ToString("N")[..8], user), "uid=0 gid=0 groups=0", 1, RuncDefaultCapabilities);
+    }
+}
