@@ -13,7 +13,8 @@ public sealed class RuncRunTests : IDisposable
         "if touch /rootprobe 2>/dev/null; then echo root=rw; else echo root=ro; fi; " +
         "if touch /tmp/probe; then echo tmp=rw; fi; " +
         "echo run >> /data/runs; echo runs=$(wc -l < /data/runs); " +
-        "grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status | tr -s '\\t ' ' '";
+        "grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status | tr -s '\\t ' ' '; " +
+        "if [ -n \"$NOTIFY_SOCKET\" ]; then echo notify=$NOTIFY_SOCKET socket=$([ -S \"$NOTIFY_SOCKET\" ] && echo yes); fi";
 
     private const string NoCapabilities = "0000000000000000";
 
@@ -126,6 +127,44 @@ public sealed class RuncRunTests : IDisposable
         // The volume survives a second container.
         AssertProbe(RunContainer("runcible-probe-" + Guid.NewGuid().ToString("N")[..8]), "uid=1654 gid=1654 groups=1654 3000", 2, NoCapabilities);
         Assert.False(File.Exists(_bundle.Combine("rootfs", "tmp", "probe")));
+    }
+
+    [Fact]
+    public async Task NotifySocketRelayReachesTheAppThroughTheRunTmpfs()
+    {
+        Prepare(Settings(rootless: false));
+        var hostSocket = _state.Combine("notify.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(hostSocket));
+        var id = "runcible-notify-" + Guid.NewGuid().ToString("N")[..8];
+        // busybox cannot send a datagram, so the test plays the app: it writes READY=1 into runc's relay socket.
+        var relay = Path.Combine(_state.Path, id, "notify", "notify.sock");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cancel.CancelAfter(TimeSpan.FromSeconds(50));
+        var readySender = Task.Run(async () =>
+        {
+            while (!File.Exists(relay))
+            {
+                await Task.Delay(50, cancel.Token);
+            }
+
+            using var sender = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+            await sender.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(relay), cancel.Token);
+            await sender.SendAsync("READY=1"u8.ToArray(), cancel.Token);
+        }, cancel.Token);
+        var result = ProcessRunner.Run(
+            "runc",
+            ["--root", _state.Path, "run", "--bundle", _bundle.Path, id],
+            environment: new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = hostSocket },
+            timeout: TimeSpan.FromMinutes(1));
+        await readySender;
+        var buffer = new byte[4096];
+        listener.ReceiveTimeout = 10000;
+        var received = System.Text.Encoding.UTF8.GetString(buffer, 0, listener.Receive(buffer));
+        Assert.Contains("READY=1", received);
+        Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
+        // runc 1.1 bind-mounts its relay socket under /run/notify after our /run tmpfs, so the tmpfs does not hide it.
+        Assert.Contains("notify=/run/notify/notify.sock socket=yes\n", result.StandardOutput);
     }
 
     [Fact]
