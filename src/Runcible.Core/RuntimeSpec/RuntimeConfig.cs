@@ -39,6 +39,7 @@ public sealed class RuntimeCapabilities
 {
     [JsonPropertyName("bounding")] public List<string> Bounding { get; set; } = [];
     [JsonPropertyName("effective")] public List<string> Effective { get; set; } = [];
+    [JsonPropertyName("inheritable")] public List<string> Inheritable { get; set; } = [];
     [JsonPropertyName("permitted")] public List<string> Permitted { get; set; } = [];
     [JsonPropertyName("ambient")] public List<string> Ambient { get; set; } = [];
 }

@@ -97,8 +97,10 @@ public sealed class RuntimeSpecGenerator
                 {
                     Bounding = capabilityList,
                     Effective = capabilityList,
+                    // Ambient (which the kernel only allows for inheritable capabilities) lets a non-root app
+                    // actually hold what it asked for after exec. Root needs neither (CVE-2022-29162: no inheritable by default).
+                    Inheritable = isRoot ? [] : capabilityList,
                     Permitted = capabilityList,
-                    // Ambient lets a non-root app actually hold the capabilities it asked for.
                     Ambient = isRoot ? [] : capabilityList,
                 },
                 Rlimits = [new RuntimeRlimit { Type = "RLIMIT_NOFILE", Hard = settings.OpenFilesLimit, Soft = settings.OpenFilesLimit }],

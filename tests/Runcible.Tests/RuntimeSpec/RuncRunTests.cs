@@ -130,6 +130,23 @@ public sealed class RuncRunTests : IDisposable
     }
 
     [Fact]
+    public void RequestedCapabilitiesReachANonRootApp()
+    {
+        var settings = Settings(rootless: false);
+        Prepare(new RuntimeSpecSettings
+        {
+            BundleName = settings.BundleName, BundleVersion = settings.BundleVersion, AssemblyName = settings.AssemblyName,
+            User = settings.User, AppCommand = ["/bin/sh", "-c", "grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status | tr -s '\\t ' ' '"],
+            Capabilities = ["NET_BIND_SERVICE"], OpenFilesLimit = settings.OpenFilesLimit,
+        });
+        var result = RunContainer("runcible-caps-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
+        // CAP_NET_BIND_SERVICE is bit 10; ambient makes it effective for uid 1654 after exec.
+        Assert.Contains("CapEff: 0000000000000400", result.StandardOutput);
+        Assert.Contains("CapBnd: 0000000000000400", result.StandardOutput);
+    }
+
+    [Fact]
     public async Task NotifySocketRelayReachesTheAppThroughTheRunTmpfs()
     {
         Prepare(Settings(rootless: false));
