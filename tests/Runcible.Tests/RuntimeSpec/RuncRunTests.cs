@@ -147,6 +147,50 @@ public sealed class RuncRunTests : IDisposable
     }
 
     [Fact]
+    public void WritableRootOverlayLayoutWorksAndLeavesTheLowerRootfsUntouched()
+    {
+        var settings = Settings(rootless: false);
+        var result = Prepare(new RuntimeSpecSettings
+        {
+            BundleName = settings.BundleName, BundleVersion = settings.BundleVersion, AssemblyName = settings.AssemblyName,
+            User = "root", AppCommand = ["/bin/sh", "-c", "echo changed > /etc/motd && echo rootwrite=ok"],
+            WritableRootfs = true, OpenFilesLimit = settings.OpenFilesLimit,
+        });
+        Assert.False(result.Config.Root.Readonly);
+        var layout = result.Info.WritableRootfs!;
+        // What the shim does, following runcible.json (runtimeDir = a temp dir standing in for /run).
+        string Expand(string path) => path.Replace("{runtimeDir}", _state.Combine("run"), StringComparison.Ordinal);
+        var tmpfs = Expand(layout.Tmpfs);
+        var merged = Path.Combine(_bundle.Path, layout.Merged);
+        Directory.CreateDirectory(tmpfs);
+        ProcessRunner.Run("mount", ["-t", "tmpfs", "-o", "mode=700", "tmpfs", tmpfs]).EnsureSuccess("mount tmpfs");
+        try
+        {
+            Directory.CreateDirectory(Expand(layout.Upper));
+            Directory.CreateDirectory(Expand(layout.Work));
+            ProcessRunner.Run("mount", ["-t", "overlay", "overlay", "-o",
+                $"lowerdir={Path.Combine(_bundle.Path, layout.Lower)},upperdir={Expand(layout.Upper)},workdir={Expand(layout.Work)}", merged]).EnsureSuccess("mount overlay");
+            try
+            {
+                var run = RunContainer("runcible-overlay-" + Guid.NewGuid().ToString("N")[..8]);
+                Assert.True(run.ExitCode == 0, run.StandardOutput + run.StandardError);
+                Assert.Contains("rootwrite=ok", run.StandardOutput);
+                Assert.Equal("changed\n", File.ReadAllText(Path.Combine(Expand(layout.Upper), "etc", "motd")));
+            }
+            finally
+            {
+                ProcessRunner.Run("umount", [merged]).EnsureSuccess("umount overlay");
+            }
+        }
+        finally
+        {
+            ProcessRunner.Run("umount", [tmpfs]).EnsureSuccess("umount tmpfs");
+        }
+
+        Assert.False(File.Exists(Path.Combine(_bundle.Path, "rootfs", "etc", "motd")));
+    }
+
+    [Fact]
     public async Task NotifySocketRelayReachesTheAppThroughTheRunTmpfs()
     {
         Prepare(Settings(rootless: false));
