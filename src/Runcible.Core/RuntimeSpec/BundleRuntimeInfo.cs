@@ -1,0 +1,46 @@
+using System.Text.Json.Serialization;
+
+namespace Runcible.Core.RuntimeSpec;
+
+/// <summary>
+/// What the host runtime (shim, service files) needs beyond config.json; written as <c>runcible.json</c>
+/// next to config.json. The contract is described in docs/runtime-config.md.
+/// </summary>
+public sealed class BundleRuntimeInfo
+{
+    [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; set; } = 1;
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("version")] public string Version { get; set; } = "";
+    [JsonPropertyName("stopSignal")] public string StopSignal { get; set; } = "SIGTERM";
+    [JsonPropertyName("stopTimeoutSeconds")] public int StopTimeoutSeconds { get; set; } = 30;
+    [JsonPropertyName("uid")] public uint Uid { get; set; }
+    [JsonPropertyName("gid")] public uint Gid { get; set; }
+    [JsonPropertyName("volumes")] public List<BundleVolume> Volumes { get; set; } = [];
+    [JsonPropertyName("rootless")] public bool Rootless { get; set; }
+    [JsonPropertyName("notify")] public bool Notify { get; set; }
+    [JsonPropertyName("writableRootfs")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public WritableRootfsLayout? WritableRootfs { get; set; }
+}
+
+/// <summary>A volume: <c>data/&lt;name&gt;</c> in the bundle, bound at <see cref="ContainerPath"/>, owned by uid:gid.</summary>
+public sealed class BundleVolume
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("containerPath")] public string ContainerPath { get; set; } = "";
+    [JsonPropertyName("uid")] public uint Uid { get; set; }
+    [JsonPropertyName("gid")] public uint Gid { get; set; }
+}
+
+/// <summary>
+/// The overlay the shim mounts before <c>runc run</c> when the root is writable: lower is the bundle's
+/// read-only <c>rootfs</c>, upper and work live on a tmpfs (discarded on stop), merged is mounted over
+/// <c>rootfs</c> itself so config.json's root.path does not change. <c>{runtimeDir}</c> is <c>/run</c> for a
+/// rootful bundle and <c>$XDG_RUNTIME_DIR</c> for a rootless one.
+/// </summary>
+public sealed class WritableRootfsLayout
+{
+    [JsonPropertyName("lower")] public string Lower { get; set; } = "rootfs";
+    [JsonPropertyName("tmpfs")] public string Tmpfs { get; set; } = "";
+    [JsonPropertyName("upper")] public string Upper { get; set; } = "";
+    [JsonPropertyName("work")] public string Work { get; set; } = "";
+    [JsonPropertyName("merged")] public string Merged { get; set; } = "rootfs";
+}
