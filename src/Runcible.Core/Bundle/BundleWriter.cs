@@ -102,7 +102,8 @@ public sealed class BundleWriter
                 appDigest = content.App.ComputeDigest();
                 using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize))
                 {
-                    using (var tar = new TarWriter(compressed, TarEntryFormat.Gnu, leaveOpen: true))
+                    using (var normalized = new PaxHeaderNameNormalizer(compressed))
+                    using (var tar = new TarWriter(normalized, TarEntryFormat.Gnu, leaveOpen: true))
                     {
                         WriteRest(tar, content, appDigest);
                     }
@@ -147,7 +148,8 @@ public sealed class BundleWriter
                 {
                     using (var cut = new EndMarkerCutter(compressed))
                     {
-                        var tar = new TarWriter(cut, TarEntryFormat.Gnu, leaveOpen: true);
+                        // Rootfs entries with xattrs or long names are PAX: keep their header names free of process ids.
+                        var tar = new TarWriter(new PaxHeaderNameNormalizer(cut), TarEntryFormat.Gnu, leaveOpen: true);
                         var prefix = content.Settings.TreePrefix;
                         tar.WriteEntry(Dir("opt/", 0, 0, content.Settings.Created));
                         tar.WriteEntry(Dir("opt/containers/", 0, 0, content.Settings.Created));

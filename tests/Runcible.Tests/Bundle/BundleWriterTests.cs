@@ -195,3 +195,44 @@ public class BundleWriterTests
         }
     }
 }
+
+public class PaxRootfsTests
+{
+    /// <summary>A rootfs whose entries need PAX (long names, xattrs), as a flattened image's do.</summary>
+    private sealed class PaxRootfs : IRootfsContent
+    {
+        public string CacheKey => "pax";
+
+        public void WriteEntries(System.Formats.Tar.TarWriter writer, string prefix)
+        {
+            var longName = prefix + "usr/share/" + new string('d', 120) + "/file.txt";
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, prefix + "usr/") { ModificationTime = TestRootfs.Time, Mode = (UnixFileMode)0b111_101_101 });
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, longName, new Dictionary<string, string> { ["SCHILY.xattr.user.origin"] = "base" })
+            {
+                ModificationTime = TestRootfs.Time,
+                Mode = (UnixFileMode)0b110_100_100,
+                DataStream = new MemoryStream("long"u8.ToArray()),
+            });
+        }
+    }
+
+    [Fact]
+    public void PaxHeaderNamesCarryNoProcessIdAndGnuTarStillReadsThem()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "pax", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0", Compression = "none" });
+        var content = new BundleContent(settings, new PaxRootfs(), new AppLayer(temp.Combine("publish"), "/app", null, settings.Created),
+            new BundleBaseImage("r", "sha256:" + new string('c', 64), []), "{}"u8.ToArray(), 0, 0, [], []);
+        var result = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance).Write(content, temp.Combine("out"));
+
+        var text = System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(result.Path));
+        Assert.Contains("PaxHeaders/", text);
+        Assert.DoesNotMatch(@"PaxHeaders\.[0-9]", text);
+        var listing = ProcessRunner.Run("tar", ["--xattrs", "-tvf", result.Path]).EnsureSuccess("tar").StandardOutput;
+        Assert.Contains("rootfs/usr/share/" + new string('d', 120) + "/file.txt", listing);
+        Directory.CreateDirectory(temp.Combine("root"));
+        ProcessRunner.Run("tar", ["-xf", result.Path, "-C", temp.Combine("root")]).EnsureSuccess("tar -xf");
+        Assert.Equal("long", File.ReadAllText(temp.Combine("root", "opt/containers/pax-1.0.0/rootfs/usr/share", new string('d', 120), "file.txt")));
+    }
+}
