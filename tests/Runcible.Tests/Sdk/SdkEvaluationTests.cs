@@ -82,7 +82,19 @@ public class SdkEvaluationTests(SdkPackageFixture sdk) : IClassFixture<SdkPackag
         sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64").EnsureSuccess("same");
         Assert.Equal(first, File.GetLastWriteTimeUtc(stamp));
         sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("changed");
-        Assert.NotEqual(firstContent, File.ReadAllText(stamp));
+        var userContent = File.ReadAllText(stamp);
+        Assert.NotEqual(firstContent, userContent);
+
+        // A file removed from the publish output changes no remaining timestamp; the stamp catches it.
+        var publish = Path.Combine(Path.GetDirectoryName(project)!, "bin", "Debug", "net10.0", "publish");
+        Directory.CreateDirectory(publish);
+        File.WriteAllText(Path.Combine(publish, "extra.json"), "{}");
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("with file");
+        var withFile = File.ReadAllText(stamp);
+        Assert.NotEqual(userContent, withFile);
+        File.Delete(Path.Combine(publish, "extra.json"));
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("file removed");
+        Assert.Equal(userContent, File.ReadAllText(stamp));
     }
 
     [Theory]
