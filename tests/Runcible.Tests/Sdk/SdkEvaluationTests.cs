@@ -114,6 +114,27 @@ public class SdkEvaluationTests(SdkPackageFixture sdk) : IClassFixture<SdkPackag
     }
 
     [Fact]
+    public void RuncNotifyIsInferredFromTheSystemdHostingPackage()
+    {
+        var project = sdk.CreateProject("Worker", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+                <PackageReference Include="Microsoft.Extensions.Hosting.Systemd" Version="10.0.14" />
+              </ItemGroup>
+            </Project>
+            """);
+        var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-getProperty:RuncNotify", "-getProperty:RuncBundleName"));
+        Assert.Equal("true", props["RuncNotify"]);
+        var explicitFalse = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:RuncNotify=false", "-getProperty:RuncNotify", "-getProperty:RuncBundleName"));
+        Assert.Equal("false", explicitFalse["RuncNotify"]);
+    }
+
+    [Fact]
     public void MsbuildSdkFormImportsTheSameTargets()
     {
         var project = sdk.CreateProject("Worker", $"""
