@@ -8,7 +8,8 @@ namespace Runcible.Tests.Sdk;
 /// target's contract is tested on its own: runs after Publish, writes the tarball once, prints its
 /// path once, returns it, and does no work when nothing changed.
 /// </summary>
-public class PublishTargetTests(SdkPackageFixture sdk) : IClassFixture<SdkPackageFixture>
+[Collection(SdkPackageCollection.Name)]
+public class PublishTargetTests(SdkPackageFixture sdk)
 {
     private const string TestStagesSource = """
         using System.Formats.Tar;

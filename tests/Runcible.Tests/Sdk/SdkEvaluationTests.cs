@@ -4,7 +4,8 @@ using Runcible.Tests.Infrastructure;
 namespace Runcible.Tests.Sdk;
 
 /// <summary>The packed Runcible.Sdk used from real projects through the dotnet CLI.</summary>
-public class SdkEvaluationTests(SdkPackageFixture sdk) : IClassFixture<SdkPackageFixture>
+[Collection(SdkPackageCollection.Name)]
+public class SdkEvaluationTests(SdkPackageFixture sdk)
 {
     private static string PackageReferenceProject(string extra = "") => $"""
         <Project Sdk="Microsoft.NET.Sdk">

@@ -72,3 +72,10 @@ public sealed class SdkPackageFixture : IDisposable
 
     public void Dispose() => _temp.Dispose();
 }
+
+/// <summary>One pack for all SDK tests, and no two of them packing or building in the repository at once.</summary>
+[CollectionDefinition(Name)]
+public sealed class SdkPackageCollection : ICollectionFixture<SdkPackageFixture>
+{
+    public const string Name = "Runcible.Sdk package";
+}
