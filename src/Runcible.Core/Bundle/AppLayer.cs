@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
+using Runcible.Core.Diagnostics;
 
 namespace Runcible.Core.Bundle;
 
@@ -57,7 +58,7 @@ public sealed class AppLayer
             {
                 var executable = relative == _appHostName || (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(fullPath) & AnyExecute) != 0);
                 var entry = Entry(TarEntryType.RegularFile, name, executable ? ExecutableMode : RegularFileMode, null);
-                using var data = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+                using var data = OpenPublishedFile(fullPath);
                 entry.DataStream = data;
                 writer.WriteEntry(entry);
             }
@@ -80,7 +81,31 @@ public sealed class AppLayer
         return "sha256:" + Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
+    private static FileStream OpenPublishedFile(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuncibleException(e, RuncibleErrors.PublishOutputUnreadable, path, e.Message);
+        }
+    }
+
     private IEnumerable<(string Relative, string FullPath, FileSystemInfo Info)> Enumerate()
+    {
+        try
+        {
+            return EnumerateSorted();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuncibleException(e, RuncibleErrors.PublishOutputUnreadable, _publishDirectory, e.Message);
+        }
+    }
+
+    private List<(string Relative, string FullPath, FileSystemInfo Info)> EnumerateSorted()
     {
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
         return new DirectoryInfo(_publishDirectory)

@@ -62,4 +62,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor InvalidSourceDateEpoch = new(
         "RUNCIBLE4015",
         "SOURCE_DATE_EPOCH '{0}' is not a whole number of seconds since 1970 (0 to 8589934591).");
+
+    public static readonly ErrorDescriptor PublishOutputUnreadable = new(
+        "RUNCIBLE4016",
+        "Cannot read the publish output '{0}': {1}. Publish again (the output may have changed during the build) and check its permissions.");
 }

@@ -179,7 +179,8 @@ public class BundleWriterTests
         var good = writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
         var goodHash = Sha256(good.Path);
         Directory.Delete(temp.Combine("publish"), recursive: true);
-        Assert.ThrowsAny<Exception>(() => writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out")));
+        var error = Assert.Throws<RuncibleException>(() => writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out")));
+        Assert.Equal("RUNCIBLE4016", error.Code);
         Assert.Equal(goodHash, Sha256(good.Path));
         Assert.Single(Directory.GetFiles(temp.Combine("out")));
     }
