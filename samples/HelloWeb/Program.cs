@@ -1,0 +1,49 @@
+using System.Text;
+
+var builder = WebApplication.CreateBuilder(args);
+
+// Listen on the port the project declares as ContainerPort (8080), unless the host overrides it.
+var port = Environment.GetEnvironmentVariable("HELLOWEB_PORT") ?? "8080";
+builder.WebHost.UseUrls($"http://0.0.0.0:{port}");
+
+var app = builder.Build();
+var dataDirectory = Environment.GetEnvironmentVariable("HELLOWEB_DATA") ?? Path.Combine(AppContext.BaseDirectory, "data");
+var notesFile = Path.Combine(dataDirectory, "notes.txt");
+var gate = new SemaphoreSlim(1, 1);
+
+app.Lifetime.ApplicationStopping.Register(() => app.Logger.LogInformation("SIGTERM received: shutting down gracefully"));
+app.Lifetime.ApplicationStopped.Register(() => app.Logger.LogInformation("Stopped"));
+
+app.MapGet("/", () => Results.Text($"Hello from {Environment.MachineName}, pid {Environment.ProcessId}\n"));
+
+app.MapGet("/notes", async () =>
+{
+    await gate.WaitAsync();
+    try
+    {
+        return Results.Text(File.Exists(notesFile) ? await File.ReadAllTextAsync(notesFile) : "", "text/plain", Encoding.UTF8);
+    }
+    finally
+    {
+        gate.Release();
+    }
+});
+
+app.MapPost("/notes", async (HttpRequest request) =>
+{
+    using var reader = new StreamReader(request.Body, Encoding.UTF8);
+    var note = (await reader.ReadToEndAsync()).ReplaceLineEndings(" ").Trim();
+    await gate.WaitAsync();
+    try
+    {
+        Directory.CreateDirectory(dataDirectory);
+        await File.AppendAllTextAsync(notesFile, note + "\n");
+        return Results.Text(await File.ReadAllTextAsync(notesFile), "text/plain", Encoding.UTF8);
+    }
+    finally
+    {
+        gate.Release();
+    }
+});
+
+app.Run();

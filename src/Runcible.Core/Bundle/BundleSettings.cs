@@ -1,0 +1,65 @@
+namespace Runcible.Core.Bundle;
+
+/// <summary>Bundle compression, from <c>RuncBundleCompression</c>.</summary>
+public enum BundleCompression
+{
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// <summary>A persistent volume: <c>data/&lt;Name&gt;</c> in the bundle, mounted at <see cref="ContainerPath"/>.</summary>
+public sealed record BundleVolume(string Name, string ContainerPath);
+
+/// <summary>
+/// The publish settings as MSBuild hands them over, raw (strings as written in the project), so that
+/// <see cref="BundleSettingsValidator"/> can report every mistake with its own code.
+/// </summary>
+public sealed record RawBundleSettings
+{
+    public string AssemblyName { get; init; } = "";
+    public string? BundleName { get; init; }
+    public string? BundleVersion { get; init; }
+    public string? RuntimeIdentifier { get; init; }
+    public string? TargetFramework { get; init; }
+    public string? TargetFrameworks { get; init; }
+    public string? Compression { get; init; }
+    public string? StopTimeout { get; init; }
+    public string? WorkingDirectory { get; init; }
+    public string? Rootless { get; init; }
+    public string? WritableRootfs { get; init; }
+    public string? Notify { get; init; }
+    public string? Offline { get; init; }
+    public string? SourceDateEpoch { get; init; }
+    public IReadOnlyList<BundleVolume> Volumes { get; init; } = [];
+}
+
+/// <summary>Validated settings: every field is known good.</summary>
+public sealed record BundleSettings(
+    string Name,
+    string Version,
+    string RuntimeIdentifier,
+    string TargetFramework,
+    BundleCompression Compression,
+    int StopTimeoutSeconds,
+    string WorkingDirectory,
+    bool Rootless,
+    bool WritableRootfs,
+    bool Notify,
+    bool Offline,
+    DateTimeOffset Created,
+    IReadOnlyList<BundleVolume> Volumes)
+{
+    /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
+    public string BundleId => $"{Name}-{Version}";
+
+    public string FileName => BundleId + Compression switch
+    {
+        BundleCompression.Gzip => ".tar.gz",
+        BundleCompression.Zstd => ".tar.zst",
+        _ => ".tar",
+    };
+
+    /// <summary>The path prefix of the bundle's tree inside the tarball, ending in '/'.</summary>
+    public string TreePrefix => $"opt/containers/{BundleId}/";
+}

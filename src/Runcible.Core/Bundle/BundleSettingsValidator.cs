@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using NuGet.Versioning;
+using Runcible.Core.Diagnostics;
+
+namespace Runcible.Core.Bundle;
+
+/// <summary>
+/// Checks the raw publish settings and turns them into <see cref="BundleSettings"/>, throwing a
+/// coded <see cref="RuncibleException"/> for the first mistake.
+/// </summary>
+public sealed class BundleSettingsValidator
+{
+    /// <summary>
+    /// Bundle names become a systemd unit name, a runc container id, a directory and a host name
+    /// part, so they follow the strictest of these: a lower-case DNS label (RFC 1123) that starts with a letter.
+    /// </summary>
+    public static readonly Regex BundleNameGrammar = new(@"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant);
+
+    private static readonly Regex VolumeNameGrammar = new(@"^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant);
+
+    /// <summary>Used when SOURCE_DATE_EPOCH is not set: 1980-01-01T00:00:00Z, the earliest time every archive format can hold.</summary>
+    public static readonly DateTimeOffset DefaultEpoch = DateTimeOffset.FromUnixTimeSeconds(315532800);
+
+    public const int DefaultStopTimeoutSeconds = 30;
+
+    /// <summary>The name a project gets when RuncBundleName is not set: the assembly name lower-cased, '.'/'_'/' ' turned into '-'.</summary>
+    public static string DefaultName(string assemblyName)
+    {
+        var lowered = assemblyName.ToLowerInvariant().Replace('.', '-').Replace('_', '-').Replace(' ', '-');
+        return lowered;
+    }
+
+    public BundleSettings Validate(RawBundleSettings raw)
+    {
+        var frameworks = (raw.TargetFrameworks ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var framework = raw.TargetFramework?.Trim() ?? "";
+        if (framework.Length == 0)
+        {
+            if (frameworks.Length > 1)
+            {
+                throw new RuncibleException(RuncibleErrors.SeveralTargetFrameworks, string.Join(", ", frameworks));
+            }
+
+            framework = frameworks.FirstOrDefault() ?? "";
+        }
+
+        var rid = raw.RuntimeIdentifier?.Trim() ?? "";
+        if (rid.Length == 0)
+        {
+            throw new RuncibleException(RuncibleErrors.MissingRuntimeIdentifier);
+        }
+
+        if (!rid.StartsWith("linux-", StringComparison.Ordinal) && !rid.StartsWith("linux-musl-", StringComparison.Ordinal))
+        {
+            throw new RuncibleException(RuncibleErrors.NonLinuxRuntimeIdentifier, rid);
+        }
+
+        _ = OciArchitecture(rid);
+
+        var name = string.IsNullOrWhiteSpace(raw.BundleName) ? DefaultName(raw.AssemblyName) : raw.BundleName!.Trim();
+        if (!BundleNameGrammar.IsMatch(name))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidBundleName, name);
+        }
+
+        var version = string.IsNullOrWhiteSpace(raw.BundleVersion) ? "1.0.0" : raw.BundleVersion!.Trim();
+        if (!SemanticVersion.TryParse(version, out var semver) || semver.HasMetadata)
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidBundleVersion, version);
+        }
+
+        var compression = (raw.Compression?.Trim().ToLowerInvariant() ?? "") switch
+        {
+            "" or "gzip" => BundleCompression.Gzip,
+            "zstd" => BundleCompression.Zstd,
+            "none" => BundleCompression.None,
+            _ => throw new RuncibleException(RuncibleErrors.UnknownCompression, raw.Compression),
+        };
+
+        var stopTimeout = DefaultStopTimeoutSeconds;
+        if (!string.IsNullOrWhiteSpace(raw.StopTimeout))
+        {
+            if (!int.TryParse(raw.StopTimeout.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out stopTimeout) || stopTimeout < 1 || stopTimeout > 3600)
+            {
+                throw new RuncibleException(RuncibleErrors.InvalidStopTimeout, raw.StopTimeout);
+            }
+        }
+
+        var workingDirectory = string.IsNullOrWhiteSpace(raw.WorkingDirectory) ? "/app" : raw.WorkingDirectory!.Trim();
+        if (!IsCleanAbsolutePath(workingDirectory) || workingDirectory == "/" || IsUnderKernelFilesystem(workingDirectory))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidWorkingDirectory, workingDirectory);
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var volume in raw.Volumes)
+        {
+            if (!VolumeNameGrammar.IsMatch(volume.Name) || !seen.Add(volume.Name) || !IsCleanAbsolutePath(volume.ContainerPath) || volume.ContainerPath == "/" || IsUnderKernelFilesystem(volume.ContainerPath))
+            {
+                throw new RuncibleException(RuncibleErrors.InvalidVolumeName, $"{volume.ContainerPath} (Name={volume.Name})");
+            }
+        }
+
+        var created = BundleSettingsValidator.DefaultEpoch;
+        if (!string.IsNullOrWhiteSpace(raw.SourceDateEpoch))
+        {
+            if (!long.TryParse(raw.SourceDateEpoch.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 8589934591L)
+            {
+                throw new RuncibleException(RuncibleErrors.InvalidSourceDateEpoch, raw.SourceDateEpoch);
+            }
+
+            created = DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+
+        return new BundleSettings(
+            name,
+            semver!.ToNormalizedString(),
+            rid,
+            framework,
+            compression,
+            stopTimeout,
+            workingDirectory,
+            Bool("RuncBundleRootless", raw.Rootless),
+            Bool("RuncWritableRootfs", raw.WritableRootfs),
+            Bool("RuncNotify", raw.Notify),
+            Bool("RuncOffline", raw.Offline),
+            created,
+            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>The OCI architecture (GOARCH) of a Linux RID such as <c>linux-x64</c> or <c>linux-musl-arm64</c>.</summary>
+    public static string OciArchitecture(string runtimeIdentifier)
+    {
+        var arch = runtimeIdentifier[(runtimeIdentifier.LastIndexOf('-') + 1)..];
+        return arch switch
+        {
+            "x64" => "amd64",
+            "arm64" => "arm64",
+            "arm" => "arm",
+            "x86" => "386",
+            "s390x" => "s390x",
+            "ppc64le" => "ppc64le",
+            "riscv64" => "riscv64",
+            "loongarch64" => "loong64",
+            _ => throw new RuncibleException(RuncibleErrors.UnsupportedArchitecture, runtimeIdentifier),
+        };
+    }
+
+    private static bool Bool(string property, string? value) => (value?.Trim().ToLowerInvariant() ?? "") switch
+    {
+        "" or "false" => false,
+        "true" => true,
+        _ => throw new RuncibleException(RuncibleErrors.InvalidBooleanProperty, property, value),
+    };
+
+    private static bool IsCleanAbsolutePath(string path) =>
+        path.StartsWith('/') &&
+        !path.Contains('\0') &&
+        (path == "/" || path[1..].TrimEnd('/').Split('/').All(s => s.Length > 0 && s != "." && s != ".."));
+
+    private static bool IsUnderKernelFilesystem(string path) =>
+        new[] { "/proc", "/sys", "/dev" }.Any(p => path == p || path.StartsWith(p + "/", StringComparison.Ordinal));
+}

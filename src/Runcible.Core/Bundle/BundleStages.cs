@@ -1,0 +1,62 @@
+using Runcible.Core.Layers;
+using Runcible.Core.Oci;
+
+namespace Runcible.Core.Bundle;
+
+/// <summary>Fetch stage seam: resolves a base image reference for one platform and brings its verified blobs onto disk.</summary>
+public interface IBaseImageProvider
+{
+    Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken);
+}
+
+/// <summary>The unpack stage's flattened tree of one image: its tar entries for the bundle and single-file reads for the config stage.</summary>
+public interface IFlattenedRootfs : IRootfsContent, IDisposable
+{
+    IRootfsReader Reader { get; }
+}
+
+/// <summary>Unpack stage seam.</summary>
+public interface IRootfsFlattener
+{
+    IFlattenedRootfs Flatten(PulledImage image);
+}
+
+/// <summary>What the runtime config stage gives the bundle: config.json and who owns data/ and logs/.</summary>
+/// <param name="DataDirectories">One name per persistent volume (image volumes and RuncVolume items): <c>data/&lt;name&gt;</c>.</param>
+public sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, uint ContainerGid, IReadOnlyList<string> DataDirectories);
+
+/// <summary>Runtime config stage seam: config.json from the image config, the flattened rootfs (for /etc/passwd) and the project's container settings.</summary>
+public interface IRuntimeConfigProvider
+{
+    RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container);
+}
+
+/// <summary>Host runtime seam: the shim and service files the bundle carries beside rootfs/.</summary>
+public interface IHostRuntimeFiles
+{
+    IReadOnlyList<BundleFile> Create(BundleSettings settings, RuntimeConfigOutput config);
+}
+
+/// <summary>The .NET SDK container properties and items the config stage maps (raw, as written in the project).</summary>
+public sealed record ContainerSettings
+{
+    public string AssemblyName { get; init; } = "";
+    public bool SelfContained { get; init; }
+    public string? AppHostName { get; init; }
+    public string? User { get; init; }
+    public IReadOnlyList<string> Ports { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> EnvironmentVariables { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> Labels { get; init; } = [];
+    public IReadOnlyList<string> AppCommand { get; init; } = [];
+    public IReadOnlyList<string> AppCommandArgs { get; init; } = [];
+    public IReadOnlyList<string> DefaultArgs { get; init; } = [];
+    public string? AppCommandInstruction { get; init; }
+    public IReadOnlyList<string> Capabilities { get; init; } = [];
+}
+
+/// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>
+public sealed record BundleStages(
+    IBaseImageProvider Images,
+    IRootfsFlattener Flattener,
+    IRuntimeConfigProvider RuntimeConfig,
+    IHostRuntimeFiles? HostRuntime);

@@ -1,0 +1,304 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Runcible.Core.Diagnostics;
+
+namespace Runcible.Core.Bundle;
+
+/// <summary>A file the bundle carries beside rootfs/ (the shim, service files), path relative to the bundle directory.</summary>
+public sealed record BundleFile(string RelativePath, byte[] Content, UnixFileMode Mode);
+
+/// <summary>The base image as recorded in bundle.json.</summary>
+public sealed record BundleBaseImage(string Reference, string ManifestDigest, IReadOnlyList<string> LayerDigests);
+
+/// <summary>Everything one bundle is made of.</summary>
+/// <param name="ConfigJson">The runtime config.json bytes, from the config stage.</param>
+/// <param name="ContainerUid">Owner of the data/ and logs/ directories: the user the container runs as.</param>
+/// <param name="DataDirectories">Volume names: one <c>data/&lt;name&gt;</c> directory each.</param>
+public sealed record BundleContent(
+    BundleSettings Settings,
+    IRootfsContent Rootfs,
+    AppLayer App,
+    BundleBaseImage BaseImage,
+    byte[] ConfigJson,
+    uint ContainerUid,
+    uint ContainerGid,
+    IReadOnlyList<string> DataDirectories,
+    IReadOnlyList<BundleFile> ExtraFiles);
+
+public sealed record BundleWriteResult(string Path, string AppLayerDigest, bool ReusedBaseChunk);
+
+/// <summary>
+/// Writes <c>&lt;name&gt;-&lt;version&gt;.tar[.gz|.zst]</c>: the base part (bundle parent directories
+/// and the flattened rootfs) as one compressed chunk, cached by the rootfs' key so a republish reuses
+/// it verbatim, followed by a freshly compressed chunk with the app layer and the bundle's own files
+/// and the tar end-of-archive marker. Gzip members and zstd frames concatenate, and the base part
+/// ends on a tar record boundary without an end marker, so the file is one valid archive.
+/// Written to a temporary file and renamed: a failure leaves no tarball and no cache entry.
+/// </summary>
+public sealed class BundleWriter
+{
+    private const UnixFileMode DirectoryMode = (UnixFileMode)0b111_101_101;
+    private const UnixFileMode ReadableFileMode = (UnixFileMode)0b110_100_100;
+
+    private static readonly JsonSerializerOptions ManifestJson = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private readonly string _cacheDirectory;
+    private readonly string _toolVersion;
+    private readonly IBuildLog _log;
+    private readonly int _chunkSize;
+
+    /// <param name="cacheDirectory">Where compressed base chunks are kept (<c>RuncCacheDirectory</c>).</param>
+    /// <param name="toolVersion">Runcible's version: part of the cache key and of bundle.json.</param>
+    public BundleWriter(string cacheDirectory, string toolVersion, IBuildLog log, int chunkSize = ChunkedCompressionStream.DefaultChunkSize)
+    {
+        _cacheDirectory = cacheDirectory;
+        _toolVersion = toolVersion;
+        _log = log;
+        _chunkSize = chunkSize;
+    }
+
+    /// <summary>The cache file the base part of <paramref name="content"/> is kept in.</summary>
+    public string BaseChunkPath(BundleContent content)
+    {
+        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, _chunkSize, _toolVersion);
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key))).ToLowerInvariant();
+        return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
+    }
+
+    public BundleWriteResult Write(BundleContent content, string outputDirectory)
+    {
+        var settings = content.Settings;
+        var finalPath = Path.Combine(Path.GetFullPath(outputDirectory), settings.FileName);
+        string tempPath;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
+            tempPath = Path.Combine(Path.GetDirectoryName(finalPath)!, $".{settings.FileName}.{Guid.NewGuid():N}.tmp");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuncibleException(e, RuncibleErrors.BundleOutputNotWritable, finalPath, e.Message);
+        }
+
+        try
+        {
+            var reused = EnsureBaseChunk(content, out var basePath);
+            string appDigest;
+            using (var output = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                using (var baseChunk = new FileStream(basePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
+                {
+                    baseChunk.CopyTo(output);
+                }
+
+                appDigest = content.App.ComputeDigest();
+                using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize))
+                {
+                    using (var normalized = new PaxHeaderNameNormalizer(compressed))
+                    using (var tar = new TarWriter(normalized, TarEntryFormat.Gnu, leaveOpen: true))
+                    {
+                        WriteRest(tar, content, appDigest);
+                    }
+
+                    compressed.Finish();
+                }
+
+                output.Flush(flushToDisk: true);
+            }
+
+            File.Move(tempPath, finalPath, overwrite: true);
+            _log.LogMessage($"Runcible: wrote {finalPath} (base part {(reused ? "reused from cache" : "compressed")})", important: false);
+            return new BundleWriteResult(finalPath, appDigest, reused);
+        }
+        catch (Exception e)
+        {
+            TryDelete(tempPath);
+            if (e is IOException or UnauthorizedAccessException)
+            {
+                throw new RuncibleException(e, RuncibleErrors.BundleOutputNotWritable, finalPath, e.Message);
+            }
+
+            throw;
+        }
+    }
+
+    private bool EnsureBaseChunk(BundleContent content, out string basePath)
+    {
+        basePath = BaseChunkPath(content);
+        if (File.Exists(basePath))
+        {
+            return true;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(basePath)!);
+        var temp = basePath + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                using (var compressed = new ChunkedCompressionStream(file, content.Settings.Compression, _chunkSize))
+                {
+                    using (var cut = new EndMarkerCutter(compressed))
+                    {
+                        // Rootfs entries with xattrs or long names are PAX: keep their header names free of process ids.
+                        var tar = new TarWriter(new PaxHeaderNameNormalizer(cut), TarEntryFormat.Gnu, leaveOpen: true);
+                        var prefix = content.Settings.TreePrefix;
+                        tar.WriteEntry(Dir("opt/", 0, 0, content.Settings.Created));
+                        tar.WriteEntry(Dir("opt/containers/", 0, 0, content.Settings.Created));
+                        tar.WriteEntry(Dir(prefix, 0, 0, content.Settings.Created));
+                        tar.WriteEntry(Dir(prefix + "rootfs/", 0, 0, content.Settings.Created));
+                        content.Rootfs.WriteEntries(tar, prefix + "rootfs/");
+
+                        // Every entry is a whole number of 512-byte records; what the writer adds on
+                        // dispose is the end-of-archive marker, which belongs only at the end of the bundle.
+                        cut.Cut();
+                        tar.Dispose();
+                    }
+
+                    compressed.Finish();
+                }
+
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, basePath, overwrite: true);
+            return false;
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private void WriteRest(TarWriter tar, BundleContent content, string appDigest)
+    {
+        var settings = content.Settings;
+        var prefix = settings.TreePrefix;
+        var time = settings.Created;
+        content.App.WriteEntries(tar, prefix + "rootfs/");
+
+        var entries = new SortedDictionary<string, Func<TarEntry>>(StringComparer.Ordinal)
+        {
+            ["config.json"] = () => FileEntry("config.json", content.ConfigJson, ReadableFileMode, time),
+            ["bundle.json"] = () => FileEntry("bundle.json", BundleManifest(content, appDigest), ReadableFileMode, time),
+            ["config"] = () => Dir("config/", 0, 0, time),
+            ["data"] = () => Dir("data/", 0, 0, time),
+            ["logs"] = () => Dir("logs/", content.ContainerUid, content.ContainerGid, time),
+        };
+        foreach (var volume in content.DataDirectories.Distinct(StringComparer.Ordinal))
+        {
+            entries["data/" + volume] = () => Dir($"data/{volume}/", content.ContainerUid, content.ContainerGid, time);
+        }
+
+        foreach (var extra in content.ExtraFiles)
+        {
+            entries[extra.RelativePath] = () => FileEntry(extra.RelativePath, extra.Content, extra.Mode, time);
+        }
+
+        foreach (var make in entries.Values)
+        {
+            var entry = make();
+            entry.Name = prefix + entry.Name;
+            tar.WriteEntry(entry);
+        }
+    }
+
+    private byte[] BundleManifest(BundleContent content, string appDigest)
+    {
+        var s = content.Settings;
+        var manifest = new
+        {
+            SchemaVersion = 1,
+            s.Name,
+            s.Version,
+            RuntimeIdentifier = s.RuntimeIdentifier,
+            Platform = new { Os = "linux", Architecture = BundleSettingsValidator.OciArchitecture(s.RuntimeIdentifier) },
+            Base = new { content.BaseImage.Reference, Digest = content.BaseImage.ManifestDigest, Layers = content.BaseImage.LayerDigests },
+            AppLayerDigest = appDigest,
+            Created = s.Created.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            ToolVersion = _toolVersion,
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(manifest, ManifestJson);
+    }
+
+    private static GnuTarEntry Dir(string name, uint uid, uint gid, DateTimeOffset time) => new(TarEntryType.Directory, name)
+    {
+        Mode = DirectoryMode,
+        Uid = (int)uid,
+        Gid = (int)gid,
+        ModificationTime = time,
+    };
+
+    private static GnuTarEntry FileEntry(string name, byte[] content, UnixFileMode mode, DateTimeOffset time) => new(TarEntryType.RegularFile, name)
+    {
+        Mode = mode,
+        Uid = 0,
+        Gid = 0,
+        UserName = "root",
+        GroupName = "root",
+        ModificationTime = time,
+        DataStream = new MemoryStream(content, writable: false),
+    };
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            System.IO.File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Passes writes through until <see cref="Cut"/>, then swallows them (the tar end marker of the base part).</summary>
+    private sealed class EndMarkerCutter(Stream inner) : Stream
+    {
+        private bool _cut;
+        private long _length;
+
+        public void Cut()
+        {
+            if (_length % 512 != 0)
+            {
+                throw new InvalidOperationException("The base part does not end on a tar record boundary.");
+            }
+
+            _cut = true;
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _length;
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (_cut)
+            {
+                return;
+            }
+
+            _length += buffer.Length;
+            inner.Write(buffer);
+        }
+    }
+}

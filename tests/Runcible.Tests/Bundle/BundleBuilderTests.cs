@@ -1,0 +1,114 @@
+using System.Formats.Tar;
+using System.Text;
+using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Layers;
+using Runcible.Core.Oci;
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.Bundle;
+
+public class BundleBuilderTests
+{
+    private static readonly Digest ManifestDigest = Digest.ComputeSha256("manifest"u8);
+    private static readonly Digest LayerDigest = Digest.ComputeSha256("layer"u8);
+
+    [Fact]
+    public async Task PipelinePassesEachStageWhatItNeedsAndWritesTheBundle()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
+        {
+            AssemblyName = "HelloWeb", BundleVersion = "2.0.0", RuntimeIdentifier = "linux-arm64", TargetFramework = "net10.0",
+        });
+        var images = new RecordingImages();
+        var config = new PasswdConfig();
+        var builder = new BundleBuilder(
+            new BundleStages(images, new TestFlattener(), config, new ShimFiles()),
+            new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance),
+            NullBuildLog.Instance);
+
+        var result = await builder.BuildAsync(
+            new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, new ContainerSettings { AssemblyName = "HelloWeb", AppHostName = "HelloWeb", User = "app" }, temp.Combine("out")),
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(("localhost:5000/aspnet:10.0", "linux", "arm64"), images.Asked);
+        Assert.Equal("app", config.SeenUser);
+        var listing = ProcessRunner.Run("tar", ["--numeric-owner", "-tvf", result.Path]).EnsureSuccess("tar").StandardOutput;
+        Assert.Contains("1654/1654", listing.Split('\n').Single(l => l.EndsWith("helloweb-2.0.0/data/db/", StringComparison.Ordinal)));
+        Assert.Contains("helloweb-2.0.0/runcible", listing);
+        Assert.Contains("helloweb-2.0.0/rootfs/etc/passwd", listing);
+        Assert.Contains("helloweb-2.0.0/rootfs/app/HelloWeb.dll", listing);
+    }
+
+    [Fact]
+    public async Task AMissingPublishDirectoryIsACodedError()
+    {
+        using var temp = new TempDirectory();
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "a", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
+        var builder = new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), new PasswdConfig(), null), new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance);
+        var error = await Assert.ThrowsAsync<RuncibleException>(() => builder.BuildAsync(new BundleRequest("x", temp.Combine("nope"), settings, new ContainerSettings(), temp.Combine("out")), TestContext.Current.CancellationToken));
+        Assert.Equal("RUNCIBLE4010", error.Code);
+        Assert.False(Directory.Exists(temp.Combine("out")));
+    }
+
+    private sealed class RecordingImages : IBaseImageProvider
+    {
+        public (string, string, string) Asked { get; private set; }
+
+        public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
+        {
+            Asked = (reference, platform.OS, platform.Architecture);
+            var layer = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = LayerDigest.ToString(), Size = 5 };
+            var image = new PulledImage(reference, ManifestDigest, null, new ImageManifest { SchemaVersion = 2, Layers = [layer] }, ManifestDigest, [], new ImageConfiguration { OS = "linux", Architecture = platform.Architecture }, [new LocalLayer(layer, LayerDigest, "/nonexistent")]);
+            return Task.FromResult(image);
+        }
+    }
+
+    private sealed class TestFlattener : IRootfsFlattener
+    {
+        public IFlattenedRootfs Flatten(PulledImage image) => new Flattened(image.ManifestDigest.ToString());
+
+        private sealed class Flattened(string key) : IFlattenedRootfs
+        {
+            private readonly TestRootfs _rootfs = new(key, 64 * 1024);
+
+            public string CacheKey => _rootfs.CacheKey;
+
+            public IRootfsReader Reader => new PasswdReader();
+
+            public void WriteEntries(TarWriter writer, string prefix) => _rootfs.WriteEntries(writer, prefix);
+
+            public void Dispose()
+            {
+            }
+        }
+
+        private sealed class PasswdReader : IRootfsReader
+        {
+            public byte[]? ReadFile(string path, int maxBytes) =>
+                path == "/etc/passwd" ? "app:x:1654:1654::/home/app:/bin/sh\n"u8.ToArray() : null;
+        }
+    }
+
+    /// <summary>Resolves the user from the rootfs' /etc/passwd, as the real config stage will.</summary>
+    private sealed class PasswdConfig : IRuntimeConfigProvider
+    {
+        public string? SeenUser { get; private set; }
+
+        public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
+        {
+            SeenUser = container.User;
+            var passwd = Encoding.UTF8.GetString(rootfs.ReadFile("/etc/passwd", 4096)!);
+            var fields = passwd.Split('\n').Select(l => l.Split(':')).Single(f => f[0] == container.User);
+            return new RuntimeConfigOutput("{}"u8.ToArray(), uint.Parse(fields[2]), uint.Parse(fields[3]), ["db"]);
+        }
+    }
+
+    private sealed class ShimFiles : IHostRuntimeFiles
+    {
+        public IReadOnlyList<BundleFile> Create(BundleSettings settings, RuntimeConfigOutput config) =>
+            [new BundleFile("runcible", "#!/bin/sh\n"u8.ToArray(), (UnixFileMode)0b111_101_101)];
+    }
+}

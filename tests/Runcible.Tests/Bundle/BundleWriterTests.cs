@@ -1,0 +1,239 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.Bundle;
+
+public class BundleWriterTests
+{
+    // Small chunks so the 3 MiB test base spans several gzip members / zstd frames.
+    private const int ChunkSize = 512 * 1024;
+
+    private static BundleSettings Settings(BundleCompression compression) => new BundleSettingsValidator().Validate(new RawBundleSettings
+    {
+        AssemblyName = "HelloWeb",
+        BundleVersion = "1.0.0",
+        RuntimeIdentifier = "linux-x64",
+        TargetFramework = "net10.0",
+        Compression = compression.ToString(),
+        SourceDateEpoch = "1700000000",
+        Volumes = [new BundleVolume("state", "/var/lib/helloweb")],
+    });
+
+    private static BundleContent Content(BundleCompression compression, IRootfsContent rootfs, string publish) => new(
+        Settings(compression),
+        rootfs,
+        new AppLayer(publish, "/app", "HelloWeb", DateTimeOffset.FromUnixTimeSeconds(1700000000)),
+        new BundleBaseImage("localhost:5000/runtime:latest", "sha256:" + new string('a', 64), ["sha256:" + new string('b', 64)]),
+        """{"ociVersion":"1.0.2"}"""u8.ToArray(),
+        1654,
+        1654,
+        ["state"],
+        [new BundleFile("runcible", "#!/bin/sh\n"u8.ToArray(), (UnixFileMode)0b111_101_101)]);
+
+    private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+
+    [Theory]
+    [InlineData(BundleCompression.Gzip)]
+    [InlineData(BundleCompression.Zstd)]
+    [InlineData(BundleCompression.None)]
+    public void GnuTarReadsTheBundleWithOwnersModesAndContent(BundleCompression compression)
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var result = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize)
+            .Write(Content(compression, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
+
+        var expectedName = compression switch { BundleCompression.Gzip => "helloweb-1.0.0.tar.gz", BundleCompression.Zstd => "helloweb-1.0.0.tar.zst", _ => "helloweb-1.0.0.tar" };
+        Assert.Equal(temp.Combine("out", expectedName), result.Path);
+        Assert.Equal([expectedName], Directory.GetFiles(temp.Combine("out")).Select(Path.GetFileName));
+
+        var listing = ProcessRunner.Run("tar", ["--numeric-owner", "-tvf", result.Path]).EnsureSuccess("tar -tvf").StandardOutput;
+        var lines = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var p = "opt/containers/helloweb-1.0.0/";
+        string Line(string name) => Assert.Single(lines, l => l.EndsWith(" " + name, StringComparison.Ordinal) || l.Contains(" " + name + " -> ", StringComparison.Ordinal));
+        Assert.StartsWith("drwxr-xr-x 1654/1654", Line(p + "data/state/"));
+        Assert.StartsWith("drwxr-xr-x 1654/1654", Line(p + "logs/"));
+        Assert.StartsWith("drwxr-xr-x 0/0", Line(p + "config/"));
+        Assert.StartsWith("-rw-r--r-- 0/0", Line(p + "config.json"));
+        Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "runcible"));
+        Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "rootfs/app/HelloWeb"));
+        Assert.StartsWith("-rw-r--r-- 0/0", Line(p + "rootfs/app/HelloWeb.dll"));
+        Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "rootfs/usr/bin/big"));
+        Assert.Contains("2023-11-14", Line(p + "bundle.json"));
+        Assert.StartsWith("opt/", lines[0].Split(' ').Last());
+
+        // Extract as GNU tar would on a host and check contents survived the chunking.
+        Directory.CreateDirectory(temp.Combine("root"));
+        ProcessRunner.Run("tar", ["-xf", result.Path, "-C", temp.Combine("root")]).EnsureSuccess("tar -xf");
+        var big = File.ReadAllBytes(temp.Combine("root", p, "rootfs/usr/bin/big"));
+        Assert.Equal(3 * 1024 * 1024, big.Length);
+        var expected = new byte[big.Length];
+        new Random(42).NextBytes(expected.AsSpan(0, expected.Length / 2));
+        Assert.Equal(expected, big);
+        Assert.Equal("dll v1", File.ReadAllText(temp.Combine("root", p, "rootfs/app/HelloWeb.dll")));
+
+        using var manifest = JsonDocument.Parse(File.ReadAllBytes(temp.Combine("root", p, "bundle.json")));
+        var json = manifest.RootElement;
+        Assert.Equal("helloweb", json.GetProperty("name").GetString());
+        Assert.Equal("1.0.0", json.GetProperty("version").GetString());
+        Assert.Equal("linux-x64", json.GetProperty("runtimeIdentifier").GetString());
+        Assert.Equal("amd64", json.GetProperty("platform").GetProperty("architecture").GetString());
+        Assert.Equal("localhost:5000/runtime:latest", json.GetProperty("base").GetProperty("reference").GetString());
+        Assert.Equal(result.AppLayerDigest, json.GetProperty("appLayerDigest").GetString());
+        Assert.Equal("2023-11-14T22:13:20Z", json.GetProperty("created").GetString());
+        Assert.Equal("0.1.0", json.GetProperty("toolVersion").GetString());
+
+        if (compression != BundleCompression.None)
+        {
+            var tool = compression == BundleCompression.Gzip ? "gzip" : "zstd";
+            ProcessRunner.Run(tool, ["-t", result.Path]).EnsureSuccess(tool + " -t");
+        }
+    }
+
+    [Theory]
+    [InlineData(BundleCompression.Gzip)]
+    [InlineData(BundleCompression.Zstd)]
+    public void TwoCleanBuildsInDifferentDirectoriesAreByteIdentical(BundleCompression compression)
+    {
+        using var a = new TempDirectory();
+        using var b = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(a.Combine("publish"));
+        AppLayerTests.MakePublishDirectory(b.Combine("publish"));
+        var first = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish")), a.Combine("out"));
+        var second = new BundleWriter(b.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), b.Combine("publish")), b.Combine("out"));
+        Assert.False(first.ReusedBaseChunk);
+        Assert.False(second.ReusedBaseChunk);
+        Assert.Equal(Sha256(first.Path), Sha256(second.Path));
+
+        // A warm rebuild (base chunk from the cache) gives the very same bytes as the cold one.
+        var warm = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish")), a.Combine("out2"));
+        Assert.True(warm.ReusedBaseChunk);
+        Assert.Equal(Sha256(first.Path), Sha256(warm.Path));
+    }
+
+    [Theory]
+    [InlineData(BundleCompression.Gzip)]
+    [InlineData(BundleCompression.Zstd)]
+    [InlineData(BundleCompression.None)]
+    public void AChangedAppReusesTheCachedBasePartVerbatim(BundleCompression compression)
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"), "v1");
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        var rootfs = new TestRootfs("base-1");
+        var first = writer.Write(Content(compression, rootfs, temp.Combine("publish")), temp.Combine("out"));
+        var firstBytes = File.ReadAllBytes(first.Path);
+
+        File.WriteAllText(temp.Combine("publish", "HelloWeb.dll"), "dll v2 with more bytes");
+        var second = writer.Write(Content(compression, rootfs, temp.Combine("publish")), temp.Combine("out"));
+        var secondBytes = File.ReadAllBytes(second.Path);
+
+        Assert.True(second.ReusedBaseChunk);
+        Assert.Equal(1, rootfs.WriteCount);
+        Assert.NotEqual(first.AppLayerDigest, second.AppLayerDigest);
+        Assert.NotEqual(firstBytes, secondBytes);
+
+        var baseChunk = File.ReadAllBytes(writer.BaseChunkPath(Content(compression, rootfs, temp.Combine("publish"))));
+        Assert.True(baseChunk.Length > 10_000);
+        Assert.Equal(baseChunk, firstBytes.AsSpan(0, baseChunk.Length).ToArray());
+        Assert.Equal(baseChunk, secondBytes.AsSpan(0, baseChunk.Length).ToArray());
+
+        // The new file is a valid archive with the new app.
+        using var root = new TempDirectory();
+        ProcessRunner.Run("tar", ["-xf", second.Path, "-C", root.Path]).EnsureSuccess("tar -xf");
+        Assert.Equal("dll v2 with more bytes", File.ReadAllText(root.Combine("opt/containers/helloweb-1.0.0/rootfs/app/HelloWeb.dll")));
+
+        // A different base (another cache key) is written afresh.
+        var other = writer.Write(Content(compression, new TestRootfs("base-2"), temp.Combine("publish")), temp.Combine("out"));
+        Assert.False(other.ReusedBaseChunk);
+    }
+
+    [Fact]
+    public void TheCachedBasePartEndsOnARecordBoundaryWithoutEndMarker()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        var content = Content(BundleCompression.None, new TestRootfs("base-1"), temp.Combine("publish"));
+        writer.Write(content, temp.Combine("out"));
+        var baseTar = File.ReadAllBytes(writer.BaseChunkPath(content));
+        Assert.Equal(0, baseTar.Length % 512);
+        Assert.Contains(baseTar.AsSpan(baseTar.Length - 512).ToArray(), b => b != 0);
+    }
+
+    [Fact]
+    public void AFailedBuildLeavesNoTarballNoTemporaryFileAndNoCacheEntry()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        Assert.Throws<InvalidDataException>(() =>
+            writer.Write(Content(BundleCompression.Gzip, new FailingRootfs(), temp.Combine("publish")), temp.Combine("out")));
+        Assert.Empty(Directory.GetFiles(temp.Combine("out"), "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(temp.Combine("cache"), "*", SearchOption.AllDirectories));
+
+        // An existing good tarball is not replaced by a failed rebuild.
+        var good = writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
+        var goodHash = Sha256(good.Path);
+        Directory.Delete(temp.Combine("publish"), recursive: true);
+        var error = Assert.Throws<RuncibleException>(() => writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out")));
+        Assert.Equal("RUNCIBLE4016", error.Code);
+        Assert.Equal(goodHash, Sha256(good.Path));
+        Assert.Single(Directory.GetFiles(temp.Combine("out")));
+    }
+
+    private sealed class FailingRootfs : IRootfsContent
+    {
+        public string CacheKey => "failing";
+
+        public void WriteEntries(System.Formats.Tar.TarWriter writer, string prefix)
+        {
+            new TestRootfs("x", 1024 * 1024).WriteEntries(writer, prefix);
+            throw new InvalidDataException("layer digest mismatch");
+        }
+    }
+}
+
+public class PaxRootfsTests
+{
+    /// <summary>A rootfs whose entries need PAX (long names, xattrs), as a flattened image's do.</summary>
+    private sealed class PaxRootfs : IRootfsContent
+    {
+        public string CacheKey => "pax";
+
+        public void WriteEntries(System.Formats.Tar.TarWriter writer, string prefix)
+        {
+            var longName = prefix + "usr/share/" + new string('d', 120) + "/file.txt";
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, prefix + "usr/") { ModificationTime = TestRootfs.Time, Mode = (UnixFileMode)0b111_101_101 });
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, longName, new Dictionary<string, string> { ["SCHILY.xattr.user.origin"] = "base" })
+            {
+                ModificationTime = TestRootfs.Time,
+                Mode = (UnixFileMode)0b110_100_100,
+                DataStream = new MemoryStream("long"u8.ToArray()),
+            });
+        }
+    }
+
+    [Fact]
+    public void PaxHeaderNamesCarryNoProcessIdAndGnuTarStillReadsThem()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "pax", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0", Compression = "none" });
+        var content = new BundleContent(settings, new PaxRootfs(), new AppLayer(temp.Combine("publish"), "/app", null, settings.Created),
+            new BundleBaseImage("r", "sha256:" + new string('c', 64), []), "{}"u8.ToArray(), 0, 0, [], []);
+        var result = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance).Write(content, temp.Combine("out"));
+
+        var text = System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(result.Path));
+        Assert.Contains("PaxHeaders/", text);
+        Assert.DoesNotMatch(@"PaxHeaders\.[0-9]", text);
+        var listing = ProcessRunner.Run("tar", ["--xattrs", "-tvf", result.Path]).EnsureSuccess("tar").StandardOutput;
+        Assert.Contains("rootfs/usr/share/" + new string('d', 120) + "/file.txt", listing);
+        Directory.CreateDirectory(temp.Combine("root"));
+        ProcessRunner.Run("tar", ["-xf", result.Path, "-C", temp.Combine("root")]).EnsureSuccess("tar -xf");
+        Assert.Equal("long", File.ReadAllText(temp.Combine("root", "opt/containers/pax-1.0.0/rootfs/usr/share", new string('d', 120), "file.txt")));
+    }
+}

@@ -1,0 +1,137 @@
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.Sdk;
+
+/// <summary>
+/// The PublishRuncBundle target through a real <c>dotnet publish</c>, with the stages replaced by a
+/// purpose-built task assembly (compiled here against the packed Runcible.Tasks) so that the
+/// target's contract is tested on its own: runs after Publish, writes the tarball once, prints its
+/// path once, returns it, and does no work when nothing changed.
+/// </summary>
+[Collection(SdkPackageCollection.Name)]
+public class PublishTargetTests(SdkPackageFixture sdk)
+{
+    private const string TestStagesSource = """
+        using System.Formats.Tar;
+        using Runcible.Core.Bundle;
+        using Runcible.Core.Layers;
+        using Runcible.Core.Oci;
+
+        namespace Runcible.Tasks;
+
+        public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
+        {
+            protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
+                new(new Images(), new Flattener(), new Config(), null);
+
+            private sealed class Images : IBaseImageProvider
+            {
+                public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
+                {
+                    var digest = Digest.ComputeSha256(System.Text.Encoding.UTF8.GetBytes(reference));
+                    return Task.FromResult(new PulledImage(reference, digest, null, new ImageManifest { SchemaVersion = 2, Layers = new() }, digest,
+                        Array.Empty<byte>(), new ImageConfiguration { OS = "linux", Architecture = platform.Architecture }, Array.Empty<LocalLayer>()));
+                }
+            }
+
+            private sealed class Flattener : IRootfsFlattener
+            {
+                public IFlattenedRootfs Flatten(PulledImage image) => new Rootfs(image.ManifestDigest.ToString());
+            }
+
+            private sealed class Rootfs(string key) : IFlattenedRootfs, IRootfsReader
+            {
+                public string CacheKey => key;
+                public IRootfsReader Reader => this;
+                public byte[]? ReadFile(string path, int maxBytes) => null;
+                public void WriteEntries(TarWriter writer, string prefix) =>
+                    writer.WriteEntry(new GnuTarEntry(TarEntryType.Directory, prefix + "etc/") { Mode = (UnixFileMode)493, ModificationTime = DateTimeOffset.FromUnixTimeSeconds(0) });
+                public void Dispose() { }
+            }
+
+            private sealed class Config : IRuntimeConfigProvider
+            {
+                public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container) =>
+                    new(System.Text.Encoding.UTF8.GetBytes("{\"ociVersion\":\"1.0.2\"}"), 1654, 1654, new[] { "state" });
+            }
+        }
+        """;
+
+    [Fact]
+    public void PublishWritesTheTarballOnceAndAnUnchangedProjectDoesNoWork()
+    {
+        var project = sdk.CreateProject("Hello.App", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <AssemblyName>Hello.App</AssemblyName>
+                <Version>2.1.0</Version>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+              </ItemGroup>
+            </Project>
+            """);
+        var projectDir = Path.GetDirectoryName(project)!;
+        sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
+        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net8.0");
+        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
+
+        // The purpose-built stages, compiled against the packed task assembly.
+        var stagesDir = Path.Combine(sdk.Root, "stages-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(stagesDir);
+        File.WriteAllText(Path.Combine(stagesDir, "TestStages.cs"), TestStagesSource);
+        File.WriteAllText(Path.Combine(stagesDir, "TestStages.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+              </PropertyGroup>
+              <ItemGroup>
+                <Reference Include="Runcible.Tasks" HintPath="{tasksDir}/Runcible.Tasks.dll" />
+                <Reference Include="Runcible.Core" HintPath="{tasksDir}/Runcible.Core.dll" />
+                <Reference Include="Microsoft.Build.Framework" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Framework.dll" Private="false" />
+                <Reference Include="Microsoft.Build.Utilities.Core" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Utilities.Core.dll" Private="false" />
+              </ItemGroup>
+            </Project>
+            """);
+        var stagesOut = Path.Combine(stagesDir, "out");
+        ProcessRunner.Run("dotnet", ["build", Path.Combine(stagesDir, "TestStages.csproj"), "-c", "Release", "-o", stagesOut, "-nodeReuse:false"], stagesDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5))
+            .EnsureSuccess("build test stages");
+
+        string[] publish =
+        [
+            "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n",
+            "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+            "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"),
+            "-p:RuncCacheDirectory=" + Path.Combine(sdk.Root, "cache-" + Guid.NewGuid().ToString("N")[..8]),
+        ];
+        var first = ProcessRunner.Run("dotnet", publish, projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        first.EnsureSuccess("first publish");
+        var tarball = Path.Combine(projectDir, "bin", "Release", "net10.0", "hello-app-2.1.0.tar.gz");
+        Assert.True(File.Exists(tarball), first.StandardOutput);
+        Assert.Single(first.StandardOutput.Split('\n'), l => l.Contains("Hello.App -> " + tarball, StringComparison.Ordinal));
+
+        var listing = ProcessRunner.Run("tar", ["--numeric-owner", "-tvf", tarball]).EnsureSuccess("tar").StandardOutput;
+        Assert.Contains("opt/containers/hello-app-2.1.0/rootfs/app/Hello.App.dll", listing);
+        Assert.StartsWith("-rwxr-xr-x 0/0", listing.Split('\n').Single(l => l.EndsWith("rootfs/app/Hello.App", StringComparison.Ordinal)));
+        Assert.StartsWith("drwxr-xr-x 1654/1654", listing.Split('\n').Single(l => l.EndsWith("hello-app-2.1.0/data/state/", StringComparison.Ordinal)));
+        Assert.Contains("opt/containers/hello-app-2.1.0/bundle.json", listing);
+
+        // Unchanged: the target is skipped, the tarball untouched, nothing printed, the item still returned.
+        var written = File.GetLastWriteTimeUtc(tarball);
+        var second = ProcessRunner.Run("dotnet", [.. publish, "-getItem:RuncBundle", "-getItem:FileWrites", "-t:Publish"], projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        second.EnsureSuccess("second publish");
+        Assert.Equal(written, File.GetLastWriteTimeUtc(tarball));
+        Assert.Contains("\"RuncBundle\"", second.StandardOutput);
+        Assert.Contains(tarball, second.StandardOutput[second.StandardOutput.IndexOf("\"RuncBundle\"", StringComparison.Ordinal)..]);
+        Assert.Contains(tarball, second.StandardOutput[second.StandardOutput.IndexOf("\"FileWrites\"", StringComparison.Ordinal)..]);
+
+        // A setting changed on the command line rebuilds it.
+        var third = ProcessRunner.Run("dotnet", [.. publish, "-p:ContainerUser=app"], projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        third.EnsureSuccess("third publish");
+        Assert.Single(third.StandardOutput.Split('\n'), l => l.Contains("Hello.App -> " + tarball, StringComparison.Ordinal));
+    }
+}

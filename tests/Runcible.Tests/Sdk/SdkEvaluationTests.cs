@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.Sdk;
+
+/// <summary>The packed Runcible.Sdk used from real projects through the dotnet CLI.</summary>
+[Collection(SdkPackageCollection.Name)]
+public class SdkEvaluationTests(SdkPackageFixture sdk)
+{
+    private static string PackageReferenceProject(string extra = "") => $"""
+        <Project Sdk="Microsoft.NET.Sdk">
+          <PropertyGroup>
+            <OutputType>Exe</OutputType>
+            <TargetFramework>net10.0</TargetFramework>
+            <AssemblyName>Hello.App</AssemblyName>
+            <Version>2.1.0</Version>
+            {extra}
+          </PropertyGroup>
+          <ItemGroup>
+            <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+            <FrameworkReference Include="Microsoft.AspNetCore.App" />
+          </ItemGroup>
+        </Project>
+        """;
+
+    private static Dictionary<string, string> Properties(ProcessResult result)
+    {
+        result.EnsureSuccess("dotnet msbuild");
+        var json = result.StandardOutput[result.StandardOutput.IndexOf('{')..];
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("Properties").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
+    }
+
+    [Fact]
+    public void ThePackageShipsSdkBuildAndTasksButNoMSBuildAssemblies()
+    {
+        var entries = sdk.PackageEntries();
+        Assert.Contains("Sdk/Sdk.props", entries);
+        Assert.Contains("Sdk/Sdk.targets", entries);
+        Assert.Contains("build/Runcible.Sdk.props", entries);
+        Assert.Contains("build/Runcible.Sdk.targets", entries);
+        Assert.Contains("tasks/net8.0/Runcible.Tasks.dll", entries);
+        Assert.Contains("tasks/net8.0/Runcible.Core.dll", entries);
+        Assert.Contains("tasks/net8.0/NuGet.Versioning.dll", entries);
+        Assert.Contains("tasks/net8.0/ZstdSharp.dll", entries);
+        Assert.DoesNotContain(entries, e => e.Contains("Microsoft.Build", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(entries, e => e.StartsWith("lib/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PackageReferenceResolvesSettingsAndInfersTheBaseImage()
+    {
+        var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
+        var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64",
+            "-getProperty:RuncBundleName", "-getProperty:RuncBundleVersion", "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath",
+            "-getProperty:RuncBundleCompression", "-getProperty:RuncNotify", "-getProperty:RuncibleSdkVersion", "-getProperty:RuncibleTasksAssembly"));
+        Assert.Equal("hello-app", props["RuncBundleName"]);
+        Assert.Equal("2.1.0", props["RuncBundleVersion"]);
+        Assert.Equal("mcr.microsoft.com/dotnet/aspnet:10.0", props["RuncBaseImage"]);
+        Assert.EndsWith("hello-app-2.1.0.tar.gz", props["RuncBundlePath"]);
+        Assert.Equal("gzip", props["RuncBundleCompression"]);
+        Assert.Equal("false", props["RuncNotify"]);
+        Assert.Equal(SdkPackageFixture.Version, props["RuncibleSdkVersion"]);
+        Assert.StartsWith(Path.Combine(sdk.Root, "packages", "runcible.sdk"), Path.GetFullPath(props["RuncibleTasksAssembly"]));
+
+        // Self-contained zstd with a family: runtime-deps, the family tag and the .tar.zst name.
+        var props2 = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-arm64",
+            "-p:SelfContained=true", "-p:ContainerFamily=noble-chiseled", "-p:RuncBundleCompression=zstd", "-p:RuncBundleName=api",
+            "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath"));
+        Assert.Equal("mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled", props2["RuncBaseImage"]);
+        Assert.EndsWith("api-2.1.0.tar.zst", props2["RuncBundlePath"]);
+    }
+
+    [Fact]
+    public void TheSettingsStampIsRewrittenOnlyWhenASettingChanges()
+    {
+        var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
+        var stamp = Path.Combine(Path.GetDirectoryName(project)!, "obj", "Debug", "net10.0", "runc-bundle.settings");
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64").EnsureSuccess("first");
+        var first = File.GetLastWriteTimeUtc(stamp);
+        var firstContent = File.ReadAllText(stamp);
+        Thread.Sleep(1100);
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64").EnsureSuccess("same");
+        Assert.Equal(first, File.GetLastWriteTimeUtc(stamp));
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("changed");
+        var userContent = File.ReadAllText(stamp);
+        Assert.NotEqual(firstContent, userContent);
+
+        // A file removed from the publish output changes no remaining timestamp; the stamp catches it.
+        var publish = Path.Combine(Path.GetDirectoryName(project)!, "bin", "Debug", "net10.0", "publish");
+        Directory.CreateDirectory(publish);
+        File.WriteAllText(Path.Combine(publish, "extra.json"), "{}");
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("with file");
+        var withFile = File.ReadAllText(stamp);
+        Assert.NotEqual(userContent, withFile);
+        File.Delete(Path.Combine(publish, "extra.json"));
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("file removed");
+        Assert.Equal(userContent, File.ReadAllText(stamp));
+    }
+
+    [Theory]
+    [InlineData("RUNCIBLE4001", "-p:ContainerRuntimeIdentifier=win-x64")]
+    [InlineData("RUNCIBLE4004", "-p:RuncBundleName=Bad_Name")]
+    [InlineData("RUNCIBLE4005", "-p:RuncBundleVersion=latest")]
+    [InlineData("RUNCIBLE4006", "-p:RuncBundleCompression=xz")]
+    public void MistakesAreCodedErrorsWithoutStackTraces(string code, string property)
+    {
+        var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
+        var result = sdk.MSBuild(project, "-t:PublishRuncBundle", "-p:ContainerRuntimeIdentifier=linux-x64", property);
+        Assert.NotEqual(0, result.ExitCode);
+        var output = result.StandardOutput + result.StandardError;
+        Assert.Contains($"error {code}:", output);
+        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("RUNCIBLE9001", output);
+    }
+
+    [Fact]
+    public void RuncNotifyIsInferredFromTheSystemdHostingPackage()
+    {
+        var project = sdk.CreateProject("Worker", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+                <PackageReference Include="Microsoft.Extensions.Hosting.Systemd" Version="10.0.14" />
+              </ItemGroup>
+            </Project>
+            """);
+        var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-getProperty:RuncNotify", "-getProperty:RuncBundleName"));
+        Assert.Equal("true", props["RuncNotify"]);
+        var explicitFalse = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:RuncNotify=false", "-getProperty:RuncNotify", "-getProperty:RuncBundleName"));
+        Assert.Equal("false", explicitFalse["RuncNotify"]);
+    }
+
+    [Fact]
+    public void MsbuildSdkFormImportsTheSameTargets()
+    {
+        var project = sdk.CreateProject("Worker", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <Sdk Name="Runcible.Sdk" Version="{SdkPackageFixture.Version}" />
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ContainerRuntimeIdentifier>linux-x64</ContainerRuntimeIdentifier>
+              </PropertyGroup>
+            </Project>
+            """);
+        var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-getProperty:RuncBundleName", "-getProperty:RuncBaseImage", "-getProperty:RuncibleSdkImported"));
+        Assert.Equal("worker", props["RuncBundleName"]);
+        Assert.Equal("mcr.microsoft.com/dotnet/runtime:10.0", props["RuncBaseImage"]);
+        Assert.Equal("true", props["RuncibleSdkImported"]);
+    }
+}
