@@ -1,5 +1,6 @@
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
+using Runcible.Core.RuntimeSpec;
 
 namespace Runcible.Core.Bundle;
 
@@ -23,7 +24,14 @@ public interface IRootfsFlattener
 
 /// <summary>What the runtime config stage gives the bundle: config.json and who owns data/ and logs/.</summary>
 /// <param name="DataDirectories">One name per persistent volume (image volumes and RuncVolume items): <c>data/&lt;name&gt;</c>.</param>
-public sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, uint ContainerGid, IReadOnlyList<string> DataDirectories);
+public sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, uint ContainerGid, IReadOnlyList<string> DataDirectories)
+{
+    /// <summary>
+    /// The host runtime contract (<c>runcible.json</c>: stop signal and timeout, volumes, rootless, notify,
+    /// writable root) the shim and service files are rendered from. The host runtime stage writes it into the bundle.
+    /// </summary>
+    public BundleRuntimeInfo? RuntimeInfo { get; init; }
+}
 
 /// <summary>Runtime config stage seam: config.json from the image config, the flattened rootfs (for /etc/passwd) and the project's container settings.</summary>
 public interface IRuntimeConfigProvider
