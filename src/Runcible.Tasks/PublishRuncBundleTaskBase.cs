@@ -35,6 +35,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? AppHostName { get; set; }
     public string? ContainerUser { get; set; }
     public string? AppCommandInstruction { get; set; }
+    public string? OpenFilesLimit { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
     public ITaskItem[] Capabilities { get; set; } = [];
     public ITaskItem[] Ports { get; set; } = [];
@@ -80,6 +81,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             AppCommandArgs = AppCommandArgs.Select(i => i.ItemSpec).ToList(),
             DefaultArgs = DefaultArgs.Select(i => i.ItemSpec).ToList(),
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
+            OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
         };
 
         var log = BuildLog;

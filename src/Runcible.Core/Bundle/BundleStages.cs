@@ -60,6 +60,9 @@ public sealed record ContainerSettings
     public IReadOnlyList<string> DefaultArgs { get; init; } = [];
     public string? AppCommandInstruction { get; init; }
     public IReadOnlyList<string> Capabilities { get; init; } = [];
+
+    /// <summary><c>RuncOpenFilesLimit</c> (RLIMIT_NOFILE, raw); empty means the server default.</summary>
+    public string? OpenFilesLimit { get; init; }
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>
