@@ -20,6 +20,9 @@ packages=(
   ca-certificates
   curl
   jq              # eng/fixture-images.sh writes the multiarch image index
+  time            # bench/run.sh: peak memory (GNU time -v)
+  iproute2        # ss: eng/demo.sh checks the port is free
+  python3         # eng/demo.sh, bench/run.sh: free ports, medians
 )
 
 missing=()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The pipelines bench/run.sh times, each one command so GNU time can measure it as a whole.
+#   pipelines.sh runcible <project> <base-image> <cache-dir> <out-dir>
+#   pipelines.sh sdk      <project> <base-image> <archive>        (TMPDIR holds the SDK's layer store)
+#   pipelines.sh seeds    <project> <base-image> <work-dir>       (SDK archive -> umoci unpack -> tar | gzip)
+set -euo pipefail
+pipeline="$1" project="$2" base_image="$3"
+common=(-c Release -r linux-x64 -nologo -v:q -nodeReuse:false --no-build "-p:ContainerBaseImage=$base_image")
+
+sdk_publish() {
+  dotnet publish "$project" "${common[@]}" -t:PublishContainer \
+    "-p:ContainerArchiveOutputPath=$1" -p:ContainerRepository=helloweb -p:ContainerImageTag=1.0.0
+}
+
+case "$pipeline" in
+  runcible)
+    dotnet publish "$project" "${common[@]}" -p:PublishRuncBundle=true "-p:RuncCacheDirectory=$4" "-p:RuncBundleOutputPath=$5"
+    ;;
+  sdk)
+    sdk_publish "$4"
+    ;;
+  seeds)
+    dir="$4"
+    mkdir -p "$dir/tmp"
+    TMPDIR="$dir/tmp" sdk_publish "$dir/image.tar.gz"
+    skopeo copy --quiet "docker-archive:$dir/image.tar.gz" "oci:$dir/layout:app"
+    mkdir -p "$dir/tree/opt/containers"
+    umoci unpack --image "$dir/layout:app" "$dir/tree/opt/containers/helloweb-1.0.0" >/dev/null
+    tar -C "$dir/tree" --numeric-owner -cf - opt | gzip -6 > "$dir/helloweb-1.0.0.tar.gz"
+    ;;
+  *)
+    echo "unknown pipeline $pipeline" >&2
+    exit 2
+    ;;
+esac

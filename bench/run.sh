@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runcible benchmark (not a test): the same deployable tree made three ways, side by side, in one
+# process tree, on samples/HelloWeb over the fixture "aspnet" base image served by a loopback registry.
+#
+#   cold  (empty image caches, app already compiled)
+#     runcible : dotnet publish --no-build -p:PublishRuncBundle=true
+#     seeds    : dotnet publish --no-build -t:PublishContainer to an archive (the .NET SDK)
+#                -> skopeo copy docker-archive: oci:  -> umoci unpack -> tar | gzip -6
+#   warm  (the app changed and was rebuilt, base image cached)
+#     runcible : dotnet publish --no-build -p:PublishRuncBundle=true
+#     sdk      : dotnet publish --no-build -t:PublishContainer to an archive
+#   peak memory (max RSS, GNU time) of each, and the bundle's size against `tar | gzip -6` of the same tree.
+#
+# Prints the median of BENCH_RUNS runs (default 3) of each and the ratios; docs/performance.md records them.
+# Needs root (umoci unpack keeps owners; runc-style tree) and what eng/install-deps.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+runs="${BENCH_RUNS:-3}"
+
+[ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
+bash eng/install-deps.sh >/dev/null
+bash eng/fixture-images.sh
+fixture_dir="${RUNCIBLE_FIXTURE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runcible-fixtures}"
+
+work="$(mktemp -d /tmp/runcible-bench.XXXXXX)"
+registry_pid=""
+cleanup() {
+  set +e
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+registry_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p "$work/registry"
+printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$work/registry/storage" "$registry_port" > "$work/registry/config.yml"
+docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$registry_port/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
+base_image="127.0.0.1:$registry_port/dotnet/aspnet:10.0"
+skopeo copy --quiet --dest-tls-verify=false "oci:$fixture_dir/oci/aspnet:latest" "docker://$base_image"
+
+export NUGET_PACKAGES="$work/nuget-packages" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
+export DOTNET_CONTAINER_INSECURE_REGISTRIES="127.0.0.1:$registry_port"
+dotnet pack sdk/Runcible.Sdk.csproj -c Release -o artifacts/packages -nologo -v:q
+cp -r samples "$work/samples"
+ln -s "$repo/artifacts" "$work/artifacts"
+cp Directory.Packages.props "$work/Directory.Packages.props"
+project="$work/samples/HelloWeb"
+rm -rf "${project:?}/bin" "${project:?}/obj"
+common=(-c Release -r linux-x64 -nologo -v:q -nodeReuse:false "-p:ContainerBaseImage=$base_image")
+dotnet build "$project" "${common[@]}" >/dev/null
+
+# timed <name> <command…>: appends "seconds maxrss_kib" to $work/<name>.times
+timed() {
+  local name="$1"; shift
+  /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; exit 1; }
+  cat "$work/time.out" >> "$work/$name.times"
+}
+
+pipelines="$repo/bench/pipelines.sh"
+echo "cold: $runs runs each" >&2
+for i in $(seq 1 "$runs"); do
+  rm -rf "$work/out"
+  timed cold-runcible bash "$pipelines" runcible "$project" "$base_image" "$work/cache-cold-$i" "$work/out/"
+  timed cold-seeds bash "$pipelines" seeds "$project" "$base_image" "$work/seeds-$i"
+  rm -rf "$work/seeds-$i" "$work/cache-cold-$i"
+done
+
+echo "warm: $runs runs each" >&2
+mkdir -p "$work/sdk-tmp"
+bash "$pipelines" runcible "$project" "$base_image" "$work/cache-warm" "$work/out/" >/dev/null
+TMPDIR="$work/sdk-tmp" bash "$pipelines" sdk "$project" "$base_image" "$work/warm-image.tar.gz" >/dev/null
+for i in $(seq 1 "$runs"); do
+  sed -i "s/Hello from [^{]*{/Hello from build $i of {/" "$project/Program.cs"
+  dotnet build "$project" "${common[@]}" >/dev/null
+  timed warm-runcible bash "$pipelines" runcible "$project" "$base_image" "$work/cache-warm" "$work/out/"
+  TMPDIR="$work/sdk-tmp" timed warm-sdk bash "$pipelines" sdk "$project" "$base_image" "$work/warm-image.tar.gz"
+done
+
+bundle="$work/out/helloweb-1.0.0.tar.gz"
+mkdir -p "$work/tree"
+tar --numeric-owner -xpf "$bundle" -C "$work/tree"
+reference_size="$(tar -C "$work/tree" --numeric-owner -cf - opt | gzip -6 | wc -c)"
+bundle_size="$(stat -c %s "$bundle")"
+
+python3 - "$work" "$bundle_size" "$reference_size" <<'EOF'
+import statistics, sys
+work, bundle_size, reference_size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def load(name):
+    rows = [line.split() for line in open(f"{work}/{name}.times") if line.strip()]
+    return statistics.median(float(r[0]) for r in rows), statistics.median(int(r[1]) for r in rows) / 1024
+results = {n: load(n) for n in ["cold-runcible", "cold-seeds", "warm-runcible", "warm-sdk"]}
+print(f"{'case':<16}{'median s':>10}{'peak MiB':>10}")
+for name, (seconds, mib) in results.items():
+    print(f"{name:<16}{seconds:>10.2f}{mib:>10.0f}")
+print(f"cold ratio runcible/seeds: {results['cold-runcible'][0] / results['cold-seeds'][0]:.2f}x (goal <= 0.25x)")
+print(f"warm ratio runcible/sdk:   {results['warm-runcible'][0] / results['warm-sdk'][0]:.2f}x (goal <= 0.85x)")
+print(f"bundle size {bundle_size / 2**20:.1f} MiB vs tar | gzip -6 of the same tree {reference_size / 2**20:.1f} MiB ({bundle_size / reference_size:.2f}x)")
+EOF
