@@ -37,8 +37,8 @@ public sealed class BundleBuilder
         }
 
         var settings = request.Settings;
-        var platform = new Platform { OS = "linux", Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier) };
-        _log.LogMessage($"Runcible: base image {request.BaseImageReference} for {platform.OS}/{platform.Architecture}");
+        var platform = Images.PlatformSelector.FromRuntimeIdentifier(settings.RuntimeIdentifier);
+        _log.LogMessage($"Runcible: base image {request.BaseImageReference} for {platform}");
         var image = await _stages.Images.PullAsync(request.BaseImageReference, platform, cancellationToken).ConfigureAwait(false);
 
         using var rootfs = _stages.Flattener.Flatten(image);

@@ -1,0 +1,321 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Oci;
+
+namespace Runcible.Core.Images;
+
+/// <summary>
+/// Verified content by digest, shared by every build of the user (<c>$XDG_CACHE_HOME/runcible</c>):
+/// <c>blobs/&lt;alg&gt;/&lt;hex&gt;</c> hold manifests, configs and layers; <c>refs/</c> remember which
+/// manifest a tag resolved to, for offline builds.
+/// <para>
+/// A blob is written to a unique temporary file in the same file system, its digest and size checked,
+/// then renamed into place: an entry is complete and verified or absent, and two builds writing the
+/// same blob at once both end with the same good file. An entry is re-hashed the first time this cache
+/// object hands it out (a truncated or altered file is deleted and fetched again); afterwards the size check suffices.
+/// </para>
+/// </summary>
+public sealed class ContentCache
+{
+    private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
+
+    public ContentCache(string directory)
+    {
+        Directory = Path.GetFullPath(directory);
+    }
+
+    public string Directory { get; }
+
+    /// <summary>The default location: <c>$XDG_CACHE_HOME/runcible</c>, else <c>~/.cache/runcible</c>.</summary>
+    public static string DefaultDirectory(IReadOnlyDictionary<string, string> environment)
+    {
+        if (environment.TryGetValue("XDG_CACHE_HOME", out var xdg) && Path.IsPathRooted(xdg))
+        {
+            return Path.Combine(xdg, "runcible");
+        }
+
+        var home = environment.TryGetValue("HOME", out var h) && h.Length > 0 ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(home, ".cache", "runcible");
+    }
+
+    /// <summary>Where <paramref name="digest"/>'s blob lives (the digest's grammar makes it a safe file name).</summary>
+    public string BlobPath(Digest digest) => Path.Combine(Directory, "blobs", digest.Algorithm, digest.Encoded);
+
+    /// <summary>The verified blob's path, or null when it is absent or was damaged (then it is removed).</summary>
+    public string? TryGetBlob(Digest digest, long? expectedSize)
+    {
+        var path = BlobPath(digest);
+        var info = new FileInfo(path);
+        if (!info.Exists || info.LinkTarget is not null)
+        {
+            return null;
+        }
+
+        if (expectedSize is { } size && info.Length != size)
+        {
+            Discard(path);
+            return null;
+        }
+
+        if (_verified.ContainsKey(path))
+        {
+            return path;
+        }
+
+        using (var hash = digest.CreateHash())
+        using (var stream = OpenRead(path))
+        {
+            if (stream is null)
+            {
+                return null;
+            }
+
+            var buffer = new byte[81920];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+
+            if (!digest.Matches(hash.GetHashAndReset()))
+            {
+                stream.Dispose();
+                Discard(path);
+                return null;
+            }
+        }
+
+        _verified[path] = true;
+        return path;
+    }
+
+    /// <summary>Reads a small verified blob (a manifest or config), or null when it is not cached.</summary>
+    public byte[]? TryReadSmallBlob(Digest digest, long? expectedSize)
+    {
+        var path = TryGetBlob(digest, expectedSize);
+        if (path is null)
+        {
+            return null;
+        }
+
+        var info = new FileInfo(path);
+        ImageDocuments.CheckSize(info.Length, "cached document", digest.ToString());
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>
+    /// Stores a blob that <paramref name="write"/> streams into the given stream, verifying digest and size
+    /// (<paramref name="expectedSize"/> also caps what is accepted). On any failure nothing is left behind.
+    /// Returns the blob's path.
+    /// </summary>
+    public async Task<string> AddBlobAsync(Digest digest, long expectedSize, string what, string imageName, Func<Stream, Task> write, CancellationToken cancellationToken)
+    {
+        var final = BlobPath(digest);
+        var temp = Path.Combine(Directory, "tmp", $"{digest.Encoded}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        try
+        {
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuncibleException(e, RuncibleErrors.ContentCacheUnusable, Directory, e.Message);
+        }
+
+        try
+        {
+            using var hash = digest.CreateHash();
+            long written;
+            FileStream file;
+            try
+            {
+                file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new RuncibleException(e, RuncibleErrors.ContentCacheUnusable, Directory, e.Message);
+            }
+
+            await using (file)
+            await using (var verifying = new VerifyingWriteStream(file, hash, expectedSize))
+            {
+                try
+                {
+                    await write(verifying).ConfigureAwait(false);
+                }
+                catch (BlobTooLargeException)
+                {
+                    throw new RuncibleException(RuncibleErrors.ImageDigestMismatch, imageName, what, digest, "(not computed)", $"more than {expectedSize}", expectedSize);
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                written = verifying.BytesWritten;
+                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var actualHash = hash.GetHashAndReset();
+            if (!digest.Matches(actualHash) || written != expectedSize)
+            {
+                var actual = digest.Algorithm + ":" + Convert.ToHexString(actualHash).ToLowerInvariant();
+                throw new RuncibleException(RuncibleErrors.ImageDigestMismatch, imageName, what, digest, actual, written, expectedSize);
+            }
+
+            try
+            {
+                File.Move(temp, final, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new RuncibleException(e, RuncibleErrors.ContentCacheUnusable, Directory, e.Message);
+            }
+
+            _verified[final] = true;
+            return final;
+        }
+        finally
+        {
+            TryDelete(temp);
+        }
+    }
+
+    /// <summary>Stores bytes already in memory (manifests, configs) after verifying them.</summary>
+    public Task<string> AddBlobAsync(Digest digest, byte[] content, string what, string imageName, CancellationToken cancellationToken) =>
+        AddBlobAsync(digest, content.Length, what, imageName, stream => stream.WriteAsync(content, cancellationToken).AsTask(), cancellationToken);
+
+    /// <summary>Remembers that <paramref name="tag"/> of <paramref name="source"/> resolved to <paramref name="manifest"/>.</summary>
+    public void RememberTag(string source, string tag, Digest manifest)
+    {
+        var path = RefPath(source, tag);
+        try
+        {
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var temp = path + "." + Guid.NewGuid().ToString("N");
+            File.WriteAllText(temp, manifest + "\n");
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuncibleException(e, RuncibleErrors.ContentCacheUnusable, Directory, e.Message);
+        }
+    }
+
+    /// <summary>The manifest digest <paramref name="tag"/> last resolved to, if remembered.</summary>
+    public Digest? TryResolveTag(string source, string tag)
+    {
+        var path = RefPath(source, tag);
+        if (!File.Exists(path) || new FileInfo(path).Length > 256)
+        {
+            return null;
+        }
+
+        return Digest.TryParse(File.ReadAllText(path).Trim(), out var digest) ? digest : null;
+    }
+
+    // Source and tag are hashed: repository names and tags never become paths.
+    private string RefPath(string source, string tag)
+    {
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source + "\n" + tag))).ToLowerInvariant();
+        return Path.Combine(Directory, "refs", key);
+    }
+
+    private static FileStream? OpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    private void Discard(string path)
+    {
+        _verified.TryRemove(path, out _);
+        TryDelete(path);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Hashes what passes through and refuses more than the expected size, so a hostile blob cannot fill the disk.</summary>
+    private sealed class VerifyingWriteStream(Stream inner, IncrementalHash hash, long limit) : Stream
+    {
+        public long BytesWritten { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => BytesWritten;
+
+        public override long Position
+        {
+            get => BytesWritten;
+            set => throw new NotSupportedException();
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Accept(buffer.Length))
+            {
+                hash.AppendData(buffer);
+                inner.Write(buffer);
+            }
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Accept(buffer.Length))
+            {
+                hash.AppendData(buffer.Span);
+                await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private bool Accept(int count)
+        {
+            if (BytesWritten + count > limit)
+            {
+                throw new BlobTooLargeException();
+            }
+
+            BytesWritten += count;
+            return true;
+        }
+    }
+
+    // Not an IOException: a source must not take it for a network error and retry.
+    private sealed class BlobTooLargeException() : Exception("the blob is larger than its descriptor says");
+}
