@@ -166,8 +166,8 @@ public enum LocalSourceKind
 
 /// <summary>
 /// A local image source: <c>oci-layout:&lt;dir&gt;[:tag|@digest]</c>, <c>oci-archive:&lt;file&gt;[:tag]</c>,
-/// <c>docker-archive:&lt;file&gt;[:repo:tag]</c>. The path is everything up to the last ':' that is not part of it
-/// (a ':' followed by something without '/'), as skopeo reads these.
+/// <c>docker-archive:&lt;file&gt;[:repo:tag]</c>. As skopeo reads these, the path ends at the first ':'
+/// (so it cannot contain one); a layout's <c>@digest</c> suffix is recognised first.
 /// </summary>
 public sealed record LocalImageReference(LocalSourceKind Kind, string Path, string? Tag, Digest? Digest)
 {
@@ -204,9 +204,8 @@ public sealed record LocalImageReference(LocalSourceKind Kind, string Path, stri
         }
         else
         {
-            // docker-archive's reference may itself hold a ':' (repo:tag), so split at the first ':' after the last '/'.
-            var lastSlash = rest.LastIndexOf('/');
-            var split = rest.IndexOf(':', lastSlash + 1);
+            // As skopeo: the path ends at the first ':' (docker-archive's reference may itself hold one: repo:tag).
+            var split = rest.IndexOf(':');
             if (split >= 0)
             {
                 tag = rest[(split + 1)..];

@@ -113,6 +113,7 @@ public sealed class TarArchiveFiles : ILayoutFiles
             }
 
             stream.Position = 0;
+            using var raw = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
             using var reader = new TarReader(stream);
             while (reader.GetNextEntry() is { } entry)
             {
@@ -132,8 +133,7 @@ public sealed class TarArchiveFiles : ILayoutFiles
                     throw new RuncibleException(RuncibleErrors.LocalSourceInvalid, sourceName, $"its entry '{entry.Name}' is not a relative path inside the archive");
                 }
 
-                // On a seekable archive TarReader leaves the stream at the entry's data (DataOffset is .NET 9+).
-                files[name] = (stream.Position, entry.Length);
+                files[name] = (DataOffset(stream, entry, raw, sourceName), entry.Length);
             }
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException)
@@ -142,6 +142,36 @@ public sealed class TarArchiveFiles : ILayoutFiles
         }
 
         return new TarArchiveFiles(path, files);
+    }
+
+    // TarEntry.DataOffset is .NET 9+; on .NET 8 the reader leaves the archive stream at the entry's data or,
+    // depending on the runtime, just past it. Take the candidate whose bytes are the entry's own.
+    private static long DataOffset(FileStream archive, TarEntry entry, FileStream raw, string sourceName)
+    {
+        if (entry.Length == 0 || entry.DataStream is null)
+        {
+            return 0;
+        }
+
+        var position = archive.Position;
+        var probe = new byte[(int)Math.Min(entry.Length, 512)];
+        entry.DataStream.ReadExactly(probe);
+        var candidate = new byte[probe.Length];
+        foreach (var offset in new[] { position, position - ((entry.Length + 511) / 512 * 512) })
+        {
+            if (offset < 0)
+            {
+                continue;
+            }
+
+            raw.Position = offset;
+            if (raw.ReadAtLeast(candidate, candidate.Length, throwOnEndOfStream: false) == candidate.Length && candidate.AsSpan().SequenceEqual(probe))
+            {
+                return offset;
+            }
+        }
+
+        throw new RuncibleException(RuncibleErrors.LocalSourceInvalid, sourceName, $"the data of its entry '{entry.Name}' cannot be located");
     }
 
     public Stream? Open(string relativePath, out long length)
