@@ -20,6 +20,7 @@ packages=(
   ca-certificates
   curl
   jq              # eng/fixture-images.sh writes the multiarch image index
+  attr            # getfattr: the unpack tests compare extended attributes with umoci's rootfs
   time            # bench/run.sh: peak memory (GNU time -v)
   iproute2        # ss: eng/demo.sh checks the port is free
   python3         # eng/demo.sh, bench/run.sh: free ports, medians

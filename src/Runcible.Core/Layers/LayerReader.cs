@@ -1,0 +1,189 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Oci;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
+
+namespace Runcible.Core.Layers;
+
+/// <summary>Bounds that protect the build machine from hostile layers.</summary>
+public sealed record FlattenOptions
+{
+    /// <summary>File system entries of the whole image (every layer's entries count).</summary>
+    public long MaxEntries { get; init; } = 2_000_000;
+
+    /// <summary>Uncompressed bytes of one layer.</summary>
+    public long MaxLayerBytes { get; init; } = 64L << 30;
+
+    /// <summary>Uncompressed over compressed size of one layer, checked once past <see cref="RatioCheckFloor"/>.</summary>
+    public long MaxCompressionRatio { get; init; } = 1000;
+
+    /// <summary>Below this many uncompressed bytes the ratio is not checked (tiny layers compress absurdly well).</summary>
+    public long RatioCheckFloor { get; init; } = 64L << 20;
+
+    /// <summary>Bytes of an entry name or link target.</summary>
+    public int MaxNameBytes { get; init; } = 4096;
+
+    /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
+    public int MaxZstdWindowLog { get; init; } = 27;
+}
+
+/// <summary>
+/// Opens one layer blob as a stream of tar entries: decompressed (gzip, zstd, none), hashed for its
+/// diff_id and bounded in size while read. Never extracts anything.
+/// </summary>
+internal sealed class LayerReader : IDisposable
+{
+    private readonly Stream _file;
+    private readonly Stream _decompressed;
+    private readonly BoundedHashingStream _bounded;
+
+    public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options)
+    {
+        LayerNumber = layerNumber;
+        ImageName = imageName;
+        Layer = layer;
+        _file = new FileStream(layer.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var compressedSize = _file.Length;
+        _decompressed = layer.Compression switch
+        {
+            LayerCompression.Gzip => new GZipStream(_file, CompressionMode.Decompress, leaveOpen: true),
+            LayerCompression.Zstd => Zstd(_file, options),
+            _ => _file,
+        };
+        var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
+        _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this);
+        Tar = new TarReader(_bounded, leaveOpen: true);
+    }
+
+    public int LayerNumber { get; }
+
+    public string ImageName { get; }
+
+    public LocalLayer Layer { get; }
+
+    public TarReader Tar { get; }
+
+    /// <summary>The next entry, with format errors, truncation and bound violations as coded errors.</summary>
+    public TarEntry? Next()
+    {
+        try
+        {
+            return Tar.GetNextEntry(copyData: false);
+        }
+        catch (Exception e) when (IsFormatProblem(e))
+        {
+            throw Corrupt(e);
+        }
+    }
+
+    /// <summary>Reads whatever follows the tar's end (padding, or garbage) into the hash, then checks the diff_id.</summary>
+    public void VerifyDiffId()
+    {
+        try
+        {
+            var buffer = new byte[1 << 16];
+            while (_bounded.Read(buffer) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (IsFormatProblem(e))
+        {
+            throw Corrupt(e);
+        }
+
+        var actual = Digest.FromSha256Hash(_bounded.Hash());
+        if (actual != Layer.DiffId)
+        {
+            throw new RuncibleException(RuncibleErrors.LayerDiffIdMismatch, ImageName, LayerNumber, actual, Layer.DiffId);
+        }
+    }
+
+    public RuncibleException Corrupt(Exception e) =>
+        e as RuncibleException ?? new RuncibleException(e, RuncibleErrors.CorruptLayer, ImageName, LayerNumber, e.Message, Layer.Compression.ToString().ToLowerInvariant());
+
+    public static bool IsFormatProblem(Exception e) =>
+        e is InvalidDataException or EndOfStreamException or FormatException or ZstdException or ArgumentException or OverflowException or InvalidOperationException
+        || e is IOException && e is not FileNotFoundException;
+
+    public void Dispose()
+    {
+        Tar.Dispose();
+        _bounded.Dispose();
+        _decompressed.Dispose();
+        _file.Dispose();
+    }
+
+    private static Stream Zstd(Stream file, FlattenOptions options)
+    {
+        var stream = new DecompressionStream(file, bufferSize: 1 << 16, checkEndOfStream: true, leaveOpen: true);
+        // A frame may ask for a window of up to 2 GiB: refuse more than the bound instead of allocating it.
+        stream.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, options.MaxZstdWindowLog);
+        return stream;
+    }
+
+    /// <summary>Hashes the uncompressed bytes and stops at the size bounds.</summary>
+    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => _read;
+            set => throw new NotSupportedException();
+        }
+
+        public byte[] Hash() => _hash.GetHashAndReset();
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer);
+            _read += read;
+            if (_read > limit)
+            {
+                throw new RuncibleException(
+                    RuncibleErrors.LayerTooLarge,
+                    owner.ImageName,
+                    owner.LayerNumber,
+                    limit,
+                    limit >= absoluteLimit ? "the absolute bound" : $"more than {limit / Math.Max(1, owner._file.Length)} times its compressed size");
+            }
+
+            _hash.AppendData(buffer[..read]);
+            return read;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _hash.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,496 @@
+using System.Formats.Tar;
+using System.Text;
+using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Oci;
+
+namespace Runcible.Core.Layers;
+
+/// <summary>
+/// The unpack stage: applies an image's layers in order, with the OCI layer rules (whiteouts, opaque
+/// directories, replacement, hardlinks), into an index of the final tree that holds metadata only.
+/// File contents stay in the layer blobs and are streamed from the layer that won when the tree is
+/// written out (<see cref="FlattenedRootfs"/>). Every entry is hostile input: names are normalised
+/// inside the root (a leading '/' is dropped; '..' is refused), symlinks met on the way to an entry
+/// are resolved inside the tree (as umoci's securejoin does), and every size is bounded.
+/// </summary>
+public sealed class RootfsFlattener : IRootfsFlattener
+{
+    /// <summary>Bump when the flattened stream's bytes change for the same image.</summary>
+    public const string FormatVersion = "runcible-flatten/1";
+
+    private const string WhiteoutPrefix = ".wh.";
+    private const string OpaqueWhiteout = ".wh..wh..opq";
+    private const int MaxSymlinkHops = 40;
+
+    private readonly FlattenOptions _options;
+    private readonly IBuildLog _log;
+
+    public RootfsFlattener(FlattenOptions options, IBuildLog log)
+    {
+        _options = options;
+        _log = log;
+    }
+
+    IFlattenedRootfs IRootfsFlattener.Flatten(PulledImage image) => Flatten(image);
+
+    public FlattenedRootfs Flatten(PulledImage image)
+    {
+        var root = new RootfsNode("", null, RootfsNodeKind.Directory) { Mode = (UnixFileMode)0x1ED, ModificationTime = DateTimeOffset.UnixEpoch };
+        long entries = 0;
+        for (var i = 0; i < image.Layers.Count; i++)
+        {
+            using var reader = new LayerReader(image.Layers[i], i + 1, image.Reference, _options);
+            var state = new LayerState(reader, i);
+            long ordinal = -1;
+            while (reader.Next() is { } entry)
+            {
+                ordinal++;
+                if (++entries > _options.MaxEntries)
+                {
+                    throw new RuncibleException(RuncibleErrors.TooManyLayerEntries, image.Reference, _options.MaxEntries);
+                }
+
+                Apply(root, state, entry, ordinal);
+            }
+
+            reader.VerifyDiffId();
+            foreach (var opaque in state.OpaqueDirectories)
+            {
+                HideLowerLayers(opaque, i);
+            }
+        }
+
+        EnsureKernelMountPoints(root);
+        return new FlattenedRootfs(image, root, _options);
+    }
+
+    private sealed class LayerState(LayerReader reader, int index)
+    {
+        public LayerReader Reader { get; } = reader;
+
+        public int Index { get; } = index;
+
+        public List<RootfsNode> OpaqueDirectories { get; } = [];
+
+        public RuncibleException Unsafe(string name, string problem) =>
+            new(RuncibleErrors.UnsafeLayerEntryName, Reader.ImageName, Reader.LayerNumber, Printable(name), problem);
+    }
+
+    private void Apply(RootfsNode root, LayerState state, TarEntry entry, long ordinal)
+    {
+        if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
+        {
+            return;
+        }
+
+        var components = SplitName(entry.Name, state);
+        var kind = KindOf(entry, state);
+        if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("GNU.sparse.", StringComparison.Ordinal)))
+        {
+            throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), "GNU sparse file");
+        }
+
+        if (components.Count == 0)
+        {
+            if (kind != RootfsNodeKind.Directory || entry.EntryType == TarEntryType.HardLink)
+            {
+                throw new RuncibleException(RuncibleErrors.UnsafeRootEntry, state.Reader.ImageName, state.Reader.LayerNumber, entry.EntryType);
+            }
+
+            SetMetadata(root, entry, state);
+            root.Layer = state.Index;
+            return;
+        }
+
+        var parent = ResolveDirectory(root, root, components.Take(components.Count - 1), state, entry.Name, 0);
+        var name = components[^1];
+        if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        {
+            ApplyWhiteout(parent, name, state, entry.Name);
+            return;
+        }
+
+        var existing = parent.Child(name);
+        if (entry.EntryType == TarEntryType.HardLink)
+        {
+            var target = ResolveLinkTarget(root, entry.LinkName, state, entry.Name);
+            if (ReferenceEquals(target, existing))
+            {
+                return;
+            }
+
+            Detach(existing);
+            var link = new RootfsNode(name, parent, target.Kind) { Layer = state.Index, Content = target.Content, LinkTarget = target.LinkTarget };
+            link.CopyMetadataFrom(target);
+            link.DeviceMajor = target.DeviceMajor;
+            link.DeviceMinor = target.DeviceMinor;
+            parent.Children![name] = link;
+            return;
+        }
+
+        if (existing is { Kind: RootfsNodeKind.Directory } && kind == RootfsNodeKind.Directory)
+        {
+            // Directory over directory: metadata only; the children stay.
+            SetMetadata(existing, entry, state);
+            existing.Layer = state.Index;
+            return;
+        }
+
+        Detach(existing);
+        var node = new RootfsNode(name, parent, kind) { Layer = state.Index };
+        SetMetadata(node, entry, state);
+        switch (kind)
+        {
+            case RootfsNodeKind.RegularFile:
+                node.Content = new RootfsContent(state.Index, ordinal, entry.Length);
+                break;
+            case RootfsNodeKind.SymbolicLink:
+                node.LinkTarget = CheckLinkText(entry.LinkName, state, entry.Name);
+                break;
+            case RootfsNodeKind.CharacterDevice or RootfsNodeKind.BlockDevice:
+                node.DeviceMajor = entry is PosixTarEntry posix ? posix.DeviceMajor : 0;
+                node.DeviceMinor = entry is PosixTarEntry posixMinor ? posixMinor.DeviceMinor : 0;
+                break;
+        }
+
+        parent.Children![name] = node;
+    }
+
+    private static RootfsNodeKind KindOf(TarEntry entry, LayerState state) => entry.EntryType switch
+    {
+        TarEntryType.Directory => RootfsNodeKind.Directory,
+        TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile => RootfsNodeKind.RegularFile,
+        TarEntryType.SymbolicLink => RootfsNodeKind.SymbolicLink,
+        TarEntryType.HardLink => RootfsNodeKind.RegularFile,
+        TarEntryType.CharacterDevice => RootfsNodeKind.CharacterDevice,
+        TarEntryType.BlockDevice => RootfsNodeKind.BlockDevice,
+        TarEntryType.Fifo => RootfsNodeKind.Fifo,
+        TarEntryType.SparseFile => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), "GNU sparse file"),
+        _ => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), entry.EntryType.ToString()),
+    };
+
+    /// <summary>
+    /// The entry name as path components inside the root. Policy: a leading '/' (or './') is dropped,
+    /// so absolute names land inside the root; '.' and empty components are skipped; '..' anywhere, NUL
+    /// bytes and names past the bound are refused.
+    /// </summary>
+    private List<string> SplitName(string name, LayerState state)
+    {
+        if (name.Length == 0)
+        {
+            throw state.Unsafe(name, "the name is empty");
+        }
+
+        if (name.Contains('\0'))
+        {
+            throw state.Unsafe(name, "the name contains a NUL byte");
+        }
+
+        if (Encoding.UTF8.GetByteCount(name) > _options.MaxNameBytes)
+        {
+            throw state.Unsafe(name[..64] + "…", $"the name is longer than {_options.MaxNameBytes} bytes");
+        }
+
+        var components = new List<string>();
+        foreach (var component in name.Split('/'))
+        {
+            if (component is "" or ".")
+            {
+                continue;
+            }
+
+            if (component == "..")
+            {
+                throw state.Unsafe(name, "it climbs out of its directory with '..'");
+            }
+
+            if (Encoding.UTF8.GetByteCount(component) > 255)
+            {
+                throw state.Unsafe(name, "a component is longer than 255 bytes");
+            }
+
+            components.Add(component);
+        }
+
+        return components;
+    }
+
+    /// <summary>
+    /// Walks <paramref name="components"/> from <paramref name="start"/>, following symlinks inside the
+    /// tree (absolute targets from the tree's root, '..' stopping at the root), creating missing
+    /// directories as extraction would.
+    /// </summary>
+    private RootfsNode ResolveDirectory(RootfsNode root, RootfsNode start, IEnumerable<string> components, LayerState state, string entryName, int hops)
+    {
+        var current = start;
+        foreach (var component in components)
+        {
+            if (component is "" or ".")
+            {
+                continue;
+            }
+
+            if (component == "..")
+            {
+                current = current.Parent ?? current;
+                continue;
+            }
+
+            var child = current.Child(component);
+            if (child is null)
+            {
+                child = new RootfsNode(component, current, RootfsNodeKind.Directory)
+                {
+                    Mode = (UnixFileMode)0x1ED,
+                    ModificationTime = DateTimeOffset.UnixEpoch,
+                    Layer = state.Index,
+                };
+                current.Children![component] = child;
+            }
+
+            switch (child.Kind)
+            {
+                case RootfsNodeKind.Directory:
+                    current = child;
+                    break;
+                case RootfsNodeKind.SymbolicLink:
+                    if (++hops > MaxSymlinkHops)
+                    {
+                        throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "too many levels of symbolic links on the way");
+                    }
+
+                    var target = child.LinkTarget ?? "";
+                    current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, hops);
+                    break;
+                default:
+                    throw new RuncibleException(RuncibleErrors.LayerParentNotDirectory, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), child.Path);
+            }
+        }
+
+        return current;
+    }
+
+    private RootfsNode ResolveLinkTarget(RootfsNode root, string linkName, LayerState state, string entryName)
+    {
+        var components = SplitLinkName(linkName, state, entryName);
+        if (components.Count == 0)
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "a hardlink to the root directory");
+        }
+
+        var parent = ResolveExistingDirectory(root, components.Take(components.Count - 1), state, entryName);
+        var target = parent?.Child(components[^1]);
+        return target switch
+        {
+            null => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' does not exist in the image"),
+            { Kind: RootfsNodeKind.Directory } => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' is a directory"),
+            _ => target,
+        };
+    }
+
+    private List<string> SplitLinkName(string linkName, LayerState state, string entryName)
+    {
+        CheckLinkText(linkName, state, entryName);
+        var components = new List<string>();
+        foreach (var component in linkName.Split('/'))
+        {
+            if (component is "" or ".")
+            {
+                continue;
+            }
+
+            if (component == "..")
+            {
+                throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' climbs out with '..'");
+            }
+
+            components.Add(component);
+        }
+
+        return components;
+    }
+
+    private static RootfsNode? ResolveExistingDirectory(RootfsNode root, IEnumerable<string> components, LayerState state, string entryName)
+    {
+        var current = root;
+        var hops = 0;
+        var queue = new Queue<string>(components);
+        while (queue.Count > 0)
+        {
+            var component = queue.Dequeue();
+            if (component is "" or ".")
+            {
+                continue;
+            }
+
+            if (component == "..")
+            {
+                current = current.Parent ?? current;
+                continue;
+            }
+
+            var child = current.Child(component);
+            if (child is { Kind: RootfsNodeKind.SymbolicLink })
+            {
+                if (++hops > MaxSymlinkHops)
+                {
+                    throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "too many levels of symbolic links");
+                }
+
+                var target = child.LinkTarget ?? "";
+                var rest = queue.ToList();
+                queue = new Queue<string>(target.Split('/').Concat(rest));
+                if (target.StartsWith('/'))
+                {
+                    current = root;
+                }
+
+                continue;
+            }
+
+            if (child is not { Kind: RootfsNodeKind.Directory })
+            {
+                return null;
+            }
+
+            current = child;
+        }
+
+        return current;
+    }
+
+    private string CheckLinkText(string linkName, LayerState state, string entryName)
+    {
+        if (linkName.Length == 0 || linkName.Contains('\0') || Encoding.UTF8.GetByteCount(linkName) > _options.MaxNameBytes)
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "its target is empty, holds a NUL byte or is too long");
+        }
+
+        return linkName;
+    }
+
+    private static void ApplyWhiteout(RootfsNode parent, string name, LayerState state, string entryName)
+    {
+        if (name == OpaqueWhiteout)
+        {
+            state.OpaqueDirectories.Add(parent);
+            return;
+        }
+
+        var hidden = name[WhiteoutPrefix.Length..];
+        if (hidden is "" or "." or ".." || hidden.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidWhiteout, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName),
+                hidden.StartsWith(WhiteoutPrefix, StringComparison.Ordinal) ? "an unknown special whiteout" : "it names no file");
+        }
+
+        // A whiteout hides what lower layers put there, not what this layer adds.
+        if (parent.Child(hidden) is { } victim)
+        {
+            if (victim.Layer < state.Index)
+            {
+                Detach(victim);
+            }
+            else
+            {
+                HideLowerLayers(victim, state.Index);
+            }
+        }
+    }
+
+    /// <summary>Removes everything under <paramref name="directory"/> that a layer below <paramref name="layer"/> put there.</summary>
+    private static void HideLowerLayers(RootfsNode directory, int layer)
+    {
+        if (directory.Children is null)
+        {
+            return;
+        }
+
+        foreach (var child in directory.Children.Values.ToList())
+        {
+            if (child.Layer < layer)
+            {
+                Detach(child);
+            }
+            else
+            {
+                HideLowerLayers(child, layer);
+            }
+        }
+    }
+
+    private static void Detach(RootfsNode? node)
+    {
+        if (node?.Parent is { } parent)
+        {
+            parent.Children!.Remove(node.Name);
+            node.Parent = null;
+        }
+    }
+
+    private void SetMetadata(RootfsNode node, TarEntry entry, LayerState state)
+    {
+        node.Mode = entry.Mode;
+        node.Uid = entry.Uid;
+        node.Gid = entry.Gid;
+        node.ModificationTime = entry.ModificationTime;
+        node.ExtendedAttributes = null;
+        if (entry is not PaxTarEntry pax)
+        {
+            return;
+        }
+
+        foreach (var (key, value) in pax.ExtendedAttributes)
+        {
+            if (!key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = key["SCHILY.xattr.".Length..];
+            string? problem = null;
+            if (!name.StartsWith("user.", StringComparison.Ordinal) && name != "security.capability")
+            {
+                problem = "not a user.* or security.capability attribute";
+            }
+            else if (value.Contains('\uFFFD'))
+            {
+                // System.Formats.Tar decodes PAX values as UTF-8, so a binary value cannot be carried exactly.
+                problem = "its binary value cannot be carried exactly";
+            }
+
+            if (problem is not null)
+            {
+                _log.LogWarning(RuncibleErrors.ExtendedAttributeDropped, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), name, problem);
+                continue;
+            }
+
+            node.ExtendedAttributes ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
+            node.ExtendedAttributes[name] = value;
+        }
+    }
+
+    /// <summary>
+    /// /dev, /proc and /sys are always real, empty directories: runc mounts over them, and an image whose
+    /// /dev is a symlink must never reach runc (CVE-2026-41579).
+    /// </summary>
+    private static void EnsureKernelMountPoints(RootfsNode root)
+    {
+        foreach (var name in new[] { "dev", "proc", "sys" })
+        {
+            var existing = root.Child(name);
+            var mode = existing is { Kind: RootfsNodeKind.Directory } ? existing.Mode : (UnixFileMode)0x1ED;
+            Detach(existing);
+            root.Children![name] = new RootfsNode(name, root, RootfsNodeKind.Directory)
+            {
+                Mode = mode & (UnixFileMode)0x1FF,
+                ModificationTime = DateTimeOffset.UnixEpoch,
+                Layer = int.MaxValue,
+            };
+        }
+    }
+
+    private static string Printable(string name) =>
+        new(name.Select(c => char.IsControl(c) ? '?' : c).Take(300).ToArray());
+}

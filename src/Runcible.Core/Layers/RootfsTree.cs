@@ -1,0 +1,93 @@
+namespace Runcible.Core.Layers;
+
+/// <summary>What a node of the flattened tree is.</summary>
+public enum RootfsNodeKind
+{
+    Directory,
+    RegularFile,
+    SymbolicLink,
+    CharacterDevice,
+    BlockDevice,
+    Fifo,
+}
+
+/// <summary>
+/// A regular file's content: the layer and entry ordinal whose data won. Hardlinked paths share one,
+/// which is how the flattened tree keeps links (also to files of earlier layers, and after the
+/// original path was whited out).
+/// </summary>
+public sealed class RootfsContent(int layer, long ordinal, long size)
+{
+    public int Layer { get; } = layer;
+
+    public long Ordinal { get; } = ordinal;
+
+    public long Size { get; } = size;
+}
+
+/// <summary>
+/// One path of the flattened tree: metadata only, never file data. Parents are always real
+/// directories (symlinks met on the way were resolved inside the tree while indexing), so a path of
+/// the tree never passes through a symlink.
+/// </summary>
+public sealed class RootfsNode
+{
+    public RootfsNode(string name, RootfsNode? parent, RootfsNodeKind kind)
+    {
+        Name = name;
+        Parent = parent;
+        Kind = kind;
+        if (kind == RootfsNodeKind.Directory)
+        {
+            Children = new Dictionary<string, RootfsNode>(StringComparer.Ordinal);
+        }
+    }
+
+    public string Name { get; }
+
+    public RootfsNode? Parent { get; internal set; }
+
+    public RootfsNodeKind Kind { get; }
+
+    public Dictionary<string, RootfsNode>? Children { get; }
+
+    public UnixFileMode Mode { get; internal set; }
+
+    public int Uid { get; internal set; }
+
+    public int Gid { get; internal set; }
+
+    public DateTimeOffset ModificationTime { get; internal set; }
+
+    public string? LinkTarget { get; internal set; }
+
+    public int DeviceMajor { get; internal set; }
+
+    public int DeviceMinor { get; internal set; }
+
+    /// <summary><c>user.*</c> and <c>security.capability</c> attributes, by name.</summary>
+    public SortedDictionary<string, string>? ExtendedAttributes { get; internal set; }
+
+    public RootfsContent? Content { get; internal set; }
+
+    /// <summary>The layer that last wrote this node (whiteouts and opaque directories hide only lower layers).</summary>
+    public int Layer { get; internal set; }
+
+    /// <summary>The path inside the tree, without a leading '/' ("" for the root).</summary>
+    public string Path => Parent is null ? "" : Parent.Parent is null ? Name : Parent.Path + "/" + Name;
+
+    public RootfsNode? Child(string name) => Children is not null && Children.TryGetValue(name, out var child) ? child : null;
+
+    /// <summary>The directory's children in ordinal name order.</summary>
+    public IEnumerable<RootfsNode> SortedChildren() =>
+        Children is null ? [] : Children.Values.OrderBy(c => c.Name, StringComparer.Ordinal);
+
+    internal void CopyMetadataFrom(RootfsNode other)
+    {
+        Mode = other.Mode;
+        Uid = other.Uid;
+        Gid = other.Gid;
+        ModificationTime = other.ModificationTime;
+        ExtendedAttributes = other.ExtendedAttributes;
+    }
+}
