@@ -18,8 +18,8 @@ namespace Runcible.Core.Registry;
 /// <c>new RegistrySourceFactory(client.Open)</c> gives the puller its sources.
 /// <para>
 /// Transport: HTTPS, verified against the system store plus <see cref="RegistryClientOptions.TrustedCertificates"/>.
-/// Insecure registries (loopback, and those listed) are tried over HTTPS first, accepting any certificate
-/// (with a warning), then over plain HTTP. Redirects are followed by hand, and the <c>Authorization</c> header
+/// Insecure registries (loopback, and those listed) are probed in plain HTTP first, then over HTTPS accepting
+/// any certificate (either with a warning). Redirects are followed by hand, and the <c>Authorization</c> header
 /// goes only to the registry's own origin. Requests are retried on 429 (honouring <c>Retry-After</c>),
 /// 408, 5xx, connection failures and cut bodies, with exponential backoff and jitter, a bounded number of times.
 /// </para>
@@ -191,26 +191,39 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Plain HTTP first: a registry that answers <c>GET /v2/</c> in clear text (200, 401…) speaks plain HTTP on that
+    /// port. A TLS port answers clear text with 400 (Go, nginx) or hangs up; then HTTPS it is. Probing in this
+    /// order sends no credentials and costs one round trip; probing TLS first would stall on servers that wait
+    /// for a request line and never answer a ClientHello.
+    /// </summary>
     private async Task<Uri> ProbeInsecureEndpointAsync(string registry, string apiHost, CancellationToken cancellationToken)
     {
+        var plain = new Uri("http://" + apiHost + "/");
         var https = new Uri("https://" + apiHost + "/");
+        var wholeProbe = TimeSpan.FromTicks(Math.Min(options.RequestTimeout.Ticks, TimeSpan.FromSeconds(10).Ticks));
         try
         {
-            using var response = await SendRawAsync(new Uri(https, "v2/"), null, null, null, cancellationToken).ConfigureAwait(false);
-            return https;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(wholeProbe);
+            using var response = await SendRawAsync(new Uri(plain, "v2/"), null, null, null, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.BadRequest)
+            {
+                WarnOnce(registry, "http", "content is fetched over plain HTTP", RegistryNames.IsLoopback(registry) && options.LoopbackIsInsecure ? "a loopback address" : "listed as insecure");
+                return plain;
+            }
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested
+            && e is HttpRequestException or TransientRegistryException or OperationCanceledException)
         {
-            // Not TLS (or not up): try plain HTTP, which only insecure registries may use.
+            // Not plain HTTP (or not up): HTTPS decides, and its failure is the one reported.
         }
 
-        var plain = new Uri("http://" + apiHost + "/");
-        using (await SendRawAsync(new Uri(plain, "v2/"), null, null, null, cancellationToken).ConfigureAwait(false))
+        using (await SendRawAsync(new Uri(https, "v2/"), null, null, null, cancellationToken).ConfigureAwait(false))
         {
         }
 
-        WarnOnce(registry, "http", "content is fetched over plain HTTP", IsInsecure(registry) && RegistryNames.IsLoopback(registry) ? "a loopback address" : "listed as insecure");
-        return plain;
+        return https;
     }
 
     // ---- requests ----
