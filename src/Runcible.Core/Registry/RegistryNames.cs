@@ -1,0 +1,80 @@
+using System.Text.RegularExpressions;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Oci;
+
+namespace Runcible.Core.Registry;
+
+/// <summary>
+/// Registry host names, repository names and tags: their grammar (checked before they go into a URL),
+/// Docker Hub's aliases, and which hosts count as loopback.
+/// </summary>
+public static partial class RegistryNames
+{
+    public const string DockerHub = "docker.io";
+
+    /// <summary>Where Docker Hub's registry API lives.</summary>
+    public const string DockerHubApiHost = "registry-1.docker.io";
+
+    /// <summary>The key Docker's config.json and credential helpers use for Docker Hub.</summary>
+    public const string DockerHubCredentialKey = "https://index.docker.io/v1/";
+
+    /// <summary>True for the names of Docker Hub (docker.io, index.docker.io, registry-1.docker.io).</summary>
+    public static bool IsDockerHub(string registry) =>
+        registry is DockerHub or "index.docker.io" or DockerHubApiHost;
+
+    /// <summary>The <c>host[:port]</c> the HTTP API is reached at (docker.io maps to registry-1.docker.io).</summary>
+    public static string ApiHost(string registry) => IsDockerHub(registry) ? DockerHubApiHost : registry;
+
+    /// <summary>The host part of <c>host[:port]</c> (brackets of an IPv6 literal kept).</summary>
+    public static string HostWithoutPort(string registry)
+    {
+        if (registry.StartsWith('['))
+        {
+            var close = registry.IndexOf(']');
+            return close < 0 ? registry : registry[..(close + 1)];
+        }
+
+        var colon = registry.LastIndexOf(':');
+        return colon < 0 ? registry : registry[..colon];
+    }
+
+    /// <summary>localhost, 127.0.0.1 or [::1], any port.</summary>
+    public static bool IsLoopback(string registry) =>
+        HostWithoutPort(registry).ToLowerInvariant() is "localhost" or "127.0.0.1" or "[::1]" or "::1";
+
+    public static void ValidateRegistry(string registry)
+    {
+        if (!RegistryPattern().IsMatch(registry))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "registry host", registry);
+        }
+    }
+
+    public static void ValidateRepository(string repository)
+    {
+        if (repository.Length > 255 || !RepositoryPattern().IsMatch(repository))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "repository name", repository);
+        }
+    }
+
+    /// <summary>A tag, or a digest (grammar-checked by <see cref="Digest"/>).</summary>
+    public static void ValidateTagOrDigest(string tagOrDigest)
+    {
+        if (tagOrDigest.Contains(':') ? !Digest.TryParse(tagOrDigest, out _) : !TagPattern().IsMatch(tagOrDigest))
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "tag or digest", tagOrDigest);
+        }
+    }
+
+    // host: DNS labels or an IPv4 address, or a bracketed IPv6 literal; optional :port.
+    [GeneratedRegex(@"^(?:(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegistryPattern();
+
+    // The distribution reference grammar for path components.
+    [GeneratedRegex(@"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex RepositoryPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TagPattern();
+}
