@@ -78,13 +78,17 @@ check_bundle() {
   rootless="$(json_value rootless)"
   uid="$(json_value uid)"
   gid="$(json_value gid)"
-  id="$name"
+  # Overrides for tests and demos: another runc state directory, another container id.
+  id="${RUNCIBLE_CONTAINER_ID:-$name}"
+  case "$id" in
+    '' | [!A-Za-z0-9]* | *[!A-Za-z0-9._-]*) die RUNCIBLE5022 "RUNCIBLE_CONTAINER_ID '$id' is not a container id; use letters, digits and . _ -." ;;
+  esac
   if [ "$rootless" = true ]; then
     runtime_dir="${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"
-    runc_root="$runtime_dir/runc"
+    runc_root="${RUNCIBLE_RUNC_ROOT:-$runtime_dir/runc}"
   else
     runtime_dir=/run
-    runc_root=/run/runc
+    runc_root="${RUNCIBLE_RUNC_ROOT:-/run/runc}"
   fi
 }
 
@@ -159,6 +163,32 @@ rewrite_rootless_ids() {
   fi
   awk -v u="$want_uid" -v g="$want_gid" '
     /"hostID": [0-9]+/ { n++; sub(/"hostID": [0-9]+/, "\"hostID\": " (n == 1 ? u : g)) }
+    { print }
+  ' "$bundle/config.json" >"$bundle/config.json.tmp"
+  mv "$bundle/config.json.tmp" "$bundle/config.json"
+}
+
+# RLIMIT_NOFILE above the hard limit of this process fails "runc run" unless it holds
+# CAP_SYS_RESOURCE (bit 24 of CapEff: the lowest bit of the seventh hex digit from the right).
+clamp_open_files() {
+  hard="$(awk '/^Max open files/ { print $5 }' /proc/self/limits)"
+  case "$hard" in '' | unlimited) return 0 ;; esac
+  caps="$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)"
+  if [ -n "$caps" ]; then
+    nibble="$(printf '%s\n' "$caps" | awk '{ print substr($0, length($0) - 6, 1) }')"
+    case "$nibble" in [13579bdfBDF]) return 0 ;; esac
+  fi
+  over="$(awk -v h="$hard" '
+    /"type": "RLIMIT_NOFILE"/ { inside = 1; next }
+    inside && /}/ { inside = 0 }
+    inside && /"(hard|soft)": [0-9]+/ { v = $0; gsub(/[^0-9]/, "", v); if (v + 0 > h + 0) print v }
+  ' "$bundle/config.json" | head -n 1)"
+  [ -n "$over" ] || return 0
+  warn "RLIMIT_NOFILE $over in config.json exceeds this host's hard limit $hard and runc cannot raise it without CAP_SYS_RESOURCE; lowering it to $hard."
+  awk -v h="$hard" '
+    /"type": "RLIMIT_NOFILE"/ { inside = 1; print; next }
+    inside && /}/ { inside = 0 }
+    inside && /"(hard|soft)": [0-9]+/ { v = $0; gsub(/[^0-9]/, "", v); if (v + 0 > h + 0) sub(/[0-9]+/, h) }
     { print }
   ' "$bundle/config.json" >"$bundle/config.json.tmp"
   mv "$bundle/config.json.tmp" "$bundle/config.json"
@@ -295,6 +325,7 @@ cmd_install() {
     die RUNCIBLE5015 "another bundle of $name is installed ($current); use '$self upgrade' to replace it."
   fi
   rewrite_rootless_ids
+  clamp_open_files
   prepare_directories
   write_service "$bundle"
   say "installed $name $version ($init service $service_file); start it with '$self start'."
@@ -307,6 +338,7 @@ cmd_run() {
   check_identity
   check_runc quiet
   rewrite_rootless_ids
+  clamp_open_files
   cleanup
   check_ports
   prepare_directories
@@ -387,6 +419,7 @@ cmd_upgrade() {
   "$current/runcible" cleanup
   move_data "$current" "$bundle"
   rewrite_rootless_ids
+  clamp_open_files
   prepare_directories
   printf '%s\n' "$current" >"$bundle/.runcible-previous"
   write_service "$bundle"
