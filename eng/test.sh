@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash eng/install-deps.sh
 # Builds the fixture images once (minutes: debootstrap), then reuses them while this script is unchanged.
 bash eng/fixture-images.sh
+# Debian hosts with systemd and with OpenRC as PID 1 for the host runtime tests (cached the same way).
+bash eng/host-images.sh
 
 results_dir="$PWD/artifacts/test-results"
 rm -rf "$results_dir"

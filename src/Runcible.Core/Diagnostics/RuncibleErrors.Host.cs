@@ -1,0 +1,74 @@
+namespace Runcible.Core.Diagnostics;
+
+// Host runtime (5xxx): 5001–5009 while rendering the service files at publish time; 5010–5099 are
+// printed by the shim (src/Runcible.Core/Host/runcible.sh) on the host, with the same code.
+public static partial class RuncibleErrors
+{
+    public static readonly ErrorDescriptor HostRuntimeInfoMissing = new(
+        "RUNCIBLE5001",
+        "The runtime config stage gave no host runtime contract (runcible.json) for bundle '{0}'; the shim and service files cannot be rendered. Use the runtime config stage that fills RuntimeConfigOutput.RuntimeInfo.");
+
+    public static readonly ErrorDescriptor HostStopSignalUnknown = new(
+        "RUNCIBLE5002",
+        "The stop signal '{0}' of bundle '{1}' is not a Linux signal the service files can name. Use a signal such as SIGTERM, SIGINT or SIGQUIT (the image's StopSignal).");
+
+    public static readonly ErrorDescriptor HostRuntimeInfoMismatch = new(
+        "RUNCIBLE5003",
+        "The host runtime contract is for '{0}' but the bundle is '{1}'; the service files would run another bundle. Generate runcible.json with the bundle's own name and version.");
+
+    public static readonly ErrorDescriptor HostNotRoot = new(
+        "RUNCIBLE5010",
+        "'{0}' is a rootful bundle: run the shim command as root (sudo).");
+
+    public static readonly ErrorDescriptor HostRuncMissing = new(
+        "RUNCIBLE5011",
+        "runc is not installed or not on PATH; install it with the host's package manager.");
+
+    public static readonly ErrorDescriptor HostBundleDamaged = new(
+        "RUNCIBLE5012",
+        "The bundle '{0}' is damaged ({1}); extract the bundle tarball again.");
+
+    public static readonly ErrorDescriptor HostPortInUse = new(
+        "RUNCIBLE5013",
+        "Port {0}/tcp, which '{1}' listens on, is already in use on this host; stop what uses it and start the service again.");
+
+    public static readonly ErrorDescriptor HostNoInitSystem = new(
+        "RUNCIBLE5014",
+        "No supported init system was found (systemd, OpenRC, or a systemd user manager for a rootless bundle); run the container in the foreground with 'runcible run' or enable lingering for the user.");
+
+    public static readonly ErrorDescriptor HostOtherBundleInstalled = new(
+        "RUNCIBLE5015",
+        "Another bundle of '{0}' is installed ({1}); use 'runcible upgrade' to replace it.");
+
+    public static readonly ErrorDescriptor HostUpgradeImpossible = new(
+        "RUNCIBLE5016",
+        "'{0}' cannot be upgraded: {1}.");
+
+    public static readonly ErrorDescriptor HostUpgradeRolledBack = new(
+        "RUNCIBLE5017",
+        "'{0}' {1} failed to start and was rolled back to {2} with its data; read the service logs ('runcible logs').");
+
+    public static readonly ErrorDescriptor HostNoPreviousVersion = new(
+        "RUNCIBLE5018",
+        "No previous version of '{0}' is recorded or it is gone; rollback returns to the version an upgrade replaced.");
+
+    public static readonly ErrorDescriptor HostNotInstalled = new(
+        "RUNCIBLE5019",
+        "'{0}' is not installed; run 'runcible install' first.");
+
+    public static readonly ErrorDescriptor HostBundlePathUnsafe = new(
+        "RUNCIBLE5020",
+        "The bundle directory '{0}' has characters a service file cannot carry; move it to a path of letters, digits and . _ - + @ (such as /opt/containers/<name>-<version>).");
+
+    public static readonly ErrorDescriptor HostRootlessAsRoot = new(
+        "RUNCIBLE5021",
+        "'{0}' is a rootless bundle: install and run it as the unprivileged user who owns it, not as root.");
+
+    public static readonly ErrorDescriptor HostUsage = new(
+        "RUNCIBLE5022",
+        "Unknown shim command or option '{0}'; run 'runcible help'.");
+
+    public static readonly ErrorDescriptor HostNotRunning = new(
+        "RUNCIBLE5023",
+        "'{0}' is not running; start it with 'runcible start' before 'runcible exec'.");
+}

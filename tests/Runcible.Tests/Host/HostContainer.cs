@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Runcible.Tests.Infrastructure;
+
+namespace Runcible.Tests.Host;
+
+/// <summary>The init system a <see cref="HostContainer"/> boots.</summary>
+public enum HostInit
+{
+    Systemd,
+    OpenRc,
+}
+
+/// <summary>
+/// A Debian "host" booted under runc with systemd or OpenRC as PID 1 (the rootfs built by
+/// eng/host-images.sh, mounted through an overlay so the cache is never written). It shares the
+/// machine's network (no network namespace), so its services answer on 127.0.0.1. Tests write bundles
+/// into <see cref="Root"/> and drive the host with <see cref="Exec"/>; dispose kills it and unmounts.
+/// </summary>
+public sealed class HostContainer : IDisposable
+{
+    // Every capability this machine grants except CAP_SYS_RESOURCE, which it lacks.
+    private static readonly string[] Capabilities =
+    [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+        "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    ];
+
+    private readonly TempDirectory _dir;
+    private readonly string _runcRoot;
+    private bool _running;
+
+    public HostContainer(HostInit init)
+    {
+        Init = init;
+        var image = Path.Combine(RepoPaths.FixtureImages, "hosts", init == HostInit.Systemd ? "systemd" : "openrc");
+        if (!File.Exists(Path.Combine(image, "usr", "sbin", "runc")))
+        {
+            throw new InvalidOperationException($"The host image {image} is missing: run eng/host-images.sh (eng/test.sh does).");
+        }
+
+        _dir = new TempDirectory("runcible-host");
+        _runcRoot = _dir.Combine("runc");
+        Id = "runcible-host-" + Guid.NewGuid().ToString("N")[..10];
+        try
+        {
+            foreach (var d in new[] { "upper", "work", "rootfs", "runc" })
+            {
+                Directory.CreateDirectory(_dir.Combine(d));
+            }
+
+            Run("mount", "-t", "overlay", "overlay", "-o", $"lowerdir={image},upperdir={_dir.Combine("upper")},workdir={_dir.Combine("work")}", Root);
+            WriteConfig(init == HostInit.Systemd ? "/sbin/init" : "/sbin/openrc-init");
+            Boot();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public HostInit Init { get; }
+
+    public string Id { get; }
+
+    /// <summary>The host's root directory as this machine sees it (bundles are written under <c>opt/containers</c>).</summary>
+    public string Root => _dir.Combine("rootfs");
+
+    public string ContainersDirectory => Path.Combine(Root, "opt", "containers");
+
+    public string ConsoleLog => _dir.Combine("console.log");
+
+    /// <summary>Runs a shell script inside the host as root.</summary>
+    public ProcessResult Exec(string script, TimeSpan? timeout = null) =>
+        ProcessRunner.Run("runc", ["--root", _runcRoot, "exec", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", Id, "sh", "-c", script],
+            timeout: timeout ?? TimeSpan.FromMinutes(2));
+
+    public string ExecOk(string script, TimeSpan? timeout = null) => Exec(script, timeout).EnsureSuccess($"in the host: {script}").StandardOutput;
+
+    /// <summary>Shuts the host down through its init system and boots it again (same disk).</summary>
+    public void Reboot()
+    {
+        if (Init == HostInit.Systemd)
+        {
+            Exec("systemctl poweroff");
+        }
+        else
+        {
+            Exec("openrc-shutdown -p now");
+        }
+
+        var deadline = Stopwatch.StartNew();
+        while (State() is "running" && deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            Thread.Sleep(250);
+        }
+
+        Stop();
+        Boot();
+    }
+
+    private string? State()
+    {
+        var result = ProcessRunner.Run("runc", ["--root", _runcRoot, "state", Id]);
+        if (result.ExitCode != 0)
+        {
+            return null;
+        }
+
+        using var json = JsonDocument.Parse(result.StandardOutput);
+        return json.RootElement.GetProperty("status").GetString();
+    }
+
+    private void Boot()
+    {
+        // runc run -d keeps the container's stdio: give it a file, not this process's pipes.
+        var result = ProcessRunner.Run("sh", ["-c", $"exec runc --root '{_runcRoot}' run -d --bundle '{_dir.Path}' '{Id}' >>'{ConsoleLog}' 2>&1 </dev/null"],
+            timeout: TimeSpan.FromMinutes(1));
+        _running = true;
+        result.EnsureSuccess("runc run -d (host container)");
+        var wait = Init == HostInit.Systemd
+            ? "systemctl is-system-running --wait >/dev/null 2>&1; s=$(systemctl is-system-running); [ \"$s\" = running ] || [ \"$s\" = degraded ] || { echo $s; systemctl --failed --no-pager; exit 1; }"
+            : "i=0; until [ -e /run/openrc/softlevel ] && rc-status default >/dev/null 2>&1 && [ \"$(cat /run/openrc/softlevel)\" = default ]; do i=$((i+1)); [ $i -lt 240 ] || exit 1; sleep 0.25; done";
+        var deadline = Stopwatch.StartNew();
+        ProcessResult? last = null;
+        while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            last = Exec(wait, TimeSpan.FromSeconds(90));
+            if (last.ExitCode == 0)
+            {
+                return;
+            }
+
+            Thread.Sleep(500);
+        }
+
+        throw new InvalidOperationException($"The {Init} host did not finish booting: {last?.StandardOutput}{last?.StandardError}\n{File.ReadAllText(ConsoleLog)}");
+    }
+
+    private void Stop()
+    {
+        if (!_running)
+        {
+            return;
+        }
+
+        ProcessRunner.Run("runc", ["--root", _runcRoot, "kill", Id, "KILL"]);
+        var deadline = Stopwatch.StartNew();
+        while (State() is "running" && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(100);
+        }
+
+        ProcessRunner.Run("runc", ["--root", _runcRoot, "delete", "--force", Id]);
+        _running = false;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Stop();
+        }
+        finally
+        {
+            // Everything the host mounted lives in its own mount namespace and died with it; only the overlay is ours.
+            if (Directory.Exists(Root))
+            {
+                ProcessRunner.Run("umount", [Root]);
+            }
+
+            _dir.Dispose();
+        }
+    }
+
+    private static void Run(string file, params string[] args) => ProcessRunner.Run(file, args).EnsureSuccess(file);
+
+    private void WriteConfig(string init)
+    {
+        var caps = Capabilities;
+        var config = new
+        {
+            ociVersion = "1.0.2",
+            process = new
+            {
+                terminal = false,
+                user = new { uid = 0, gid = 0 },
+                args = new[] { init },
+                env = new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=oci" },
+                cwd = "/",
+                capabilities = new { bounding = caps, effective = caps, permitted = caps },
+                noNewPrivileges = false,
+            },
+            root = new { path = "rootfs", @readonly = false },
+            hostname = Init == HostInit.Systemd ? "systemd-host" : "openrc-host",
+            mounts = new object[]
+            {
+                new { destination = "/proc", type = "proc", source = "proc" },
+                new { destination = "/dev", type = "tmpfs", source = "tmpfs", options = new[] { "nosuid", "strictatime", "mode=755", "size=65536k" } },
+                new { destination = "/dev/pts", type = "devpts", source = "devpts", options = new[] { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620" } },
+                new { destination = "/dev/shm", type = "tmpfs", source = "shm", options = new[] { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" } },
+                new { destination = "/dev/mqueue", type = "mqueue", source = "mqueue", options = new[] { "nosuid", "noexec", "nodev" } },
+                new { destination = "/sys", type = "sysfs", source = "sysfs", options = new[] { "nosuid", "noexec", "nodev", "rw" } },
+                new { destination = "/sys/fs/cgroup", type = "cgroup", source = "cgroup", options = new[] { "nosuid", "noexec", "nodev", "relatime", "rw" } },
+                new { destination = "/run", type = "tmpfs", source = "tmpfs", options = new[] { "nosuid", "nodev", "mode=755" } },
+                new { destination = "/tmp", type = "tmpfs", source = "tmpfs", options = new[] { "nosuid", "nodev", "mode=1777" } },
+                new { destination = "/etc/resolv.conf", type = "bind", source = "/etc/resolv.conf", options = new[] { "rbind", "ro" } },
+            },
+            linux = new
+            {
+                namespaces = new object[] { new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" } },
+                // Nested runc creates device nodes for its own containers.
+                resources = new { devices = new[] { new { allow = true, access = "rwm" } } },
+                cgroupsPath = "/runcible-hosts/" + Id,
+            },
+        };
+        File.WriteAllText(_dir.Combine("config.json"), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
