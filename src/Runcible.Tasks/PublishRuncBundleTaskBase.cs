@@ -85,9 +85,17 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         };
 
         var log = BuildLog;
-        var builder = new BundleBuilder(CreateStages(settings, log), new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, log), log);
-        var result = builder.BuildAsync(new BundleRequest(BaseImage, Path.GetFullPath(PublishDirectory), settings, container, OutputDirectory), CancellationToken)
-            .GetAwaiter().GetResult();
+        BundleWriteResult result;
+        try
+        {
+            var builder = new BundleBuilder(CreateStages(settings, log), new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, log), log);
+            result = builder.BuildAsync(new BundleRequest(BaseImage, Path.GetFullPath(PublishDirectory), settings, container, OutputDirectory), CancellationToken)
+                .GetAwaiter().GetResult();
+        }
+        finally
+        {
+            ReleaseStages();
+        }
 
         var item = new Microsoft.Build.Utilities.TaskItem(result.Path);
         item.SetMetadata("BundleName", settings.Name);
@@ -102,4 +110,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     /// <see cref="BundleSettings.Offline"/> are for the fetch stage.
     /// </summary>
     protected abstract BundleStages CreateStages(BundleSettings settings, Core.Diagnostics.IBuildLog log);
+
+    /// <summary>Releases what <see cref="CreateStages"/> opened (connections); MSBuild does not dispose tasks.</summary>
+    protected virtual void ReleaseStages()
+    {
+    }
 }

@@ -88,7 +88,7 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
         StreamFiles(plan, (node, data) =>
         {
             var entry = Entry(node, prefix, null);
-            entry.DataStream = data;
+            entry.DataStream = new KnownLengthStream(data, node.Content!.Size);
             writer.WriteEntry(entry);
         });
 
@@ -264,5 +264,61 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 
     public void Dispose()
     {
+    }
+
+    /// <summary>
+    /// A layer entry's data with its length known from the index, so TarWriter can stream it into an
+    /// unseekable archive (the bundle's compressor) without buffering: it only needs Length up front.
+    /// </summary>
+    private sealed class KnownLengthStream(Stream inner, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => true;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => Seek(value, SeekOrigin.Begin);
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, length - _position)]);
+            _position += read;
+            return read;
+        }
+
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            var target = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => _position + offset,
+                _ => length + offset,
+            };
+            if (target != _position)
+            {
+                throw new NotSupportedException("a layer entry's data is read forward only");
+            }
+
+            return _position;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

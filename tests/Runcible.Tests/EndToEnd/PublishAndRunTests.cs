@@ -40,7 +40,7 @@ public sealed class PublishAndRunTests(SdkPackageFixture sdk, SharedRegistries r
 
         using (var bundleJson = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(bundle, "bundle.json"))))
         {
-            Assert.Equal(registry.Host + "/aspnet:latest", bundleJson.RootElement.GetProperty("baseImage").GetProperty("reference").GetString());
+            Assert.Equal(registry.Host + "/aspnet:latest", bundleJson.RootElement.GetProperty("base").GetProperty("reference").GetString());
         }
 
         var port = FreePort();

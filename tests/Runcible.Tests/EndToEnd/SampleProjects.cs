@@ -40,6 +40,15 @@ internal static class SampleProjects
               </ItemGroup>
             </Project>
             """);
+        // The compiler embeds the project's directory (pdb paths) unless told otherwise; Runcible cannot make an
+        // app reproducible that is not built reproducibly. (Under source control, ContinuousIntegrationBuild does this.)
+        File.WriteAllText(Path.Combine(target, "Directory.Build.props"), """
+            <Project>
+              <PropertyGroup>
+                <PathMap>$(MSBuildProjectDirectory)=/src</PathMap>
+              </PropertyGroup>
+            </Project>
+            """);
         return Path.Combine(target, sample + ".csproj");
     }
 
@@ -51,14 +60,12 @@ internal static class SampleProjects
         ProcessRunner.Run(
             "dotnet",
             [
-                "publish", project, "-c", "Release", "-r", "linux-x64", "-nodeReuse:false", "-v:n",
+                "publish", project, "-c", "Release", "-r", "linux-x64", "-nodeReuse:false", "-v:m",
                 "-p:PublishRuncBundle=true",
                 "-p:ContainerBaseImage=" + baseImage,
                 "-p:RuncCacheDirectory=" + cacheDirectory,
                 // This sandbox's hard RLIMIT_NOFILE is 20000 and root here lacks CAP_SYS_RESOURCE to raise it.
                 "-p:RuncOpenFilesLimit=4096",
-                // Deterministic source paths, so two checkouts in different directories give the same assemblies.
-                "-p:ContinuousIntegrationBuild=true",
                 .. extra,
             ],
             Path.GetDirectoryName(project),

@@ -1,0 +1,43 @@
+using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.Host;
+using Runcible.Core.Images;
+using Runcible.Core.Layers;
+using Runcible.Core.Registry;
+using Runcible.Core.RuntimeSpec;
+
+namespace Runcible.Tasks;
+
+/// <summary>
+/// The PublishRuncBundle task: the composition root that puts the real stages together (registry and
+/// local image sources over the content cache, the layer flattener, the runtime config generator and
+/// the host runtime files) behind <see cref="PublishRuncBundleTaskBase"/>.
+/// </summary>
+public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
+{
+    private RegistryClient? _registry;
+
+    protected override BundleStages CreateStages(BundleSettings settings, IBuildLog log)
+    {
+        var environment = RegistryClientOptions.SnapshotProcessEnvironment();
+        _registry = new RegistryClient(new RegistryClientOptions
+        {
+            InsecureRegistries = (InsecureRegistries ?? "")
+                .Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Environment = environment,
+            Log = log,
+        });
+        var cache = new ContentCache(Path.Combine(Path.GetFullPath(CacheDirectory), "content"));
+        return new BundleStages(
+            new ImagePuller(cache, _registry.Open, new ImagePullerOptions { Offline = settings.Offline }, log),
+            new RootfsFlattener(new FlattenOptions(), log),
+            new RuntimeConfigStage(),
+            new HostRuntimeFiles());
+    }
+
+    protected override void ReleaseStages()
+    {
+        _registry?.Dispose();
+        _registry = null;
+    }
+}
