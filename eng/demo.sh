@@ -68,9 +68,9 @@ export NUGET_PACKAGES="$work/nuget-packages"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 cp -r samples "$work/samples"
 rm -rf "$work/samples/HelloWeb/bin" "$work/samples/HelloWeb/obj"
-# The samples resolve Runcible.Sdk from ../artifacts/packages and versions from the repository.
+# The samples resolve Runcible.Sdk from ../artifacts/packages and take the repository's build settings and versions.
 ln -s "$repo/artifacts" "$work/artifacts"
-cp Directory.Packages.props "$work/Directory.Packages.props"
+cp Directory.Build.props Directory.Packages.props "$work/"
 dotnet publish "$work/samples/HelloWeb" -c Release -r linux-x64 -nologo \
   -p:PublishRuncBundle=true \
   -p:ContainerBaseImage="$base_image" \
@@ -109,4 +109,4 @@ app_pid=""
 cat "$work/app.log"
 echo "exit code $status"
 [ "$status" -eq 0 ]
-log "Done: $tarball ran under runc"
+log "Done: $(basename "$tarball") was published, installed into a scratch root and ran under runc (RUNCIBLE_DEMO_KEEP=1 keeps $work)"
