@@ -49,6 +49,8 @@ public class RuleImageTests
         }
 
         FlattenAssertions.AssertKernelMountPointsAreEmptyDirectories(extracted);
+        Assert.False(Path.Exists(Path.Combine("/tmp", RuleImages.HostEscapeProbe)), "written through a symlink onto the host");
+        Assert.False(Path.Exists(Path.Combine("/tmp", RuleImages.HostEscapeProbe + "-climbed")), "written through a symlink onto the host");
         Assert.Empty(flattenLog.Warnings);
         Assert.Empty(extractLog.Warnings);
     }

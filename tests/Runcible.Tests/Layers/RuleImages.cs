@@ -28,6 +28,9 @@ internal static class RuleImages
     public static readonly string NetBindServiceCapability = new(
         [(char)1, (char)0, (char)0, (char)2, (char)0, (char)4, (char)0, (char)0, .. Enumerable.Repeat((char)0, 12)]);
 
+    /// <summary>A name written through symlinks to <c>/tmp</c>: it must appear in the tree's /tmp and never in the host's.</summary>
+    public const string HostEscapeProbe = "runcible-rule-image-escape-probe";
+
     public static readonly string LongDirectory = "long/" + new string('d', 120);
     public static readonly string LongFile = LongDirectory + "/ünïcødé-日本語-" + new string('n', 150) + ".txt";
 
@@ -129,8 +132,12 @@ internal static class RuleImages
             .Layer(w => Write(w,
                 Dir("usr/"), Dir("usr/lib/"), File("usr/lib/libc.so", "libc"),
                 Symlink("lib64", "/usr/lib"), Symlink("usr/lib/self", "/usr/lib/libc.so"),
-                Symlink("etc-alt", "/etc/alternatives/missing")))
-            .Layer(w => Write(w, File("lib64/added.so", "through an absolute symlink"), Dir("lib64/sub/", mode: 0x1C0))),
+                Symlink("etc-alt", "/etc/alternatives/missing"),
+                Symlink("escape", "/tmp"), Symlink("climb", "../../../../tmp")))
+            .Layer(w => Write(w,
+                File("lib64/added.so", "through an absolute symlink"), Dir("lib64/sub/", mode: 0x1C0),
+                File("escape/" + HostEscapeProbe, "must land in the tree's /tmp, never the host's"),
+                File("climb/" + HostEscapeProbe + "-climbed", "'..' stops at the tree's root"))),
 
         _ => throw new ArgumentException("no rule image " + name, nameof(name)),
     };
@@ -149,16 +156,23 @@ internal static class RuleImages
         ExtendedAttributes => [("x/plain", "user.comment=0x7365636f6e64"), ("x/dir", "user.dirnote"), ("x/ping", "security.capability=0x0100000200040000"), ("x/both", "file 0750 1000:1000"), ("x/both", "security.capability")],
         LongAndNonAsciiNames => [(LongFile, "file"), ("long/link-" + new string('l', 110), "symlink 0:0 -> " + LongFile["long/".Length..]), ("café/naïve.txt", "file"), ("😀.txt", "file")],
         FifosAndDevices => [("lib/devs/null", "c 0666 0:0 1:3"), ("lib/devs/big-numbers", "c 0600 1000:0 12c:11170"), ("lib/devs/loop0", "b 0660 0:6 7:0"), ("run/pipe", "p 0620 1000:1000")],
-        AbsoluteSymlinks => [("usr/lib/added.so", "file"), ("usr/lib/sub", "dir 0700"), ("lib64", "symlink 0:0 -> /usr/lib"), ("etc-alt", "symlink 0:0 -> /etc/alternatives/missing")],
+        AbsoluteSymlinks => [("tmp/" + HostEscapeProbe, "file"), ("tmp/" + HostEscapeProbe + "-climbed", "file"), ("usr/lib/added.so", "file"), ("usr/lib/sub", "dir 0700"), ("lib64", "symlink 0:0 -> /usr/lib"), ("etc-alt", "symlink 0:0 -> /etc/alternatives/missing")],
         _ => [],
     };
 
     /// <summary>
-    /// Paths whose modification time umoci does not keep, so only ours is checked (against the index):
-    /// with the opaque marker after the layer's own entries, umoci removes the lower layer's d/sub/z when
-    /// it meets the marker, after d/sub's own entry set its time, and d/sub keeps the time of the unpack.
+    /// Paths whose modification time umoci does not take from the image, so only ours is checked (against
+    /// the index). With the opaque marker after the layer's own entries, umoci removes the lower layer's
+    /// d/sub/z when it meets the marker, after d/sub's own entry set its time: d/sub keeps the time of the
+    /// unpack. A parent no layer lists (tmp, only written through a symlink) umoci creates with the time of
+    /// the unpack; the index gives it the epoch, so that the tree is the same every time.
     /// </summary>
-    public static IReadOnlyList<string> UmociTimeArtifacts(string name) => name == OpaqueMarkerLast ? ["d/sub"] : [];
+    public static IReadOnlyList<string> UmociTimeArtifacts(string name) => name switch
+    {
+        OpaqueMarkerLast => ["d/sub"],
+        AbsoluteSymlinks => ["tmp"],
+        _ => [],
+    };
 
     /// <summary>A directory with children from a lower layer, made opaque by the next layer with the marker before or after that layer's own entries in it.</summary>
     private static TestImage OpaqueImage(bool markerFirst) => new TestImage()
