@@ -46,6 +46,47 @@ public class ExtractorTests
     }
 
     [Fact]
+    public void AnEmptyExistingTargetBecomesTheImageRoot()
+    {
+        using var temp = new TempDirectory("extract");
+        var image = new TestImage().Layer(w =>
+        {
+            w.WriteEntry(TestImage.Dir("./", mode: (UnixFileMode)0x1E8, uid: 1000, gid: 1001));
+            w.WriteEntry(TestImage.File("etc/hostname", "image"));
+        }).Pull(temp.Combine("layout"), temp.Combine("cache"));
+        using var rootfs = FlattenAssertions.Flatten(image);
+        var target = temp.Combine("target");
+        Directory.CreateDirectory(target);
+
+        var extraction = new RootfsExtractor(NullBuildLog.Instance).Extract(rootfs, target);
+
+        Assert.True(extraction.OwnersKept);
+        Assert.Equal("750 1000:1001 1700000000", ProcessRunner.Run("stat", ["-c", "%a %u:%g %Y", target]).EnsureSuccess("stat").StandardOutput.Trim());
+        Assert.Equal("image", File.ReadAllText(Path.Combine(target, "etc", "hostname")));
+    }
+
+    [Fact]
+    public void UserAttributesTheKernelRefusesOnSymlinksAndFifosAreSkippedWithAWarningAsRoot()
+    {
+        using var temp = new TempDirectory("extract");
+        KeyValuePair<string, string>[] note = [new("SCHILY.xattr.user.note", "kept only on files and directories")];
+        var image = new TestImage().Layer(w =>
+        {
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "link", note) { LinkName = "file", Mode = (UnixFileMode)0x1FF });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.Fifo, "fifo", note) { Mode = (UnixFileMode)0x1A4 });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "file", note) { DataStream = new MemoryStream([1, 2, 3]), Mode = (UnixFileMode)0x1A4 });
+        }).Pull(temp.Combine("layout"), temp.Combine("cache"));
+        using var rootfs = FlattenAssertions.Flatten(image);
+        var log = new RecordingBuildLog();
+
+        var extraction = new RootfsExtractor(log).Extract(rootfs, temp.Combine("target"));
+
+        Assert.Equal(["/fifo: user.note", "/link: user.note"], extraction.SkippedAttributes.Order());
+        Assert.Equal(["RUNCIBLE2040", "RUNCIBLE2040"], log.Warnings.Select(w => w.Code));
+        Assert.Contains("user.note=", ProcessRunner.Run("getfattr", ["-d", temp.Combine("target", "file")]).StandardOutput);
+    }
+
+    [Fact]
     public void AFileSystemFillingUpPartWayLeavesNothingBehind()
     {
         using var temp = new TempDirectory("extract");
