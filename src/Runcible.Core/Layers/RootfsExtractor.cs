@@ -41,7 +41,7 @@ public sealed class RootfsExtractor
 
     public RootfsExtraction Extract(FlattenedRootfs rootfs, string targetDirectory)
     {
-        var target = Path.GetFullPath(targetDirectory);
+        var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDirectory));
         var existed = PrepareTarget(target, out var createdTop);
         var run = new Run(target, PosixFileCalls.RunningAsRoot, _log);
         try
@@ -51,13 +51,13 @@ public sealed class RootfsExtractor
         catch (Exception e)
         {
             var cleanupProblem = RemoveCreated(target, existed, createdTop);
-            var (at, reason) = e is ExtractionStepException step ? (step.At, step.InnerException!.Message) : (run.Current, e.Message);
+            var (at, cause) = e is ExtractionStepException step ? (step.At, step.InnerException!) : (run.Current, e);
             if (cleanupProblem is not null)
             {
-                throw new RuncibleException(e, RuncibleErrors.ExtractionCleanupFailed, target, at, reason, existed ? target : createdTop, cleanupProblem);
+                throw new RuncibleException(cause, RuncibleErrors.ExtractionCleanupFailed, target, at, cause.Message, existed ? target : createdTop, cleanupProblem);
             }
 
-            throw new RuncibleException(e is ExtractionStepException ? e.InnerException : e, RuncibleErrors.ExtractionFailed, target, at, reason);
+            throw new RuncibleException(cause, RuncibleErrors.ExtractionFailed, target, at, cause.Message);
         }
 
         return new RootfsExtraction(target, run.AsRoot, run.SkippedDevices, run.SkippedAttributes);
