@@ -125,7 +125,7 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 
                 try
                 {
-                    write(node, new KnownLengthStream(entry.DataStream ?? Stream.Null, node.Content.Size));
+                    write(node, new KnownLengthStream(entry.DataStream ?? Stream.Null, node.Content.Size, reader));
                 }
                 catch (Exception e) when (LayerReader.IsFormatProblem(e) && e is not RuncibleException)
                 {
@@ -274,9 +274,9 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     /// <summary>
     /// A layer entry's data with its length known from the index, so TarWriter can stream it into an
     /// unseekable archive (the bundle's compressor) without buffering: it only needs Length up front.
-    /// Ending before that length is an error, never a short file.
+    /// Ending before that length is the layer's corrupt-layer error (coded here, whoever reads), never a short file.
     /// </summary>
-    private sealed class KnownLengthStream(Stream inner, long length) : Stream
+    private sealed class KnownLengthStream(Stream inner, long length, LayerReader layer) : Stream
     {
         private long _position;
 
@@ -302,7 +302,7 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
             var read = inner.Read(buffer[..wanted]);
             if (read == 0 && wanted > 0)
             {
-                throw new EndOfStreamException($"the layer ended {length - _position} bytes before the end of a file");
+                throw layer.Corrupt(new EndOfStreamException($"the layer ended {length - _position} bytes before the end of a file"));
             }
 
             _position += read;
