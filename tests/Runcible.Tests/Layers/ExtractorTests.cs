@@ -87,6 +87,34 @@ public class ExtractorTests
     }
 
     [Fact]
+    public void FileDataIsStreamedNotBufferedWhole()
+    {
+        using var temp = new TempDirectory("extract");
+        const int size = 96 << 20;
+        var image = new TestImage().Layer(w =>
+            w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "big") { DataStream = new MemoryStream(new byte[size]), Mode = (UnixFileMode)0x1A4 }))
+            .Pull(temp.Combine("layout"), temp.Combine("cache"));
+        using var rootfs = FlattenAssertions.Flatten(image);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        new RootfsExtractor(NullBuildLog.Instance).Extract(rootfs, temp.Combine("target"));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(size, new FileInfo(temp.Combine("target", "big")).Length);
+        Assert.True(allocated < 8 << 20, $"the extraction of a {size >> 20} MiB file allocated {allocated >> 20} MiB");
+    }
+
+    [Fact]
+    public void TheSameImageExtractsToTheSameTreeEveryTime()
+    {
+        using var temp = new TempDirectory("extract");
+        using var rootfs = FlattenAssertions.Flatten(RuleImages.Build(RuleImages.HardlinksAcrossLayers).Pull(temp.Combine("layout"), temp.Combine("cache")));
+        var first = FlattenAssertions.ExtractWithExtractor(rootfs, temp.Combine("first"));
+        var second = FlattenAssertions.ExtractWithExtractor(rootfs, temp.Combine("second"));
+        TreeSnapshot.AssertEqual(TreeSnapshot.Of(first, withTimes: true), TreeSnapshot.Of(second, withTimes: true), "two extractions");
+    }
+
+    [Fact]
     public void AFileSystemFillingUpPartWayLeavesNothingBehind()
     {
         using var temp = new TempDirectory("extract");
