@@ -23,7 +23,9 @@ case "$pipeline" in
     dir="$4"
     mkdir -p "$dir/tmp"
     TMPDIR="$dir/tmp" sdk_publish "$dir/image.tar.gz"
-    skopeo copy --quiet "docker-archive:$dir/image.tar.gz" "oci:$dir/layout:app"
+    # The SDK writes an OCI archive when the base image is OCI (as the fixture is), else a docker-archive.
+    if tar -tf "$dir/image.tar.gz" | grep -qx 'index.json'; then format=oci-archive; else format=docker-archive; fi
+    skopeo copy --quiet "$format:$dir/image.tar.gz" "oci:$dir/layout:app"
     mkdir -p "$dir/tree/opt/containers"
     umoci unpack --image "$dir/layout:app" "$dir/tree/opt/containers/helloweb-1.0.0" >/dev/null
     tar -C "$dir/tree" --numeric-owner -cf - opt | gzip -6 > "$dir/helloweb-1.0.0.tar.gz"

@@ -27,10 +27,11 @@ public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
             Environment = environment,
             Log = log,
         });
-        var cache = new ContentCache(Path.Combine(Path.GetFullPath(CacheDirectory), "content"));
+        var cacheDirectory = Path.GetFullPath(CacheDirectory);
+        var cache = new ContentCache(Path.Combine(cacheDirectory, "content"));
         return new BundleStages(
             new ImagePuller(cache, _registry.Open, new ImagePullerOptions { Offline = settings.Offline }, log),
-            new RootfsFlattener(new FlattenOptions(), log),
+            new DeferredRootfsFlattener(new RootfsFlattener(new FlattenOptions(), log), Path.Combine(cacheDirectory, "rootfs-files")),
             new RuntimeConfigStage(),
             new HostRuntimeFiles());
     }

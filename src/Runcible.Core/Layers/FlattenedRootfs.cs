@@ -26,7 +26,10 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 
     public RootfsNode Root { get; }
 
-    public string CacheKey => $"{RootfsFlattener.FormatVersion}\n{_image.ManifestDigest}";
+    public string CacheKey => CacheKeyOf(_image);
+
+    /// <summary>The flattened stream's identity, known before anything is flattened: the flattener's format and the image.</summary>
+    public static string CacheKeyOf(PulledImage image) => $"{RootfsFlattener.FormatVersion}\n{image.ManifestDigest}";
 
     public IRootfsReader Reader => this;
 

@@ -1,0 +1,139 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text;
+using Runcible.Core.Bundle;
+using Runcible.Core.Oci;
+
+namespace Runcible.Core.Layers;
+
+/// <summary>
+/// Flattens an image only when its tree is really needed. A republish whose compressed base part is
+/// already cached (see <see cref="BundleWriter"/>) never writes the rootfs entries, and the few files
+/// the config stage reads (<c>/etc/passwd</c>, <c>/etc/group</c>) are remembered per image under
+/// <c>&lt;cache&gt;/rootfs-files</c>; so such a build reads no layer at all. What a read returns is fixed
+/// by <see cref="FlattenedRootfs.CacheKeyOf"/> (the image's manifest digest and the flattener's format),
+/// which is why remembering it is sound.
+/// </summary>
+public sealed class DeferredRootfsFlattener : IRootfsFlattener
+{
+    private readonly RootfsFlattener _flattener;
+    private readonly string _memoDirectory;
+
+    /// <param name="memoDirectory">Where file reads are remembered, one directory per image.</param>
+    public DeferredRootfsFlattener(RootfsFlattener flattener, string memoDirectory)
+    {
+        _flattener = flattener;
+        _memoDirectory = memoDirectory;
+    }
+
+    public IFlattenedRootfs Flatten(PulledImage image) => new DeferredRootfs(_flattener, image, _memoDirectory);
+
+    private sealed class DeferredRootfs : IFlattenedRootfs, IRootfsReader
+    {
+        private const byte Absent = 0;
+        private const byte Present = 1;
+
+        private readonly RootfsFlattener _flattener;
+        private readonly PulledImage _image;
+        private readonly string _directory;
+        private FlattenedRootfs? _tree;
+
+        public DeferredRootfs(RootfsFlattener flattener, PulledImage image, string memoDirectory)
+        {
+            _flattener = flattener;
+            _image = image;
+            CacheKey = FlattenedRootfs.CacheKeyOf(image);
+            _directory = Path.Combine(memoDirectory, Hash(CacheKey));
+        }
+
+        public string CacheKey { get; }
+
+        public IRootfsReader Reader => this;
+
+        private FlattenedRootfs Tree => _tree ??= _flattener.Flatten(_image);
+
+        public void WriteEntries(TarWriter writer, string prefix) => Tree.WriteEntries(writer, prefix);
+
+        public byte[]? ReadFile(string path, int maxBytes)
+        {
+            var memo = Path.Combine(_directory, Hash(path));
+            if (TryReadMemo(memo, maxBytes, out var remembered))
+            {
+                return remembered;
+            }
+
+            // Errors (a file over maxBytes, a damaged layer) propagate and are not remembered.
+            var bytes = Tree.ReadFile(path, maxBytes);
+            WriteMemo(memo, bytes);
+            return bytes;
+        }
+
+        public void Dispose() => _tree?.Dispose();
+
+        private static bool TryReadMemo(string memo, int maxBytes, out byte[]? bytes)
+        {
+            bytes = null;
+            byte[] stored;
+            try
+            {
+                var info = new FileInfo(memo);
+                // Larger than the caller allows: let the tree give the coded too-large error.
+                if (!info.Exists || info.Length - 1 > maxBytes)
+                {
+                    return false;
+                }
+
+                stored = File.ReadAllBytes(memo);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+
+            switch (stored)
+            {
+                case [Absent]:
+                    return true;
+                case [Present, ..]:
+                    bytes = stored[1..];
+                    return true;
+                default:
+                    return false;
+            }
+        }
+
+        // Written to a temporary file and renamed, so a reader sees a whole entry or none. Failing to
+        // remember only costs the next build a flatten.
+        private void WriteMemo(string memo, byte[]? bytes)
+        {
+            var temp = memo + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            try
+            {
+                Directory.CreateDirectory(_directory);
+                using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+                {
+                    file.WriteByte(bytes is null ? Absent : Present);
+                    if (bytes is not null)
+                    {
+                        file.Write(bytes);
+                    }
+                }
+
+                File.Move(temp, memo, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                try
+                {
+                    File.Delete(temp);
+                }
+                catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        private static string Hash(string text) =>
+            Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
+    }
+}
