@@ -213,6 +213,47 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task A_manifest_damaged_on_the_way_is_fetched_again_and_never_cached_nor_remembered_for_its_tag()
+    {
+        var registry = await registries.AnonymousAsync();
+        await using var proxy = FaultProxy.Start(registry);
+        using var temp = new TempDirectory("registry-pull");
+        var cacheDirectory = temp.Combine("cache");
+        var repositoryTag = SharedRegistries.RepositoryTag(FixtureImages.Busybox, PushFormat.Oci);
+        var tagged = $"{proxy.Host}/{repositoryTag}";
+        var log = new RecordingBuildLog();
+
+        async Task<PulledImage> PullAsync(bool offline = false)
+        {
+            using var client = new RegistryClient(Options(temp, log: log, maxAttempts: 3));
+            return await Puller(new ContentCache(cacheDirectory), client, offline, log).PullAsync(tagged, Amd64, Ct);
+        }
+
+        var good = await PullAsync();
+        var cachedBefore = CachedBlobs(new ContentCache(cacheDirectory)).Order().ToList();
+
+        // Once: the tag's manifest arrives with a byte flipped; it is fetched again, and the pull is the same image.
+        proxy.ResetRequests();
+        proxy.FlipByte(offset: 40, times: 1, target: FaultTarget.Manifests);
+        var again = await PullAsync();
+        Assert.Equal(good.ManifestDigest, again.ManifestDigest);
+        Assert.Equal(2, proxy.Requests.Count(r => r.Target == "/v2/busybox/manifests/latest"));
+        Assert.Equal("flip", proxy.Requests.First(r => r.Target == "/v2/busybox/manifests/latest").Fault);
+
+        // Every time: a coded error; nothing new in the cache, and the tag still means the image last pulled.
+        proxy.FlipByte(offset: 40, times: 1000, target: FaultTarget.Manifests);
+        var error = await ThrowsCodeAsync("RUNCIBLE1013", () => PullAsync());
+        Assert.Contains("'latest'", error.Message);
+        Assert.Contains(good.ManifestDigest.ToString(), error.Message);
+        Assert.Equal(cachedBefore, CachedBlobs(new ContentCache(cacheDirectory)).Order());
+        AssertCacheSound(new ContentCache(cacheDirectory));
+        proxy.ClearFaults();
+        proxy.ResetRequests();
+        Assert.Equal(good.ManifestDigest, (await PullAsync(offline: true)).ManifestDigest);
+        Assert.Equal(0, proxy.RequestCount);
+    }
+
+    [Fact]
     public async Task A_cached_pinned_image_makes_no_request_and_a_tag_pulled_once_works_offline()
     {
         var registry = await registries.AnonymousAsync();
@@ -271,6 +312,46 @@ public sealed class RegistryPullTests(SharedRegistries registries)
         await PullAsync(tagged, offline: false);
         Assert.Equal(["GET /v2/", "GET /v2/multiarch/manifests/latest"], proxy.Requests.Select(r => $"{r.Method} {r.Target}"));
         AssertCacheSound(new ContentCache(cacheDirectory));
+    }
+
+    [Fact]
+    public async Task A_tag_moved_to_an_image_whose_pull_fails_still_means_the_last_image_pulled_whole_offline()
+    {
+        // Own registry: this test moves a tag.
+        await using var registry = await RegistryServer.StartAnonymousAsync(Ct);
+        await registry.PushAsync(FixtureImages.Busybox, "app:1", PushFormat.Oci, Ct);
+        await using var proxy = FaultProxy.Start(registry);
+        using var temp = new TempDirectory("registry-pull");
+        var cacheDirectory = temp.Combine("cache");
+        var tagged = $"{proxy.Host}/app:1";
+
+        async Task<PulledImage> PullAsync(bool offline = false)
+        {
+            using var client = new RegistryClient(Options(temp, maxAttempts: 2));
+            return await Puller(new ContentCache(cacheDirectory), client, offline).PullAsync(tagged, Amd64, Ct);
+        }
+
+        var first = await PullAsync();
+
+        // The tag now names another image, and its blobs cannot be fetched: the online pull fails.
+        await registry.PushAsync(FixtureImages.RuntimeDeps, "app:1", PushFormat.Oci, Ct);
+        proxy.ServiceUnavailable(times: 1000, target: FaultTarget.Blobs);
+        await ThrowsCodeAsync("RUNCIBLE1011", () => PullAsync());
+        Assert.Contains(proxy.Requests, r => r.Target == "/v2/app/manifests/1" && r.Status == 200);
+
+        // Offline, the tag is the image last pulled whole, not the one whose content never arrived.
+        proxy.ResetRequests();
+        var offline = await PullAsync(offline: true);
+        Assert.Equal(first.ManifestDigest, offline.ManifestDigest);
+        Assert.Equal(first.Layers.Select(l => l.BlobPath), offline.Layers.Select(l => l.BlobPath));
+        Assert.Equal(0, proxy.RequestCount);
+        AssertCacheSound(new ContentCache(cacheDirectory));
+
+        // Once the new image is pulled whole, offline means it.
+        proxy.ClearFaults();
+        var moved = await PullAsync();
+        Assert.NotEqual(first.ManifestDigest, moved.ManifestDigest);
+        Assert.Equal(moved.ManifestDigest, (await PullAsync(offline: true)).ManifestDigest);
     }
 
     // ---- helpers ----
