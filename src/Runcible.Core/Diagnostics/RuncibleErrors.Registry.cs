@@ -37,7 +37,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor RegistryTlsFailure = new(
         "RUNCIBLE1009",
-        "{0}: the TLS connection failed ({1}). If the registry's certificate comes from a private CA, add the CA to the system trust store (update-ca-certificates); only for a test registry without valid TLS, list it in ContainerInsecureRegistries or DOTNET_CONTAINER_INSECURE_REGISTRIES.");
+        "{0}: the TLS connection failed ({1}). If the registry's certificate comes from a private CA, add the CA to the system trust store (update-ca-certificates); only for a test registry without valid TLS, list it in RuncInsecureRegistries or DOTNET_CONTAINER_INSECURE_REGISTRIES.");
 
     public static readonly ErrorDescriptor RegistryUnreachable = new(
         "RUNCIBLE1010",
