@@ -31,11 +31,11 @@ public sealed record ProxiedRequest(string Method, string Target, string? Range,
 /// <see cref="Host"/> = <c>"127.0.0.1:port"</c>, <see cref="BaseAddress"/>. Point the client at the proxy's Host.</item>
 /// <item>Faults, each applying to the next <c>times</c> matching requests (then the proxy passes through); a fault
 /// matches by <see cref="FaultTarget"/> (default: blobs for body faults, any request otherwise) and, optionally, by a
-/// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut and flip only apply to GETs:
+/// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut, flip and stall only apply to GETs:
 /// <see cref="CutAfter"/> (close the connection after N bytes of a blob body), <see cref="Delay"/>,
 /// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503),
 /// <see cref="IgnoreRange"/> (drop the Range header so the registry answers 200 with the full body),
-/// <see cref="FlipByte"/> (XOR one body byte), <see cref="ClearFaults"/>.</item>
+/// <see cref="FlipByte"/> (XOR one body byte), <see cref="StallBody"/> (head at once, body after a pause), <see cref="ClearFaults"/>.</item>
 /// <item>Counting: <see cref="RequestCount"/>, <see cref="Requests"/> (method, target, Range, status, fault),
 /// <see cref="ResetRequests"/>; e.g. assert <c>proxy.RequestCount == 0</c> for an offline pull, or that a resumed
 /// download sent <c>Range: bytes=N-</c>.</item>
@@ -116,6 +116,10 @@ public sealed class FaultProxy : IAsyncDisposable
     public FaultProxy Delay(TimeSpan delay, int times = int.MaxValue, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
         Add(new FaultRule("delay", target, times, pathContains) { Delay = delay });
 
+    /// <summary>Sends the response head at once, then waits <paramref name="stall"/> before sending the body (a server that stops mid-response).</summary>
+    public FaultProxy StallBody(TimeSpan stall, int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("stall", target, times, pathContains) { StallBody = stall });
+
     /// <summary>Answers 429 with <c>Retry-After: &lt;seconds&gt;</c> (without asking the registry).</summary>
     public FaultProxy TooManyRequests(int times = 1, int retryAfterSeconds = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
         Add(new FaultRule("429", target, times, pathContains) { Status = 429, RetryAfterSeconds = retryAfterSeconds });
@@ -161,7 +165,7 @@ public sealed class FaultProxy : IAsyncDisposable
             foreach (var rule in faults)
             {
                 // Body faults wait for a GET: a HEAD (or a non-matching path) must not use them up.
-                var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null;
+                var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null || rule.StallBody is not null;
                 if (rule.Remaining > 0
                     && (rule.Target == FaultTarget.Any || rule.Target == kind)
                     && (!bodyFault || request.Method == "GET")
@@ -267,6 +271,12 @@ public sealed class FaultProxy : IAsyncDisposable
                 var cut = applied.FirstOrDefault(f => f.CutAfterBytes is not null)?.CutAfterBytes;
                 var flip = applied.FirstOrDefault(f => f.FlipOffset is not null)?.FlipOffset;
                 var hasBody = request.Method != "HEAD" && response.StatusCode is not (204 or 304) && response.StatusCode >= 200;
+                if (hasBody && applied.FirstOrDefault(f => f.StallBody is not null)?.StallBody is { } stall)
+                {
+                    await downstream.FlushAsync(token);
+                    await Task.Delay(stall, token);
+                }
+
                 var complete = !hasBody || await CopyBodyAsync(response, upstreamStream, downstream, cut, flip, token);
                 await downstream.FlushAsync(token);
                 if (!complete || IsClose(request) || IsClose(response))
@@ -513,5 +523,7 @@ public sealed class FaultProxy : IAsyncDisposable
         public bool StripRange { get; init; }
 
         public long? FlipOffset { get; init; }
+
+        public TimeSpan? StallBody { get; init; }
     }
 }
