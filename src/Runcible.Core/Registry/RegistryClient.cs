@@ -387,8 +387,13 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    /// <summary>Reads a body of at most <paramref name="limit"/> bytes (checking Content-Length first).</summary>
-    internal static async Task<byte[]> ReadCappedAsync(HttpContent content, int limit, string name, string what, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a body of at most <paramref name="limit"/> bytes (checking Content-Length first). With
+    /// <paramref name="stallTimeout"/>, a read that gets no data for that long is a retryable failure: the
+    /// request timeout covers the headers only, and a server stalling mid-body must not hang the build.
+    /// </summary>
+    internal static async Task<byte[]> ReadCappedAsync(HttpContent content, int limit, string name, string what, CancellationToken cancellationToken,
+        TimeSpan? stallTimeout = null)
     {
         if (content.Headers.ContentLength > limit)
         {
@@ -397,10 +402,25 @@ public sealed class RegistryClient : IDisposable
 
         using var body = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream();
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var chunk = new byte[81920];
         while (true)
         {
-            var read = await body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+            if (stallTimeout is { } allowed)
+            {
+                stall.CancelAfter(allowed);
+            }
+
+            int read;
+            try
+            {
+                read = await body.ReadAsync(chunk, stall.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransientRegistryException($"no data for {stallTimeout!.Value.TotalSeconds:0} s while reading the {what}", null, e);
+            }
+
             if (read == 0)
             {
                 return buffer.ToArray();
@@ -565,7 +585,7 @@ public sealed class RegistryClient : IDisposable
                 throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, name, what, (int)response.StatusCode, response.ReasonPhrase);
             }
 
-            var body = await ReadCappedAsync(response.Content, MaxDocumentBytes, name, "token response", cancellationToken).ConfigureAwait(false);
+            var body = await ReadCappedAsync(response.Content, MaxDocumentBytes, name, "token response", cancellationToken, options.RequestTimeout).ConfigureAwait(false);
             try
             {
                 using var document = JsonDocument.Parse(body);

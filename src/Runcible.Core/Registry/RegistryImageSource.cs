@@ -66,7 +66,8 @@ public sealed class RegistryImageSource : IImageSource
                     throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, Name, what, (int)response.StatusCode, await ErrorExcerptAsync(response, cancellationToken).ConfigureAwait(false));
                 }
 
-                var body = await RegistryClient.ReadCappedAsync(response.Content, RegistryClient.MaxDocumentBytes, Name, what, cancellationToken).ConfigureAwait(false);
+                var body = await RegistryClient.ReadCappedAsync(response.Content, RegistryClient.MaxDocumentBytes, Name, what, cancellationToken,
+                    client.Options.RequestTimeout).ConfigureAwait(false);
                 return (body, response.Content.Headers.ContentType?.MediaType, AnnouncedDigest(response));
             }, null, cancellationToken).ConfigureAwait(false);
 
@@ -256,16 +257,17 @@ public sealed class RegistryImageSource : IImageSource
         }, () => written, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<string> ErrorExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<string> ErrorExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
-            var body = await RegistryClient.ReadCappedAsync(response.Content, 64 * 1024, "", "error body", cancellationToken).ConfigureAwait(false);
+            var body = await RegistryClient.ReadCappedAsync(response.Content, 64 * 1024, "", "error body", cancellationToken,
+                client.Options.RequestTimeout).ConfigureAwait(false);
             var text = System.Text.Encoding.UTF8.GetString(body).Trim();
             text = text.Length > 300 ? text[..300] + "…" : text;
             return text.Length == 0 ? response.ReasonPhrase ?? "" : text;
         }
-        catch (Exception e) when (e is RuncibleException or IOException or HttpRequestException)
+        catch (Exception e) when (e is RuncibleException or IOException or HttpRequestException or TransientRegistryException)
         {
             return response.ReasonPhrase ?? "";
         }

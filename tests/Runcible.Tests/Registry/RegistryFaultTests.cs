@@ -151,6 +151,38 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
         Assert.Equal(2, setup.Proxy.Requests.Count(r => r.Target.Contains("/manifests/", StringComparison.Ordinal)));
     }
 
+    [Theory]
+    [InlineData(FaultTarget.Manifests)]
+    [InlineData(FaultTarget.Blobs)]
+    public async Task A_body_that_stalls_after_its_head_is_abandoned_after_the_request_timeout_and_fetched_again(FaultTarget target)
+    {
+        var registry = await registries.AnonymousAsync();
+        await using var proxy = FaultProxy.Start(registry);
+        using var home = new TempDirectory();
+        var log = new RecordingBuildLog();
+        using var client = new RegistryClient(Options(home, log: log, requestTimeout: TimeSpan.FromSeconds(2)));
+        using var source = client.Open(proxy.Host, "busybox");
+        var layer = LargestLayer(await source.GetManifestAsync("latest", Ct));
+        proxy.ResetRequests();
+        // Far longer than the request timeout: waiting it out would also end well, only later.
+        proxy.StallBody(TimeSpan.FromSeconds(30), times: 1, target: target);
+
+        var clock = Stopwatch.StartNew();
+        if (target == FaultTarget.Manifests)
+        {
+            var manifest = await source.GetManifestAsync("latest", Ct);
+            Assert.Equal(layer.Digest, LargestLayer(manifest).Digest);
+        }
+        else
+        {
+            Assert.Equal(layer.Digest, Sha256(await CopyBlobAsync(source, layer)));
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        Assert.Equal(["stall", null], proxy.Requests.Where(r => r.Method == "GET" && r.Target != "/v2/").Select(r => r.Fault));
+        Assert.Contains(log.Messages, m => m.Contains("retry 1", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Flipped_bytes_come_back_as_they_were_served_and_a_verifying_caller_fetches_again()
     {
