@@ -79,6 +79,26 @@ public sealed class RegistryPullTests(SharedRegistries registries)
         AssertCacheSound(cache);
     }
 
+    [Theory]
+    [InlineData(RegistryAuthMode.TlsBasic, FixtureImages.Busybox)]
+    [InlineData(RegistryAuthMode.TlsBasic, FixtureImages.MultiArch)]
+    [InlineData(RegistryAuthMode.Token, FixtureImages.Busybox)]
+    [InlineData(RegistryAuthMode.Token, FixtureImages.MultiArch)]
+    public async Task A_pull_from_an_authenticated_registry_fetches_what_skopeo_fetches(RegistryAuthMode mode, string image)
+    {
+        var registry = mode == RegistryAuthMode.TlsBasic ? await registries.TlsBasicAuthAsync() : await registries.TokenAuthAsync();
+        using var temp = new TempDirectory("registry-pull");
+        // Credentials from the environment; for TLS, the test CA trusted and loopback not exempt from verification.
+        using var client = new RegistryClient(Options(temp, CredentialEnvironment(registry), trust: registry, loopbackIsInsecure: mode != RegistryAuthMode.TlsBasic));
+        var cache = new ContentCache(temp.Combine("cache"));
+        var reference = $"{registry.Host}/{SharedRegistries.RepositoryTag(image, PushFormat.Oci)}";
+
+        var pulled = await Puller(cache, client).PullAsync(reference, Amd64, Ct);
+
+        AssertSameAsSkopeo(cache, pulled, SkopeoLayout.Copy(registry, reference, "amd64", temp.Combine("skopeo")));
+        AssertCacheSound(cache);
+    }
+
     [Fact]
     public async Task Two_concurrent_pulls_of_one_image_into_one_cache_both_succeed()
     {
