@@ -204,6 +204,28 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task A_redirect_points_back_at_the_same_target_and_then_passes_through()
+    {
+        var (registry, blob) = await BusyboxLayerAsync();
+        await using var proxy = FaultProxy.Start(registry).Redirect(times: 2, target: FaultTarget.Blobs);
+        using var client = ClientFor(proxy);
+
+        using (var first = await client.GetAsync(blob.Path, Ct))
+        {
+            Assert.Equal(HttpStatusCode.TemporaryRedirect, first.StatusCode);
+            Assert.Equal("/" + blob.Path, first.Headers.Location?.OriginalString);
+        }
+
+        using (var second = await client.GetAsync(blob.Path, Ct))
+        {
+            Assert.Equal(HttpStatusCode.TemporaryRedirect, second.StatusCode);
+        }
+
+        Assert.Equal(blob.Digest, Sha256(await client.GetByteArrayAsync(blob.Path, Ct)));
+        Assert.Equal(["redirect", "redirect", null], proxy.Requests.Select(r => r.Fault));
+    }
+
+    [Fact]
     public async Task A_stalled_body_arrives_whole_after_the_pause_with_its_head_at_once()
     {
         var (registry, blob) = await BusyboxLayerAsync();

@@ -33,7 +33,7 @@ public sealed record ProxiedRequest(string Method, string Target, string? Range,
 /// matches by <see cref="FaultTarget"/> (default: blobs for body faults, any request otherwise) and, optionally, by a
 /// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut, flip and stall only apply to GETs:
 /// <see cref="CutAfter"/> (close the connection after N bytes of a blob body), <see cref="Delay"/>,
-/// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503),
+/// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503), <see cref="Redirect"/> (307 to itself),
 /// <see cref="IgnoreRange"/> (drop the Range header so the registry answers 200 with the full body),
 /// <see cref="FlipByte"/> (XOR one body byte), <see cref="StallBody"/> (head at once, body after a pause), <see cref="ClearFaults"/>.</item>
 /// <item>Counting: <see cref="RequestCount"/>, <see cref="Requests"/> (method, target, Range, status, fault),
@@ -123,6 +123,10 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Answers 429 with <c>Retry-After: &lt;seconds&gt;</c> (without asking the registry).</summary>
     public FaultProxy TooManyRequests(int times = 1, int retryAfterSeconds = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
         Add(new FaultRule("429", target, times, pathContains) { Status = 429, RetryAfterSeconds = retryAfterSeconds });
+
+    /// <summary>Answers <c>307 Temporary Redirect</c> to the very same target (without asking the registry): N of these in a row make a redirect chain of N hops.</summary>
+    public FaultProxy Redirect(int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("redirect", target, times, pathContains) { Status = 307 });
 
     /// <summary>Answers 503 (without asking the registry).</summary>
     public FaultProxy ServiceUnavailable(int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
@@ -247,7 +251,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 {
                     await DiscardBodyAsync(request, downstream, token);
                     Record(request, statusFault.Status!.Value, names);
-                    await WriteStatusAsync(downstream, statusFault, token);
+                    await WriteStatusAsync(downstream, statusFault, request.Target, token);
                     continue;
                 }
 
@@ -313,17 +317,25 @@ public sealed class FaultProxy : IAsyncDisposable
     private static bool IsClose(HttpHead head) =>
         head.Headers.TryGetValue("Connection", out var connection) && connection.Contains("close", StringComparison.OrdinalIgnoreCase);
 
-    private static async Task WriteStatusAsync(Stream downstream, FaultRule fault, CancellationToken token)
+    private static async Task WriteStatusAsync(Stream downstream, FaultRule fault, string target, CancellationToken token)
     {
-        var (code, reason) = fault.Status == 429
-            ? ("TOOMANYREQUESTS", "Too Many Requests")
-            : ("UNAVAILABLE", "Service Unavailable");
+        var (code, reason) = fault.Status switch
+        {
+            429 => ("TOOMANYREQUESTS", "Too Many Requests"),
+            307 => ("REDIRECT", "Temporary Redirect"),
+            _ => ("UNAVAILABLE", "Service Unavailable"),
+        };
         var body = Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{code}}","message":"injected by the test fault proxy"}]}""");
         var fields = new List<KeyValuePair<string, string>>
         {
             new("Content-Type", "application/json"),
             new("Content-Length", body.Length.ToString(CultureInfo.InvariantCulture)),
         };
+        if (fault.Status == 307)
+        {
+            fields.Add(new("Location", target));
+        }
+
         if (fault.RetryAfterSeconds is { } seconds)
         {
             fields.Add(new("Retry-After", seconds.ToString(CultureInfo.InvariantCulture)));
