@@ -368,7 +368,7 @@ public sealed class RegistryClient : IDisposable
                     $"a redirect to '{next.GetLeftPart(UriPartial.Authority)}', which is not HTTPS");
             }
 
-            if (hop + 1 >= MaxRedirects)
+            if (hop + 1 > MaxRedirects)
             {
                 throw new RuncibleException(RuncibleErrors.RegistryMalformedResponse, uri.Authority, uri.AbsolutePath, $"more than {MaxRedirects} redirects");
             }

@@ -141,6 +141,23 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task Five_redirects_are_followed_and_a_sixth_is_a_coded_error()
+    {
+        await using var setup = await StartAsync();
+        setup.Proxy.Redirect(times: 5, target: FaultTarget.Manifests);
+
+        var manifest = await setup.Source.GetManifestAsync("latest", Ct);
+        Assert.Equal(LargestLayer(manifest).Digest, setup.Layer.Digest);
+        Assert.Equal([307, 307, 307, 307, 307, 200], setup.Proxy.Requests.Select(r => r.Status));
+
+        setup.Proxy.ResetRequests();
+        setup.Proxy.Redirect(times: 6, target: FaultTarget.Manifests);
+        var error = await ThrowsCodeAsync("RUNCIBLE1012", () => setup.Source.GetManifestAsync("latest", Ct));
+        Assert.Contains("more than 5 redirects", error.Message);
+        Assert.Equal(6, setup.Proxy.RequestCount);
+    }
+
+    [Fact]
     public async Task A_manifest_cut_mid_body_is_fetched_again()
     {
         await using var setup = await StartAsync();
