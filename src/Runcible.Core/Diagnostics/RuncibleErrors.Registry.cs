@@ -37,7 +37,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor RegistryTlsFailure = new(
         "RUNCIBLE1009",
-        "{0}: the TLS connection failed ({1}). If the registry's certificate comes from a private CA, add the CA to the system trust store (update-ca-certificates); only for a test registry without valid TLS, list it in ContainerInsecureRegistries or DOTNET_CONTAINER_INSECURE_REGISTRIES.");
+        "{0}: the TLS connection failed ({1}). If the registry's certificate comes from a private CA, add the CA to the system trust store (update-ca-certificates); only for a test registry without valid TLS, list it in RuncInsecureRegistries or DOTNET_CONTAINER_INSECURE_REGISTRIES.");
 
     public static readonly ErrorDescriptor RegistryUnreachable = new(
         "RUNCIBLE1010",
@@ -53,7 +53,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor RegistryManifestDigestMismatch = new(
         "RUNCIBLE1013",
-        "{0}: the manifest asked for as {1} has digest {2}. The registry or something between it and you altered it; try again, or pin another digest.");
+        "{0}: the manifest '{1}' arrived twice with digest {2} where {3} was expected (the digest asked for, or the registry's Docker-Content-Digest). Something between the registry and you alters it, or the registry's store is corrupt; try again, or pin another digest.");
 
     public static readonly ErrorDescriptor RegistryUnsupportedManifest = new(
         "RUNCIBLE1014",

@@ -22,6 +22,20 @@ public static class ImageDocuments
     public static ImageDocument ParseManifestOrIndex(byte[] bytes, string? servedMediaType, string imageName)
     {
         CheckSize(bytes.Length, "manifest", imageName);
+        RequireUtf8(bytes, imageName, "manifest");
+        try
+        {
+            return ClassifyManifestOrIndex(bytes, servedMediaType, imageName);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            // JsonElement checks a string's escapes (a lone surrogate) and a number's range only when read.
+            throw Malformed(imageName, "manifest", e.Message);
+        }
+    }
+
+    private static ImageDocument ClassifyManifestOrIndex(byte[] bytes, string? servedMediaType, string imageName)
+    {
         JsonElement root;
         try
         {
@@ -56,7 +70,7 @@ public static class ImageDocuments
             throw Malformed(imageName, "manifest", $"it was served as '{servedMediaType}' but declares '{declared}'");
         }
 
-        if (root.TryGetProperty("schemaVersion", out var schema) && (schema.ValueKind != JsonValueKind.Number || schema.GetInt32() != 2))
+        if (root.TryGetProperty("schemaVersion", out var schema) && (schema.ValueKind != JsonValueKind.Number || !schema.TryGetInt32(out var version) || version != 2))
         {
             throw Malformed(imageName, "manifest", "schemaVersion is not 2 (Docker schema 1 images are not supported)");
         }
@@ -110,6 +124,7 @@ public static class ImageDocuments
     public static ImageConfiguration ParseConfig(byte[] bytes, string imageName, int layerCount)
     {
         CheckSize(bytes.Length, "config", imageName);
+        RequireUtf8(bytes, imageName, "config");
         var config = Deserialize<ImageConfiguration>(bytes, imageName, "config");
         if (config.RootFs is not { Type: "layers", DiffIds: { } diffIds })
         {
@@ -137,6 +152,18 @@ public static class ImageDocuments
         if (size > MaxDocumentBytes)
         {
             throw new RuncibleException(RuncibleErrors.ImageDocumentTooLarge, imageName, what, size, MaxDocumentBytes);
+        }
+    }
+
+    /// <summary>
+    /// Documents are UTF-8 (RFC 8259), and System.Text.Json checks a string's bytes only when it is read:
+    /// bytes damaged on the way (a flipped bit is rarely valid UTF-8) are a malformed document up front.
+    /// </summary>
+    private static void RequireUtf8(byte[] bytes, string imageName, string what)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            throw Malformed(imageName, what, "it is not valid UTF-8 text");
         }
     }
 

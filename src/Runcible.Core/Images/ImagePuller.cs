@@ -22,7 +22,7 @@ public sealed record ImagePullerOptions
 /// The fetch stage: resolves a base image reference (a registry reference or a local source) for one
 /// platform and brings its manifest, config and layers into the <see cref="ContentCache"/>, every byte
 /// verified against its digest and size. A digest-pinned image already cached is served without any
-/// request; an offline build of a tag uses the digest the tag last resolved to.
+/// request; an offline build of a tag uses the digest of the tag's last successful pull.
 /// </summary>
 public sealed class ImagePuller : IBaseImageProvider
 {
@@ -88,6 +88,14 @@ public sealed class ImagePuller : IBaseImageProvider
         }
 
         var layers = await DownloadLayersAsync(context, manifest.Layers, cancellationToken).ConfigureAwait(false);
+
+        // Only now, with everything it names verified and cached: a pull that failed half way must not make an
+        // offline build use a manifest whose content is not there, instead of the image last pulled whole.
+        if (context.ResolvedTag is { } resolvedTag)
+        {
+            _cache.RememberTag(context.SourceKey, resolvedTag, topDigest);
+        }
+
         var localLayers = manifest.Layers
             .Select((layer, i) => new LocalLayer(layer, Digest.Parse(config.RootFs!.DiffIds![i]), layers[layer.Digest]))
             .ToList();
@@ -126,7 +134,7 @@ public sealed class ImagePuller : IBaseImageProvider
         }
 
         var content = await FetchManifestAsync(context, tag, expected: null, expectedSize: null, cancellationToken).ConfigureAwait(false);
-        _cache.RememberTag(context.SourceKey, tag, content.Digest);
+        context.ResolvedTag = tag;
         return (content.Bytes, content.MediaType, content.Digest);
     }
 
@@ -248,6 +256,9 @@ public sealed class ImagePuller : IBaseImageProvider
         public bool CanFetch { get; } = canFetch;
 
         public string SourceKey { get; } = sourceKey;
+
+        /// <summary>The tag resolved online, remembered for offline builds once the pull has succeeded.</summary>
+        public string? ResolvedTag { get; set; }
     }
 
     /// <summary>Opens the source only when something must actually be fetched (a cached pull makes no request).</summary>

@@ -19,7 +19,8 @@ namespace Runcible.Core.Registry;
 /// <para>
 /// Transport: HTTPS, verified against the system store plus <see cref="RegistryClientOptions.TrustedCertificates"/>.
 /// Insecure registries (loopback, and those listed) are probed in plain HTTP first, then over HTTPS accepting
-/// any certificate (either with a warning). Redirects are followed by hand, and the <c>Authorization</c> header
+/// any certificate (either with a warning), through a connection pool of their own: only a request whose
+/// <c>host:port</c> is insecure may skip certificate verification. Redirects are followed by hand, and the <c>Authorization</c> header
 /// goes only to the registry's own origin. Requests are retried on 429 (honouring <c>Retry-After</c>),
 /// 408, 5xx, connection failures and cut bodies, with exponential backoff and jitter, a bounded number of times.
 /// </para>
@@ -33,6 +34,7 @@ public sealed class RegistryClient : IDisposable
 
     private readonly RegistryClientOptions options;
     private readonly HttpClient http;
+    private readonly HttpClient insecureHttp;
     private readonly HashSet<string> insecureRegistries;
     private readonly ConcurrentDictionary<string, Task<Uri>> endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<(string Registry, string Scope), CachedAuthorization> authorizations = new();
@@ -58,6 +60,14 @@ public sealed class RegistryClient : IDisposable
             }
         }
 
+        // Two pools: the TLS callback sees the host but not the port, so an insecure registry's connections
+        // (the only ones that may skip certificate verification) must not be shared with anything else on that host.
+        http = CreateHttpClient(ValidateServerCertificate);
+        insecureHttp = CreateHttpClient(ValidateInsecureServerCertificate);
+    }
+
+    private HttpClient CreateHttpClient(RemoteCertificateValidationCallback validate)
+    {
         var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -72,10 +82,15 @@ public sealed class RegistryClient : IDisposable
             handler.Proxy = options.Proxy;
         }
 
-        handler.SslOptions.RemoteCertificateValidationCallback = ValidateServerCertificate;
-        http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        http.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
+        handler.SslOptions.RemoteCertificateValidationCallback = validate;
+        var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
+        return client;
     }
+
+    /// <summary>The pool for <paramref name="uri"/>: the one that may accept an unverified certificate only for an insecure registry.</summary>
+    private HttpClient ClientFor(Uri uri) =>
+        IsInsecure(uri.Authority) || (uri.IsDefaultPort && IsInsecure(uri.Host + ":" + uri.Port.ToString(CultureInfo.InvariantCulture))) ? insecureHttp : http;
 
     /// <summary>Where credentials come from (also used for messages).</summary>
     public CredentialStore Credentials { get; }
@@ -100,15 +115,10 @@ public sealed class RegistryClient : IDisposable
         || insecureRegistries.Contains(registry)
         || insecureRegistries.Contains(RegistryNames.ApiHost(registry));
 
-    /// <summary>For the TLS callback, which knows the host but not the port: any insecure entry for this host.</summary>
-    private bool IsInsecureHost(string host) =>
-        (options.LoopbackIsInsecure && RegistryNames.IsLoopback(host))
-        || insecureRegistries.Any(entry => string.Equals(RegistryNames.HostWithoutPort(entry), host, StringComparison.OrdinalIgnoreCase)
-            || string.Equals(RegistryNames.HostWithoutPort(entry), "[" + host + "]", StringComparison.OrdinalIgnoreCase));
-
     public void Dispose()
     {
         http.Dispose();
+        insecureHttp.Dispose();
         foreach (var gate in authorizationLocks.Values)
         {
             gate.Dispose();
@@ -117,6 +127,7 @@ public sealed class RegistryClient : IDisposable
 
     // ---- TLS ----
 
+    /// <summary>The system store, plus <see cref="RegistryClientOptions.TrustedCertificates"/> as extra roots.</summary>
     private bool ValidateServerCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (errors == SslPolicyErrors.None)
@@ -149,14 +160,20 @@ public sealed class RegistryClient : IDisposable
             }
         }
 
-        var host = (sender as SslStream)?.TargetHostName ?? "";
-        if (host.Length > 0 && IsInsecureHost(host))
+        return false;
+    }
+
+    /// <summary>For the pool of insecure registries only (<see cref="ClientFor"/>): a certificate that does not verify is accepted, with a warning.</summary>
+    private bool ValidateInsecureServerCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (ValidateServerCertificate(sender, certificate, chain, errors))
         {
-            WarnOnce(host, "tls", "its TLS certificate is accepted without verification (" + errors + ")", "listed as insecure or loopback");
             return true;
         }
 
-        return false;
+        var host = (sender as SslStream)?.TargetHostName ?? "";
+        WarnOnce(host, "tls", "its TLS certificate is accepted without verification (" + errors + ")", "listed as insecure or loopback");
+        return true;
     }
 
     private void WarnOnce(string registry, string kind, string what, string why)
@@ -325,7 +342,7 @@ public sealed class RegistryClient : IDisposable
             HttpResponseMessage response;
             try
             {
-                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+                response = await ClientFor(uri).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -351,7 +368,7 @@ public sealed class RegistryClient : IDisposable
                     $"a redirect to '{next.GetLeftPart(UriPartial.Authority)}', which is not HTTPS");
             }
 
-            if (hop + 1 >= MaxRedirects)
+            if (hop + 1 > MaxRedirects)
             {
                 throw new RuncibleException(RuncibleErrors.RegistryMalformedResponse, uri.Authority, uri.AbsolutePath, $"more than {MaxRedirects} redirects");
             }
@@ -387,8 +404,13 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    /// <summary>Reads a body of at most <paramref name="limit"/> bytes (checking Content-Length first).</summary>
-    internal static async Task<byte[]> ReadCappedAsync(HttpContent content, int limit, string name, string what, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a body of at most <paramref name="limit"/> bytes (checking Content-Length first). With
+    /// <paramref name="stallTimeout"/>, a read that gets no data for that long is a retryable failure: the
+    /// request timeout covers the headers only, and a server stalling mid-body must not hang the build.
+    /// </summary>
+    internal static async Task<byte[]> ReadCappedAsync(HttpContent content, int limit, string name, string what, CancellationToken cancellationToken,
+        TimeSpan? stallTimeout = null)
     {
         if (content.Headers.ContentLength > limit)
         {
@@ -397,10 +419,25 @@ public sealed class RegistryClient : IDisposable
 
         using var body = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream();
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var chunk = new byte[81920];
         while (true)
         {
-            var read = await body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+            if (stallTimeout is { } allowed)
+            {
+                stall.CancelAfter(allowed);
+            }
+
+            int read;
+            try
+            {
+                read = await body.ReadAsync(chunk, stall.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransientRegistryException($"no data for {stallTimeout!.Value.TotalSeconds:0} s while reading the {what}", null, e);
+            }
+
             if (read == 0)
             {
                 return buffer.ToArray();
@@ -539,7 +576,7 @@ public sealed class RegistryClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            response = await ClientFor(realm).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -565,7 +602,7 @@ public sealed class RegistryClient : IDisposable
                 throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, name, what, (int)response.StatusCode, response.ReasonPhrase);
             }
 
-            var body = await ReadCappedAsync(response.Content, MaxDocumentBytes, name, "token response", cancellationToken).ConfigureAwait(false);
+            var body = await ReadCappedAsync(response.Content, MaxDocumentBytes, name, "token response", cancellationToken, options.RequestTimeout).ConfigureAwait(false);
             try
             {
                 using var document = JsonDocument.Parse(body);

@@ -45,47 +45,67 @@ public sealed class RegistryImageSource : IImageSource
     public async Task<ManifestContent> GetManifestAsync(string tagOrDigest, CancellationToken cancellationToken)
     {
         RegistryNames.ValidateTagOrDigest(tagOrDigest);
-        Digest? expected = Digest.TryParse(tagOrDigest, out var parsed) ? parsed : null;
+        Digest? asked = Digest.TryParse(tagOrDigest, out var parsed) ? parsed : null;
         var what = $"manifest '{tagOrDigest}'";
         var path = $"v2/{Repository}/manifests/{tagOrDigest}";
 
-        var (bytes, contentType) = await client.WithRetriesAsync(Name, Registry, what, async () =>
+        // Bytes damaged on the way are fetched once more, as the puller does for blobs, then reported.
+        for (var attempt = 1; ; attempt++)
         {
-            using var response = await client.SendAsync(Name, Registry, Repository, path, ManifestMediaTypes, null, cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode == HttpStatusCode.NotFound)
+            var (bytes, contentType, announced) = await client.WithRetriesAsync(Name, Registry, what, async () =>
             {
-                throw new RuncibleException(RuncibleErrors.RegistryManifestNotFound, Name, tagOrDigest);
+                using var response = await client.SendAsync(Name, Registry, Repository, path, ManifestMediaTypes, null, cancellationToken).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    throw new RuncibleException(RuncibleErrors.RegistryManifestNotFound, Name, tagOrDigest);
+                }
+
+                RegistryClient.ThrowIfTransient(response);
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, Name, what, (int)response.StatusCode, await ErrorExcerptAsync(response, cancellationToken).ConfigureAwait(false));
+                }
+
+                var body = await RegistryClient.ReadCappedAsync(response.Content, RegistryClient.MaxDocumentBytes, Name, what, cancellationToken,
+                    client.Options.RequestTimeout).ConfigureAwait(false);
+                return (body, response.Content.Headers.ContentType?.MediaType, AnnouncedDigest(response));
+            }, null, cancellationToken).ConfigureAwait(false);
+
+            // The bytes must hash to the digest asked for or, by tag, to the registry's Docker-Content-Digest when it
+            // sends one (schema 1's covers the payload without its signatures: that type is refused below anyway).
+            var expected = asked ?? (IsSchema1(contentType) ? null : announced);
+            if (expected is { } wanted && HashAs(wanted, bytes) is var actual && actual != wanted.ToString())
+            {
+                if (attempt >= 2)
+                {
+                    throw new RuncibleException(RuncibleErrors.RegistryManifestDigestMismatch, Name, tagOrDigest, actual, wanted);
+                }
+
+                client.Options.Log.LogMessage($"{Name}: manifest '{tagOrDigest}' arrived with digest {actual}, not {wanted}; fetching it again.");
+                continue;
             }
 
-            RegistryClient.ThrowIfTransient(response);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, Name, what, (int)response.StatusCode, await ErrorExcerptAsync(response, cancellationToken).ConfigureAwait(false));
-            }
-
-            var body = await RegistryClient.ReadCappedAsync(response.Content, RegistryClient.MaxDocumentBytes, Name, what, cancellationToken).ConfigureAwait(false);
-            return (body, response.Content.Headers.ContentType?.MediaType);
-        }, null, cancellationToken).ConfigureAwait(false);
-
-        var mediaType = DetermineMediaType(bytes, contentType, tagOrDigest);
-        Digest digest;
-        if (expected is { } asked)
-        {
-            using var hash = asked.CreateHash();
-            hash.AppendData(bytes);
-            if (!asked.Matches(hash.GetHashAndReset()))
-            {
-                throw new RuncibleException(RuncibleErrors.RegistryManifestDigestMismatch, Name, asked, Digest.ComputeSha256(bytes));
-            }
-
-            digest = asked;
+            var mediaType = DetermineMediaType(bytes, contentType, tagOrDigest);
+            return new ManifestContent(bytes, mediaType, asked ?? Digest.ComputeSha256(bytes));
         }
-        else
-        {
-            digest = Digest.ComputeSha256(bytes);
-        }
+    }
 
-        return new ManifestContent(bytes, mediaType, digest);
+    /// <summary>The <c>Docker-Content-Digest</c> header, when present and a valid digest.</summary>
+    private static Digest? AnnouncedDigest(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("Docker-Content-Digest", out var values)
+        && values.FirstOrDefault() is { } value && Digest.TryParse(value.Trim(), out var digest)
+            ? digest
+            : null;
+
+    private static bool IsSchema1(string? contentType) =>
+        contentType?.StartsWith("application/vnd.docker.distribution.manifest.v1", StringComparison.Ordinal) == true;
+
+    /// <summary><paramref name="bytes"/>' digest with <paramref name="algorithmOf"/>'s algorithm.</summary>
+    private static string HashAs(Digest algorithmOf, byte[] bytes)
+    {
+        using var hash = algorithmOf.CreateHash();
+        hash.AppendData(bytes);
+        return algorithmOf.Algorithm + ":" + Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
     /// <summary>The served Content-Type when it is a manifest type; else the document's own <c>mediaType</c>.</summary>
@@ -106,8 +126,9 @@ public sealed class RegistryImageSource : IImageSource
                 declared = value.GetString();
             }
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid text, which JsonElement finds only when reading it.
             throw new RuncibleException(e, RuncibleErrors.RegistryMalformedResponse, Name, $"manifest '{reference}'", "it is not JSON");
         }
 
@@ -236,16 +257,17 @@ public sealed class RegistryImageSource : IImageSource
         }, () => written, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<string> ErrorExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<string> ErrorExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
-            var body = await RegistryClient.ReadCappedAsync(response.Content, 64 * 1024, "", "error body", cancellationToken).ConfigureAwait(false);
+            var body = await RegistryClient.ReadCappedAsync(response.Content, 64 * 1024, "", "error body", cancellationToken,
+                client.Options.RequestTimeout).ConfigureAwait(false);
             var text = System.Text.Encoding.UTF8.GetString(body).Trim();
             text = text.Length > 300 ? text[..300] + "…" : text;
             return text.Length == 0 ? response.ReasonPhrase ?? "" : text;
         }
-        catch (Exception e) when (e is RuncibleException or IOException or HttpRequestException)
+        catch (Exception e) when (e is RuncibleException or IOException or HttpRequestException or TransientRegistryException)
         {
             return response.ReasonPhrase ?? "";
         }

@@ -204,6 +204,46 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task A_redirect_points_back_at_the_same_target_and_then_passes_through()
+    {
+        var (registry, blob) = await BusyboxLayerAsync();
+        await using var proxy = FaultProxy.Start(registry).Redirect(times: 2, target: FaultTarget.Blobs);
+        using var client = ClientFor(proxy);
+
+        using (var first = await client.GetAsync(blob.Path, Ct))
+        {
+            Assert.Equal(HttpStatusCode.TemporaryRedirect, first.StatusCode);
+            Assert.Equal("/" + blob.Path, first.Headers.Location?.OriginalString);
+        }
+
+        using (var second = await client.GetAsync(blob.Path, Ct))
+        {
+            Assert.Equal(HttpStatusCode.TemporaryRedirect, second.StatusCode);
+        }
+
+        Assert.Equal(blob.Digest, Sha256(await client.GetByteArrayAsync(blob.Path, Ct)));
+        Assert.Equal(["redirect", "redirect", null], proxy.Requests.Select(r => r.Fault));
+    }
+
+    [Fact]
+    public async Task A_stalled_body_arrives_whole_after_the_pause_with_its_head_at_once()
+    {
+        var (registry, blob) = await BusyboxLayerAsync();
+        await using var proxy = FaultProxy.Start(registry).StallBody(TimeSpan.FromMilliseconds(600), target: FaultTarget.Blobs);
+        using var client = ClientFor(proxy);
+
+        var clock = Stopwatch.StartNew();
+        using var response = await client.GetAsync(blob.Path, HttpCompletionOption.ResponseHeadersRead, Ct);
+        var headAfter = clock.Elapsed;
+        var body = await response.Content.ReadAsByteArrayAsync(Ct);
+
+        Assert.True(headAfter < TimeSpan.FromMilliseconds(500), $"the head took {headAfter}");
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(580), $"the body came after {clock.Elapsed}");
+        Assert.Equal(blob.Digest, Sha256(body));
+        Assert.Equal("stall", proxy.Requests.Single().Fault);
+    }
+
+    [Fact]
     public async Task A_real_client_pushes_and_pulls_through_the_proxy()
     {
         var registry = await registries.AnonymousAsync();

@@ -104,6 +104,35 @@ public class ImageDocumentTests
         Assert.Contains(expected, e.Message);
     }
 
+    /// <summary>JSON with "&lt;FF&gt;" replaced by a raw 0xFF byte, which is never valid UTF-8 (what a flipped bit often makes).</summary>
+    private static byte[] WithRawFF(string json)
+    {
+        var parts = json.Split("<FF>");
+        return [.. Json(parts[0]), .. parts.Skip(1).SelectMany(part => (byte[])[0xFF, .. Json(part)])];
+    }
+
+    /// <summary>Damaged text, and escapes or numbers System.Text.Json only checks when they are read.</summary>
+    [Theory]
+    [InlineData("""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json<FF>","config":{},"layers":[]}""")]
+    [InlineData("""{"schemaVersion":2,"mediaType":"\ud800","layers":[]}""")]
+    [InlineData("""{"schemaVersion":2.5,"manifests":[]}""")]
+    [InlineData("""{"schemaVersion":1e400,"manifests":[]}""")]
+    [InlineData("""{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1},"layers":[{"mediaType":"<FF>","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1}]}""")]
+    public void DocumentsThatAreNotValidTextOrNumbersAreMalformedNotCrashes(string json)
+    {
+        var e = Assert.Throws<RuncibleException>(() => ImageDocuments.ParseManifestOrIndex(WithRawFF(json), null, "img"));
+        Assert.Equal("RUNCIBLE1103", e.Code);
+    }
+
+    [Theory]
+    [InlineData("""{"architecture":"amd64","os":"linux<FF>","rootfs":{"type":"layers","diff_ids":[]}}""")]
+    [InlineData("""{"architecture":"amd64","os":"linux\udc00","rootfs":{"type":"layers","diff_ids":[]}}""")]
+    public void AConfigThatIsNotValidTextIsMalformed(string json)
+    {
+        var bytes = WithRawFF(json);
+        Assert.Equal("RUNCIBLE1103", Assert.Throws<RuncibleException>(() => ImageDocuments.ParseConfig(bytes, "img", 0)).Code);
+    }
+
     [Fact]
     public void RejectsADocumentServedAsOneKindButDeclaringAnother()
     {

@@ -64,6 +64,22 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task An_insecure_entry_for_another_port_of_the_same_host_does_not_relax_TLS_verification()
+    {
+        var registry = await registries.TlsBasicAuthAsync();
+        using var home = new TempDirectory();
+        var environment = CredentialEnvironment(registry);
+        environment["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = "127.0.0.1:1";
+        var log = new RecordingBuildLog();
+        using var client = new RegistryClient(Options(home, environment, log, loopbackIsInsecure: false));
+        Assert.False(client.IsInsecure(registry.Host));
+        using var source = client.Open(registry.Host, "busybox");
+
+        await ThrowsCodeAsync("RUNCIBLE1009", () => source.GetManifestAsync("latest", Ct));
+        Assert.Empty(log.Warnings);
+    }
+
+    [Fact]
     public async Task Without_credentials_the_error_says_where_they_were_looked_for()
     {
         var registry = await registries.TlsBasicAuthAsync();

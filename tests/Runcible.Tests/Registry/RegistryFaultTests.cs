@@ -141,6 +141,23 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
+    public async Task Five_redirects_are_followed_and_a_sixth_is_a_coded_error()
+    {
+        await using var setup = await StartAsync();
+        setup.Proxy.Redirect(times: 5, target: FaultTarget.Manifests);
+
+        var manifest = await setup.Source.GetManifestAsync("latest", Ct);
+        Assert.Equal(LargestLayer(manifest).Digest, setup.Layer.Digest);
+        Assert.Equal([307, 307, 307, 307, 307, 200], setup.Proxy.Requests.Select(r => r.Status));
+
+        setup.Proxy.ResetRequests();
+        setup.Proxy.Redirect(times: 6, target: FaultTarget.Manifests);
+        var error = await ThrowsCodeAsync("RUNCIBLE1012", () => setup.Source.GetManifestAsync("latest", Ct));
+        Assert.Contains("more than 5 redirects", error.Message);
+        Assert.Equal(6, setup.Proxy.RequestCount);
+    }
+
+    [Fact]
     public async Task A_manifest_cut_mid_body_is_fetched_again()
     {
         await using var setup = await StartAsync();
@@ -149,6 +166,38 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
         var manifest = await setup.Source.GetManifestAsync("latest", Ct);
         Assert.Equal(Sha256(manifest.Bytes), manifest.Digest.ToString());
         Assert.Equal(2, setup.Proxy.Requests.Count(r => r.Target.Contains("/manifests/", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(FaultTarget.Manifests)]
+    [InlineData(FaultTarget.Blobs)]
+    public async Task A_body_that_stalls_after_its_head_is_abandoned_after_the_request_timeout_and_fetched_again(FaultTarget target)
+    {
+        var registry = await registries.AnonymousAsync();
+        await using var proxy = FaultProxy.Start(registry);
+        using var home = new TempDirectory();
+        var log = new RecordingBuildLog();
+        using var client = new RegistryClient(Options(home, log: log, requestTimeout: TimeSpan.FromSeconds(2)));
+        using var source = client.Open(proxy.Host, "busybox");
+        var layer = LargestLayer(await source.GetManifestAsync("latest", Ct));
+        proxy.ResetRequests();
+        // Far longer than the request timeout: waiting it out would also end well, only later.
+        proxy.StallBody(TimeSpan.FromSeconds(30), times: 1, target: target);
+
+        var clock = Stopwatch.StartNew();
+        if (target == FaultTarget.Manifests)
+        {
+            var manifest = await source.GetManifestAsync("latest", Ct);
+            Assert.Equal(layer.Digest, LargestLayer(manifest).Digest);
+        }
+        else
+        {
+            Assert.Equal(layer.Digest, Sha256(await CopyBlobAsync(source, layer)));
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        Assert.Equal(["stall", null], proxy.Requests.Where(r => r.Method == "GET" && r.Target != "/v2/").Select(r => r.Fault));
+        Assert.Contains(log.Messages, m => m.Contains("retry 1", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -21,14 +21,15 @@ internal static class RegistryTestSupport
         RecordingBuildLog? log = null,
         RegistryServer? trust = null,
         bool loopbackIsInsecure = true,
-        int maxAttempts = 4) => new()
+        int maxAttempts = 4,
+        TimeSpan? requestTimeout = null) => new()
         {
             Environment = environment ?? new Dictionary<string, string>(),
             HomeDirectory = home.Path,
             RetryBaseDelay = TimeSpan.FromMilliseconds(5),
             MaxRetryDelay = TimeSpan.FromMilliseconds(50),
             MaxAttempts = maxAttempts,
-            RequestTimeout = TimeSpan.FromSeconds(30),
+            RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
             Log = log ?? new RecordingBuildLog(),
             TrustedCertificates = trust?.CaCertificate is { } ca ? [ca] : [],
             LoopbackIsInsecure = loopbackIsInsecure,

@@ -31,11 +31,11 @@ public sealed record ProxiedRequest(string Method, string Target, string? Range,
 /// <see cref="Host"/> = <c>"127.0.0.1:port"</c>, <see cref="BaseAddress"/>. Point the client at the proxy's Host.</item>
 /// <item>Faults, each applying to the next <c>times</c> matching requests (then the proxy passes through); a fault
 /// matches by <see cref="FaultTarget"/> (default: blobs for body faults, any request otherwise) and, optionally, by a
-/// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut and flip only apply to GETs:
+/// substring of the request target (<c>pathContains</c>, e.g. a digest). Cut, flip and stall only apply to GETs:
 /// <see cref="CutAfter"/> (close the connection after N bytes of a blob body), <see cref="Delay"/>,
-/// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503),
+/// <see cref="TooManyRequests"/> (429 + Retry-After), <see cref="ServiceUnavailable"/> (503), <see cref="Redirect"/> (307 to itself),
 /// <see cref="IgnoreRange"/> (drop the Range header so the registry answers 200 with the full body),
-/// <see cref="FlipByte"/> (XOR one body byte), <see cref="ClearFaults"/>.</item>
+/// <see cref="FlipByte"/> (XOR one body byte), <see cref="StallBody"/> (head at once, body after a pause), <see cref="ClearFaults"/>.</item>
 /// <item>Counting: <see cref="RequestCount"/>, <see cref="Requests"/> (method, target, Range, status, fault),
 /// <see cref="ResetRequests"/>; e.g. assert <c>proxy.RequestCount == 0</c> for an offline pull, or that a resumed
 /// download sent <c>Range: bytes=N-</c>.</item>
@@ -116,9 +116,17 @@ public sealed class FaultProxy : IAsyncDisposable
     public FaultProxy Delay(TimeSpan delay, int times = int.MaxValue, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
         Add(new FaultRule("delay", target, times, pathContains) { Delay = delay });
 
+    /// <summary>Sends the response head at once, then waits <paramref name="stall"/> before sending the body (a server that stops mid-response).</summary>
+    public FaultProxy StallBody(TimeSpan stall, int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("stall", target, times, pathContains) { StallBody = stall });
+
     /// <summary>Answers 429 with <c>Retry-After: &lt;seconds&gt;</c> (without asking the registry).</summary>
     public FaultProxy TooManyRequests(int times = 1, int retryAfterSeconds = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
         Add(new FaultRule("429", target, times, pathContains) { Status = 429, RetryAfterSeconds = retryAfterSeconds });
+
+    /// <summary>Answers <c>307 Temporary Redirect</c> to the very same target (without asking the registry): N of these in a row make a redirect chain of N hops.</summary>
+    public FaultProxy Redirect(int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
+        Add(new FaultRule("redirect", target, times, pathContains) { Status = 307 });
 
     /// <summary>Answers 503 (without asking the registry).</summary>
     public FaultProxy ServiceUnavailable(int times = 1, FaultTarget target = FaultTarget.Any, string? pathContains = null) =>
@@ -161,7 +169,7 @@ public sealed class FaultProxy : IAsyncDisposable
             foreach (var rule in faults)
             {
                 // Body faults wait for a GET: a HEAD (or a non-matching path) must not use them up.
-                var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null;
+                var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null || rule.StallBody is not null;
                 if (rule.Remaining > 0
                     && (rule.Target == FaultTarget.Any || rule.Target == kind)
                     && (!bodyFault || request.Method == "GET")
@@ -243,7 +251,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 {
                     await DiscardBodyAsync(request, downstream, token);
                     Record(request, statusFault.Status!.Value, names);
-                    await WriteStatusAsync(downstream, statusFault, token);
+                    await WriteStatusAsync(downstream, statusFault, request.Target, token);
                     continue;
                 }
 
@@ -267,6 +275,12 @@ public sealed class FaultProxy : IAsyncDisposable
                 var cut = applied.FirstOrDefault(f => f.CutAfterBytes is not null)?.CutAfterBytes;
                 var flip = applied.FirstOrDefault(f => f.FlipOffset is not null)?.FlipOffset;
                 var hasBody = request.Method != "HEAD" && response.StatusCode is not (204 or 304) && response.StatusCode >= 200;
+                if (hasBody && applied.FirstOrDefault(f => f.StallBody is not null)?.StallBody is { } stall)
+                {
+                    await downstream.FlushAsync(token);
+                    await Task.Delay(stall, token);
+                }
+
                 var complete = !hasBody || await CopyBodyAsync(response, upstreamStream, downstream, cut, flip, token);
                 await downstream.FlushAsync(token);
                 if (!complete || IsClose(request) || IsClose(response))
@@ -303,17 +317,25 @@ public sealed class FaultProxy : IAsyncDisposable
     private static bool IsClose(HttpHead head) =>
         head.Headers.TryGetValue("Connection", out var connection) && connection.Contains("close", StringComparison.OrdinalIgnoreCase);
 
-    private static async Task WriteStatusAsync(Stream downstream, FaultRule fault, CancellationToken token)
+    private static async Task WriteStatusAsync(Stream downstream, FaultRule fault, string target, CancellationToken token)
     {
-        var (code, reason) = fault.Status == 429
-            ? ("TOOMANYREQUESTS", "Too Many Requests")
-            : ("UNAVAILABLE", "Service Unavailable");
+        var (code, reason) = fault.Status switch
+        {
+            429 => ("TOOMANYREQUESTS", "Too Many Requests"),
+            307 => ("REDIRECT", "Temporary Redirect"),
+            _ => ("UNAVAILABLE", "Service Unavailable"),
+        };
         var body = Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{code}}","message":"injected by the test fault proxy"}]}""");
         var fields = new List<KeyValuePair<string, string>>
         {
             new("Content-Type", "application/json"),
             new("Content-Length", body.Length.ToString(CultureInfo.InvariantCulture)),
         };
+        if (fault.Status == 307)
+        {
+            fields.Add(new("Location", target));
+        }
+
         if (fault.RetryAfterSeconds is { } seconds)
         {
             fields.Add(new("Retry-After", seconds.ToString(CultureInfo.InvariantCulture)));
@@ -513,5 +535,7 @@ public sealed class FaultProxy : IAsyncDisposable
         public bool StripRange { get; init; }
 
         public long? FlipOffset { get; init; }
+
+        public TimeSpan? StallBody { get; init; }
     }
 }
