@@ -92,13 +92,11 @@ public sealed class BundleWriter
         {
             var reused = EnsureBaseChunk(content, out var basePath);
             string appDigest;
-            using (var output = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            // The base part is copied by the kernel (copy_file_range, or a reflink where the file system
+            // shares extents), not through a buffer here; the rest is appended.
+            File.Copy(basePath, tempPath);
+            using (var output = new FileStream(tempPath, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                using (var baseChunk = new FileStream(basePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
-                {
-                    baseChunk.CopyTo(output);
-                }
-
                 appDigest = content.App.ComputeDigest();
                 using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize))
                 {
