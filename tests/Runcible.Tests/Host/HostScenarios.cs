@@ -84,6 +84,10 @@ internal static class HostScenarios
     public static string ContainerPid(HostContainer host, string id, string runcRoot = "/run/runc") =>
         host.ExecOk($"runc --root {runcRoot} state {id} | sed -n 's/^  \"pid\": \\([0-9]*\\),$/\\1/p'").Trim();
 
+    /// <summary>The container's runc status ("running", "stopped", …), empty when there is none.</summary>
+    public static string ContainerStatus(HostContainer host, string id, string runcRoot = "/run/runc") =>
+        host.Exec($"runc --root {runcRoot} state {id} | sed -n 's/^  \"status\": \"\\([a-z]*\\)\",$/\\1/p'").StandardOutput.Trim();
+
     /// <summary>install, start → HTTP answers; killed app → restarted; stop → graceful and in time; reboot → back.</summary>
     public static Task ServiceLifecycleAsync(HostContainer host) => WithDiagnosticsAsync(host, "web", () => ServiceLifecycleCoreAsync(host));
 
