@@ -207,23 +207,11 @@ internal static class HostScenarios
 
     private static async Task RootlessUserServiceCoreAsync(HostContainer host)
     {
-        const string user = "alice";
-        const int uid = 2000;
         const string name = "solo";
-        var runtimeDir = $"/run/user/{uid}";
+        using var alice = await LingeringUser.CreateAsync(host);
+        var (user, uid, runtimeDir) = (alice.Name, alice.Uid, alice.RuntimeDirectory);
         var shim = $"/home/{user}/containers/solo-1.0.0/runcible";
-        // As the user, with the environment a login gives (the user manager's bus is found through XDG_RUNTIME_DIR).
-        string AsUser(string command) => $"runuser -u {user} -- env HOME=/home/{user} XDG_RUNTIME_DIR={runtimeDir} sh -c '{command}'";
-
-        host.ExecOk($"id -u {user} >/dev/null 2>&1 || useradd --create-home --uid {uid} --user-group --shell /bin/sh {user}");
-        // logind starts the manager of a lingering user (pam_systemd gives it its XDG_RUNTIME_DIR).
-        host.ExecOk($"loginctl enable-linger {user}");
-        var deadline = Stopwatch.StartNew();
-        while (host.Exec($"systemctl is-active user@{uid}.service").StandardOutput.Trim() != "active")
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "the user manager of " + user + " did not start: " + host.Exec($"systemctl status --no-pager user@{uid}.service").StandardOutput);
-            await Task.Delay(250);
-        }
+        string AsUser(string command) => alice.Command(command);
 
         var port = TestBundle.FreePort();
         var bundle = TestBundle.Write(Path.Combine(host.Root, "home", user, "containers"), new TestBundle.Options(name, "1.0.0", port) { Rootless = true });
@@ -261,7 +249,6 @@ internal static class HostScenarios
         host.ExecOk(AsUser(shim + " uninstall --purge"));
         Assert.False(Directory.Exists(bundle));
         Assert.NotEqual(0, host.Exec($"test -e /home/{user}/.config/systemd/user/{name}.service").ExitCode);
-        host.ExecOk($"loginctl disable-linger {user}");
     }
 
     /// <summary>Writable root: writes outside volumes are visible while running, gone after a restart; the lower rootfs is untouched.</summary>
@@ -291,4 +278,43 @@ internal static class HostScenarios
         Assert.False(File.Exists(Path.Combine(bundle, "rootfs", "app", "written")));
         host.ExecOk("/opt/containers/scratch-1.0.0/runcible uninstall --purge");
     }
+}
+
+/// <summary>
+/// The unprivileged user <c>alice</c> (uid 2000) of a systemd host with lingering: logind starts her user manager
+/// without a login (pam_systemd gives it its XDG_RUNTIME_DIR). Dispose disables lingering, which stops it.
+/// </summary>
+internal sealed class LingeringUser : IDisposable
+{
+    private readonly HostContainer _host;
+
+    private LingeringUser(HostContainer host) => _host = host;
+
+    public string Name => "alice";
+
+    public int Uid => 2000;
+
+    public string Home => "/home/" + Name;
+
+    public string RuntimeDirectory => $"/run/user/{Uid}";
+
+    public static async Task<LingeringUser> CreateAsync(HostContainer host)
+    {
+        var user = new LingeringUser(host);
+        host.ExecOk($"id -u {user.Name} >/dev/null 2>&1 || useradd --create-home --uid {user.Uid} --user-group --shell /bin/sh {user.Name}");
+        host.ExecOk($"loginctl enable-linger {user.Name}");
+        var deadline = Stopwatch.StartNew();
+        while (host.Exec($"systemctl is-active user@{user.Uid}.service").StandardOutput.Trim() != "active")
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"the user manager of {user.Name} did not start: " + host.Exec($"systemctl status --no-pager user@{user.Uid}.service").StandardOutput);
+            await Task.Delay(250);
+        }
+
+        return user;
+    }
+
+    /// <summary>A shell command run as the user, with the environment a login gives (the user manager's bus is found through XDG_RUNTIME_DIR); no single quotes in it.</summary>
+    public string Command(string command) => $"runuser -u {Name} -- env HOME={Home} XDG_RUNTIME_DIR={RuntimeDirectory} sh -c '{command}'";
+
+    public void Dispose() => _host.Exec($"loginctl disable-linger {Name}");
 }

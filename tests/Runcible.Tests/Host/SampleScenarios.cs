@@ -60,6 +60,62 @@ internal static class SampleScenarios
     }
 
     /// <summary>
+    /// HelloWeb published with <c>RuncBundleRootless=true</c>, extracted by an unprivileged lingering user into their
+    /// home and run as their <c>systemctl --user</c> service: HTTP answers, the notes are the user's files and
+    /// survive a restart, the stop is graceful and in time, <c>uninstall --purge</c> as the user leaves nothing.
+    /// </summary>
+    public static async Task HelloWebRootlessAsync(HostContainer host, string tarball)
+    {
+        const string name = "helloweb";
+        using var alice = await LingeringUser.CreateAsync(host);
+        var bundle = alice.Home + "/opt/containers/helloweb-1.0.0";
+        var shim = bundle + "/runcible";
+        var hostBundle = host.Root + bundle;
+        File.Copy(tarball, host.Root + alice.Home + "/helloweb.tar.gz");
+        // The user extracts it: every file of the bundle is theirs.
+        host.ExecOk(alice.Command($"tar -xpf {alice.Home}/helloweb.tar.gz -C {alice.Home} && rm {alice.Home}/helloweb.tar.gz"));
+        Assert.Equal("true", JsonValue(hostBundle, "rootless"));
+        Assert.Contains("WantedBy=default.target\n", File.ReadAllText(Path.Combine(hostBundle, "helloweb.service")), StringComparison.Ordinal);
+        var port = TestBundle.FreePort();
+        PublishedSamples.Configure(hostBundle, port, "HELLOWEB_PORT=" + port.ToString(CultureInfo.InvariantCulture));
+        host.ExecOk($"chown {alice.Uid}:{alice.Uid} {bundle}/config.json");
+        var stopTimeout = int.Parse(JsonValue(hostBundle, "stopTimeoutSeconds"), CultureInfo.InvariantCulture);
+
+        try
+        {
+            Assert.Contains($"installed helloweb 1.0.0 (systemd service {alice.Home}/.config/systemd/user/helloweb.service)",
+                host.ExecOk(alice.Command(shim + " install 2>&1")), StringComparison.Ordinal);
+            host.ExecOk(alice.Command($"systemctl --user start {name}"));
+            Assert.StartsWith("Hello from helloweb, pid ", await HostScenarios.GetAsync(port, "/", seconds: 60), StringComparison.Ordinal);
+            Assert.Equal("written before the restart\n", await PostAsync(port, "/notes", "written before the restart"));
+            // Container root is the user: the app's process and the notes it wrote are theirs on the host.
+            var pid = HostScenarios.ContainerPid(host, name, alice.RuntimeDirectory + "/runc");
+            Assert.Equal($"{alice.Uid}\n", host.ExecOk($"stat -c %u /proc/{pid}"));
+            Assert.Equal($"{alice.Uid}:{alice.Uid}\n", host.ExecOk($"stat -c %u:%g {bundle}/data/state/notes.txt"));
+
+            var stopwatch = Stopwatch.StartNew();
+            host.ExecOk(alice.Command($"systemctl --user stop {name}"));
+            var took = stopwatch.Elapsed;
+            Assert.True(took < TimeSpan.FromSeconds(stopTimeout), $"stop took {took}, the stop timeout is {stopTimeout}s");
+            Assert.Contains("SIGTERM received: shutting down gracefully", host.ExecOk(alice.Command(shim + " logs -o cat")), StringComparison.Ordinal);
+            Assert.False(await HostScenarios.AnswersAsync(port));
+
+            host.ExecOk(alice.Command($"systemctl --user start {name}"));
+            await HostScenarios.GetAsync(port, "/", seconds: 60);
+            Assert.Equal("written before the restart\nand after it\n", await PostAsync(port, "/notes", "and after it"));
+            host.ExecOk(alice.Command($"systemctl --user stop {name}"));
+            host.ExecOk(alice.Command(shim + " uninstall --purge"));
+            Assert.False(Directory.Exists(hostBundle));
+            Assert.False(await HostScenarios.AnswersAsync(port));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var diagnostics = host.Exec(alice.Command($"systemctl --user status --no-pager {name}; journalctl --user-unit {name} --no-pager | tail -n 60"), TimeSpan.FromSeconds(30));
+            throw new InvalidOperationException($"{e.Message}\n--- user service diagnostics ---\n{diagnostics.StandardOutput}{diagnostics.StandardError}", e);
+        }
+    }
+
+    /// <summary>
     /// HelloWorker (<c>UseSystemd()</c>, so <c>Type=notify</c>) warming up before it reports ready: the unit is
     /// <c>activating</c> while the app runs and warms up, and <c>active</c> only once the app's READY=1 came through runc.
     /// </summary>

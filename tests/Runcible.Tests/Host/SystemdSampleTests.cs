@@ -17,4 +17,8 @@ public sealed class SystemdSampleTests(SystemdHostFixture host, SdkPackageFixtur
     [Fact]
     public async Task HelloWorkerIsActiveOnlyAfterItReportedReady() =>
         await SampleScenarios.HelloWorkerReadinessAsync(host.Host, await samples.TarballAsync(sdk, "HelloWorker", "runtime:latest"));
+
+    [Fact]
+    public async Task HelloWebPublishedRootlessIsAUserServiceOfAnUnprivilegedUser() =>
+        await SampleScenarios.HelloWebRootlessAsync(host.Host, await samples.TarballAsync(sdk, "HelloWeb", "aspnet:latest", "-p:RuncBundleRootless=true"));
 }
