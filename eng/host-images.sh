@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the "host" root filesystems the host runtime tests boot under runc, as plain directories:
 #
-#   $RUNCIBLE_FIXTURE_DIR/hosts/systemd   Debian bookworm minbase + systemd systemd-sysv runc
-#                                         (systemd as PID 1 in a runc container; nested runc inside)
+#   $RUNCIBLE_FIXTURE_DIR/hosts/systemd   Debian bookworm minbase + systemd systemd-sysv runc dbus
+#                                         libpam-systemd (systemd as PID 1 in a runc container, logind
+#                                         for lingering users' managers; nested runc inside)
 #   $RUNCIBLE_FIXTURE_DIR/hosts/openrc    Debian bookworm minbase + openrc sysvinit-core runc
 #                                         (/sbin/openrc-init as PID 1)
 #
@@ -173,10 +174,12 @@ rm -rf "$base/debootstrap"
 
 if needs systemd; then
   cp -a "$base" "$work/systemd"
-  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus
+  # libpam-systemd and systemd-logind: lingering users get a user manager (systemctl --user) with its
+  # XDG_RUNTIME_DIR, as on any real host; rootless bundles run as such user services.
+  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd
   # A container has no consoles or udev to wait for; the test reads the journal, not a TTY.
   for unit in getty.target systemd-udevd.service systemd-udev-trigger.service systemd-networkd-wait-online.service \
-    console-getty.service systemd-logind.service; do
+    console-getty.service; do
     ln -sf /dev/null "$work/systemd/etc/systemd/system/$unit"
   done
   # network-online.target has no provider here (the host's network is shared): make it reachable.

@@ -84,6 +84,10 @@ internal static class HostScenarios
     public static string ContainerPid(HostContainer host, string id, string runcRoot = "/run/runc") =>
         host.ExecOk($"runc --root {runcRoot} state {id} | sed -n 's/^  \"pid\": \\([0-9]*\\),$/\\1/p'").Trim();
 
+    /// <summary>The container's runc status ("running", "stopped", …), empty when there is none.</summary>
+    public static string ContainerStatus(HostContainer host, string id, string runcRoot = "/run/runc") =>
+        host.Exec($"runc --root {runcRoot} state {id} | sed -n 's/^  \"status\": \"\\([a-z]*\\)\",$/\\1/p'").StandardOutput.Trim();
+
     /// <summary>install, start → HTTP answers; killed app → restarted; stop → graceful and in time; reboot → back.</summary>
     public static Task ServiceLifecycleAsync(HostContainer host) => WithDiagnosticsAsync(host, "web", () => ServiceLifecycleCoreAsync(host));
 
@@ -194,6 +198,59 @@ internal static class HostScenarios
         host.ExecOk("rm -rf /opt/containers/shop-1.0.0 /opt/containers/shop-1.2.0");
     }
 
+    /// <summary>
+    /// Rootless: an unprivileged user with lingering (a systemd user manager without a login) installs a rootless
+    /// bundle extracted under their home as a user unit; <c>systemctl --user</c> starts it (HTTP answers, the app's
+    /// processes are the user's) and stops it gracefully.
+    /// </summary>
+    public static Task RootlessUserServiceAsync(HostContainer host) => WithDiagnosticsAsync(host, "solo", () => RootlessUserServiceCoreAsync(host));
+
+    private static async Task RootlessUserServiceCoreAsync(HostContainer host)
+    {
+        const string name = "solo";
+        using var alice = await LingeringUser.CreateAsync(host);
+        var (user, uid, runtimeDir) = (alice.Name, alice.Uid, alice.RuntimeDirectory);
+        var shim = $"/home/{user}/containers/solo-1.0.0/runcible";
+        string AsUser(string command) => alice.Command(command);
+
+        var port = TestBundle.FreePort();
+        var bundle = TestBundle.Write(Path.Combine(host.Root, "home", user, "containers"), new TestBundle.Options(name, "1.0.0", port) { Rootless = true });
+        host.ExecOk($"chown -R {user}:{user} /home/{user}/containers");
+
+        // root may not install it: it belongs to the user.
+        Assert.Contains("RUNCIBLE5021", host.Exec(shim + " install").StandardError, StringComparison.Ordinal);
+        var install = host.ExecOk(AsUser(shim + " install 2>&1"));
+        Assert.Contains($"installed {name} 1.0.0 (systemd service /home/{user}/.config/systemd/user/{name}.service)", install, StringComparison.Ordinal);
+        Assert.Equal("enabled\n", host.ExecOk(AsUser($"systemctl --user is-enabled {name}")));
+
+        host.ExecOk(AsUser($"systemctl --user start {name}"));
+        Assert.Equal("1.0.0\n", await GetAsync(port, "/version"));
+        // The app runs as the user on the host (container root is mapped to it), and so do its files.
+        var pid = ContainerPid(host, name, runtimeDir + "/runc");
+        Assert.Equal($"{uid}\n", host.ExecOk($"stat -c %u /proc/{pid}"));
+        Assert.Equal($"{uid}:{uid}\n", host.ExecOk($"stat -c %u:%g /home/{user}/containers/solo-1.0.0/data/state/starts"));
+        Assert.Contains("running", host.ExecOk(AsUser(shim + " status; true")), StringComparison.Ordinal);
+
+        // Lingering: after a reboot the user manager starts without a login, and with it the enabled user unit.
+        host.Reboot();
+        Assert.Equal("1.0.0\n1.0.0\n", await GetAsync(port, "/starts", body => body.Split('\n').Length == 3, seconds: 60));
+
+        var stopwatch = Stopwatch.StartNew();
+        host.ExecOk(AsUser($"systemctl --user stop {name}"));
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"stop took {stopwatch.Elapsed}");
+        var log = host.ExecOk($"journalctl _SYSTEMD_USER_UNIT={name}.service --no-pager -o cat");
+        Assert.Contains("app 1.0.0: SIGTERM received, shutting down gracefully", log, StringComparison.Ordinal);
+        Assert.Contains("app 1.0.0 stopped", log, StringComparison.Ordinal);
+        Assert.False(await AnswersAsync(port));
+        Assert.Equal("", ContainerStatus(host, name, runtimeDir + "/runc"));
+        // The user reads the unit's output through the shim (their own journal).
+        Assert.Contains("app 1.0.0 stopped", host.ExecOk(AsUser(shim + " logs -o cat")), StringComparison.Ordinal);
+
+        host.ExecOk(AsUser(shim + " uninstall --purge"));
+        Assert.False(Directory.Exists(bundle));
+        Assert.NotEqual(0, host.Exec($"test -e /home/{user}/.config/systemd/user/{name}.service").ExitCode);
+    }
+
     /// <summary>Writable root: writes outside volumes are visible while running, gone after a restart; the lower rootfs is untouched.</summary>
     public static Task WritableRootAsync(HostContainer host) => WithDiagnosticsAsync(host, "scratch", () => WritableRootCoreAsync(host));
 
@@ -221,4 +278,43 @@ internal static class HostScenarios
         Assert.False(File.Exists(Path.Combine(bundle, "rootfs", "app", "written")));
         host.ExecOk("/opt/containers/scratch-1.0.0/runcible uninstall --purge");
     }
+}
+
+/// <summary>
+/// The unprivileged user <c>alice</c> (uid 2000) of a systemd host with lingering: logind starts her user manager
+/// without a login (pam_systemd gives it its XDG_RUNTIME_DIR). Dispose disables lingering, which stops it.
+/// </summary>
+internal sealed class LingeringUser : IDisposable
+{
+    private readonly HostContainer _host;
+
+    private LingeringUser(HostContainer host) => _host = host;
+
+    public string Name => "alice";
+
+    public int Uid => 2000;
+
+    public string Home => "/home/" + Name;
+
+    public string RuntimeDirectory => $"/run/user/{Uid}";
+
+    public static async Task<LingeringUser> CreateAsync(HostContainer host)
+    {
+        var user = new LingeringUser(host);
+        host.ExecOk($"id -u {user.Name} >/dev/null 2>&1 || useradd --create-home --uid {user.Uid} --user-group --shell /bin/sh {user.Name}");
+        host.ExecOk($"loginctl enable-linger {user.Name}");
+        var deadline = Stopwatch.StartNew();
+        while (host.Exec($"systemctl is-active user@{user.Uid}.service").StandardOutput.Trim() != "active")
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"the user manager of {user.Name} did not start: " + host.Exec($"systemctl status --no-pager user@{user.Uid}.service").StandardOutput);
+            await Task.Delay(250);
+        }
+
+        return user;
+    }
+
+    /// <summary>A shell command run as the user, with the environment a login gives (the user manager's bus is found through XDG_RUNTIME_DIR); no single quotes in it.</summary>
+    public string Command(string command) => $"runuser -u {Name} -- env HOME={Home} XDG_RUNTIME_DIR={RuntimeDirectory} sh -c '{command}'";
+
+    public void Dispose() => _host.Exec($"loginctl disable-linger {Name}");
 }

@@ -22,4 +22,8 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture
     [Fact]
     public Task WritableRootIsDiscardedOnRestartAndLowerRootfsUntouched() =>
         HostScenarios.WritableRootAsync(fixture.Host);
+
+    [Fact]
+    public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
+        HostScenarios.RootlessUserServiceAsync(fixture.Host);
 }

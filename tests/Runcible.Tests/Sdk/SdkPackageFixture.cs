@@ -73,9 +73,12 @@ public sealed class SdkPackageFixture : IDisposable
     public void Dispose() => _temp.Dispose();
 }
 
-/// <summary>One pack for all SDK tests, and no two of them packing or building in the repository at once.</summary>
+/// <summary>
+/// One pack for all SDK tests, and no two of them packing or building in the repository at once; the samples
+/// published with it (<see cref="EndToEnd.PublishedSamples"/>) are shared the same way.
+/// </summary>
 [CollectionDefinition(Name)]
-public sealed class SdkPackageCollection : ICollectionFixture<SdkPackageFixture>
+public sealed class SdkPackageCollection : ICollectionFixture<SdkPackageFixture>, ICollectionFixture<EndToEnd.PublishedSamples>
 {
     public const string Name = "Runcible.Sdk package";
 }
