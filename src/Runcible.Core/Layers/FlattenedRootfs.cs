@@ -119,14 +119,9 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
                     throw reader.Corrupt(new InvalidDataException($"entry {ordinal} changed between reads"));
                 }
 
-                try
-                {
-                    write(node, entry.DataStream ?? Stream.Null);
-                }
-                catch (Exception e) when (LayerReader.IsFormatProblem(e) && e is not RuncibleException)
-                {
-                    throw reader.Corrupt(e);
-                }
+                // Only reading the layer is translated into a corrupt-layer error: a failing output
+                // (disk full, closed pipe) must surface as itself.
+                write(node, reader.DataOf(entry));
 
                 remaining--;
             }

@@ -18,12 +18,20 @@ internal sealed class RawTar
     public RawTar Entry(string name, char type, byte[]? data = null, string linkName = "", int mode = 0x1A4)
     {
         data ??= [];
+        _bytes.Write(Header(name, type, data.Length, linkName, mode));
+        WritePadded(data);
+        return this;
+    }
+
+    /// <summary>One 512-byte ustar header whose size field says <paramref name="size"/> (the data is the caller's).</summary>
+    public static byte[] Header(string name, char type, long size, string linkName = "", int mode = 0x1A4)
+    {
         var header = new byte[Block];
         Put(header, 0, 100, Encoding.UTF8.GetBytes(name));
         PutOctal(header, 100, 8, mode);
         PutOctal(header, 108, 8, 0);
         PutOctal(header, 116, 8, 0);
-        PutOctal(header, 124, 12, data.Length);
+        PutOctal(header, 124, 12, size);
         PutOctal(header, 136, 12, 1_700_000_000);
         header[156] = (byte)type;
         Put(header, 157, 100, Encoding.UTF8.GetBytes(linkName));
@@ -32,9 +40,7 @@ internal sealed class RawTar
         PutOctal(header, 329, 8, 0);
         PutOctal(header, 337, 8, 0);
         WriteChecksum(header);
-        _bytes.Write(header);
-        WritePadded(data);
-        return this;
+        return header;
     }
 
     public RawTar File(string name, string content, int mode = 0x1A4) => Entry(name, '0', Encoding.UTF8.GetBytes(content), mode: mode);
