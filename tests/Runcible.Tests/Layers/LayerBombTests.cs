@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using Runcible.Core.Layers;
+using Runcible.Core.Oci;
+
+namespace Runcible.Tests.Layers;
+
+/// <summary>
+/// Decompression bombs and damaged layers: every one ends in a coded error (or, where the rule
+/// keeps it, a correct tree) quickly and in bounded memory, and leaves nothing behind.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public class LayerBombTests
+{
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public void ALayerPastTheAbsoluteBoundIsRefused()
+    {
+        using var harness = new EscapeHarness();
+        var image = new TestImage().RawLayer(new RawTar().File("big", new string('x', 2 << 20)).Build());
+        var error = harness.AssertRefused(image, "RUNCIBLE2007", new FlattenOptions { MaxLayerBytes = 1 << 20 });
+        Assert.Contains("absolute bound", error.Message);
+    }
+
+    [Theory]
+    [InlineData(LayerCompression.Gzip)]
+    [InlineData(LayerCompression.Zstd)]
+    public void ALayerPastTheCompressionRatioIsRefused(LayerCompression compression)
+    {
+        using var harness = new EscapeHarness();
+        var image = new TestImage().RawLayer(new RawTar().Entry("zeros", '0', new byte[8 << 20]).Build(), compression);
+        var error = harness.AssertRefused(image, "RUNCIBLE2007", new FlattenOptions { RatioCheckFloor = 1 << 16, MaxCompressionRatio = 100 });
+        Assert.Contains("times its compressed size", error.Message);
+    }
+
+    /// <summary>1 GiB of zeros is ~40 KiB of zstd: with the default bounds it stops at the ratio floor (64 MiB) long before.</summary>
+    [Fact]
+    public void AZstdBombWithDefaultBoundsStopsEarly()
+    {
+        using var harness = new EscapeHarness();
+        const long size = 1L << 30;
+        var (blob, diffId) = Compress(LayerCompression.Zstd, output =>
+        {
+            output.Write(RawTar.Header("bomb", '0', size));
+            var zeros = new byte[1 << 20];
+            for (long written = 0; written < size; written += zeros.Length)
+            {
+                output.Write(zeros);
+            }
+
+            output.Write(new byte[2 * RawTar.Block]);
+        });
+        Assert.True(blob.Length < 1 << 20, $"the bomb is {blob.Length} bytes compressed");
+        var clock = Stopwatch.StartNew();
+        harness.AssertRefused(new TestImage().CompressedBlob(blob, LayerCompression.Zstd, diffId), "RUNCIBLE2007");
+        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
+    }
+
+    /// <summary>A zstd frame header can ask for a window of up to 2 GiB, which the decoder would allocate.</summary>
+    [Theory]
+    [InlineData(28)]
+    [InlineData(31)]
+    public void AZstdFrameAskingForAHugeWindowIsRefused(int windowLog)
+    {
+        using var harness = new EscapeHarness();
+        var tar = new RawTar().File("a", "a").Build();
+        var frame = new MemoryStream();
+        frame.Write([0x28, 0xB5, 0x2F, 0xFD]);
+        frame.WriteByte(0x00); // frame header descriptor: no single segment, no content size, no checksum
+        frame.WriteByte((byte)((windowLog - 10) << 3)); // window descriptor: 2^windowLog bytes
+        var blockHeader = (tar.Length << 3) | 1; // last block, raw
+        frame.Write([(byte)blockHeader, (byte)(blockHeader >> 8), (byte)(blockHeader >> 16)]);
+        frame.Write(tar);
+        var error = harness.AssertRefused(new TestImage().CompressedBlob(frame.ToArray(), LayerCompression.Zstd, DiffId(tar)), "RUNCIBLE2009");
+        Assert.Contains("zstd", error.Message);
+    }
+
+    [Theory]
+    [InlineData(LayerCompression.Gzip)]
+    [InlineData(LayerCompression.Zstd)]
+    public void ATruncatedCompressedLayerIsRefused(LayerCompression compression)
+    {
+        using var harness = new EscapeHarness();
+        var tar = new RawTar().Dir("etc/").File("etc/a", new string('a', 100_000)).File("etc/b", RandomText(100_000)).Build();
+        var (blob, diffId) = Compress(compression, output => output.Write(tar));
+        harness.AssertRefused(new TestImage().CompressedBlob(blob[..(blob.Length / 2)], compression, diffId), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().CompressedBlob(blob[..(blob.Length - 20)], compression, diffId), "RUNCIBLE2009");
+    }
+
+    [Fact]
+    public void AZstdFrameCutInItsChecksumIsRefused()
+    {
+        using var harness = new EscapeHarness();
+        var tar = new RawTar().File("a", "a").Build();
+        var (blob, diffId) = Compress(LayerCompression.Zstd, output => output.Write(tar));
+        harness.AssertRefused(new TestImage().CompressedBlob(blob[..^2], LayerCompression.Zstd, diffId), "RUNCIBLE2009");
+    }
+
+    [Fact]
+    public void ATruncatedTarIsRefused()
+    {
+        using var harness = new EscapeHarness();
+        var tar = new RawTar().Dir("etc/").File("etc/a", new string('a', 5000)).File("etc/b", "b").Build(endMarker: false);
+        // Cut inside the data of etc/a, and inside the header of etc/b: the diff_ids match what is there.
+        harness.AssertRefused(new TestImage().RawLayer(tar[..(3 * RawTar.Block)], LayerCompression.None), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(tar[..(3 * RawTar.Block)]), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(tar[..(RawTar.Block * 12 + 100)]), "RUNCIBLE2009");
+    }
+
+    [Fact]
+    public void TrailingGarbageAfterTheTarEndIsHashedButNotRead()
+    {
+        using var harness = new EscapeHarness();
+        var garbage = new RawTar().File("hidden", "after the end").Build();
+        var tar = new RawTar().File("kept", "kept").Build().Concat(garbage).Concat(RandomBytes(10_000)).ToArray();
+        var rootfs = harness.FlattenAndExtract(new TestImage().RawLayer(tar));
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(rootfs, "kept")));
+        Assert.False(File.Exists(Path.Combine(rootfs, "hidden")));
+
+        // The garbage counts against the bounds, and is part of the diff_id.
+        harness.AssertRefused(new TestImage().RawLayer(tar), "RUNCIBLE2007", new FlattenOptions { MaxLayerBytes = 4 * RawTar.Block });
+        harness.AssertRefused(new TestImage().RawLayer(tar, diffId: DiffId(tar[..(4 * RawTar.Block)])), "RUNCIBLE2010");
+    }
+
+    /// <summary>
+    /// After the last gzip member, bytes that do not start another member are never decompressed
+    /// (GZipStream's rule; the blob digest covers them and the diff_id proves the tar whole); bytes
+    /// that start a member must be a valid one.
+    /// </summary>
+    [Fact]
+    public void GarbageAfterTheGzipStreamNeverReachesTheTree()
+    {
+        using var harness = new EscapeHarness();
+        var tar = new RawTar().File("kept", "kept").Build();
+        var (blob, diffId) = Compress(LayerCompression.Gzip, output => output.Write(tar));
+        var garbage = RandomBytes(1000);
+        garbage[0] = 0;
+        var rootfs = harness.FlattenAndExtract(new TestImage().CompressedBlob([.. blob, .. garbage], LayerCompression.Gzip, diffId));
+        Assert.Equal(["kept"], Directory.GetFileSystemEntries(rootfs).Select(Path.GetFileName).Where(n => n is not ("dev" or "proc" or "sys")));
+        harness.AssertRefused(new TestImage().CompressedBlob([.. blob, 0x1F, 0x8B, 0x08, 0x00, .. garbage], LayerCompression.Gzip, diffId), "RUNCIBLE2009");
+    }
+
+    /// <summary>A million empty files (512 MiB of headers, a few MiB gzipped): stopped by the entry bound, fast and small.</summary>
+    [Fact]
+    public void AMillionTinyEntriesStopAtTheEntryBound()
+    {
+        using var harness = new EscapeHarness();
+        var image = MillionEntries();
+        var pulled = harness.Pull(image);
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<Runcible.Core.Diagnostics.RuncibleException>(() => FlattenAssertions.Flatten(pulled, options: new FlattenOptions { MaxEntries = 100_000 }));
+        Assert.Equal("RUNCIBLE2008", error.Code);
+        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
+    }
+
+    /// <summary>The same million entries within the default bounds: indexed in time, with the index's memory per entry small.</summary>
+    [Fact]
+    public void AMillionTinyEntriesWithinTheBoundsAreIndexedInBoundedTimeAndMemory()
+    {
+        using var harness = new EscapeHarness();
+        var pulled = harness.Pull(MillionEntries());
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var clock = Stopwatch.StartNew();
+        using var rootfs = FlattenAssertions.Flatten(pulled);
+        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
+        var held = GC.GetTotalMemory(forceFullCollection: true) - before;
+        Assert.True(held < 1_000_000 * 500L, $"the index of a million entries holds {held} bytes");
+        Assert.Equal(1_000_000 + 1_000 + 3, rootfs.Nodes().Count());
+        GC.KeepAlive(rootfs);
+    }
+
+    private static TestImage MillionEntries()
+    {
+        var (blob, diffId) = Compress(LayerCompression.Gzip, output =>
+        {
+            for (var directory = 0; directory < 1000; directory++)
+            {
+                output.Write(RawTar.Header($"d{directory:D3}/", '5', 0, mode: 0x1ED));
+                for (var file = 0; file < 1000; file++)
+                {
+                    output.Write(RawTar.Header($"d{directory:D3}/f{file:D3}", '0', 0));
+                }
+            }
+
+            output.Write(new byte[2 * RawTar.Block]);
+        });
+        return new TestImage().CompressedBlob(blob, LayerCompression.Gzip, diffId);
+    }
+
+    /// <summary>Compresses what <paramref name="write"/> writes, returning the blob and the diff_id of the uncompressed bytes.</summary>
+    private static (byte[] Blob, string DiffId) Compress(LayerCompression compression, Action<Stream> write)
+    {
+        var blob = new MemoryStream();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using (Stream compressor = compression == LayerCompression.Gzip
+            ? new GZipStream(blob, CompressionLevel.Fastest, leaveOpen: true)
+            : new ZstdSharp.CompressionStream(blob, 3, leaveOpen: true))
+        {
+            using var hashing = new HashingWriteStream(compressor, hash);
+            write(hashing);
+        }
+
+        return (blob.ToArray(), "sha256:" + Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant());
+    }
+
+    private static string DiffId(byte[] uncompressed) => "sha256:" + Convert.ToHexString(SHA256.HashData(uncompressed)).ToLowerInvariant();
+
+    private static byte[] RandomBytes(int count)
+    {
+        var bytes = new byte[count];
+        new Random(42).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static string RandomText(int count) => Convert.ToBase64String(RandomBytes(count))[..count];
+
+    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            inner.Write(buffer);
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
