@@ -87,6 +87,22 @@ internal sealed class RawTar
         return result.ToArray();
     }
 
+    /// <summary>Recomputes the checksum of every block that carries the ustar magic, so mutated headers still parse.</summary>
+    public static byte[] FixChecksums(byte[] tar)
+    {
+        for (var offset = 0; offset + Block <= tar.Length; offset += Block)
+        {
+            if (tar.AsSpan(offset + 257, 5).SequenceEqual("ustar"u8))
+            {
+                var header = tar.AsSpan(offset, Block).ToArray();
+                WriteChecksum(header);
+                header.CopyTo(tar, offset);
+            }
+        }
+
+        return tar;
+    }
+
     /// <summary>One PAX record: "LEN key=value\n", where LEN counts itself.</summary>
     public static byte[] PaxRecord(string key, string value)
     {
