@@ -55,6 +55,10 @@ public static partial class RuncibleErrors
         "RUNCIBLE2013",
         "Extracting the root file system into '{0}' failed at '{1}': {2}. Nothing was left behind; check the directory's file system and permissions.");
 
+    public static readonly ErrorDescriptor LayerMetadataTooLarge = new(
+        "RUNCIBLE2020",
+        "Layer {1} of {0} has a {2} of {3} bytes, more than the {4} bytes Runcible reads of one (names, link targets and extended attributes need far less). The image is malformed or hostile; use another base image.");
+
     public static readonly ErrorDescriptor ExtendedAttributeDropped = new(
         "RUNCIBLE2101",
         "Layer {1} of {0}: the extended attribute '{3}' of '{2}' is not kept ({4}); only user.* and security.capability attributes are carried into the bundle.");

@@ -26,6 +26,9 @@ public sealed record FlattenOptions
     /// <summary>Bytes of an entry name or link target.</summary>
     public int MaxNameBytes { get; init; } = 4096;
 
+    /// <summary>Bytes of one metadata entry (a PAX record set, a GNU long name), refused from its header before it is read.</summary>
+    public long MaxMetadataBytes { get; init; } = 1 << 20;
+
     /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
     public int MaxZstdWindowLog { get; init; } = 27;
 }
@@ -39,6 +42,7 @@ internal sealed class LayerReader : IDisposable
     private readonly Stream _file;
     private readonly Stream _decompressed;
     private readonly BoundedHashingStream _bounded;
+    private readonly TarMetadataGuard _guard;
     private long _entriesRead;
 
     public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options)
@@ -56,7 +60,8 @@ internal sealed class LayerReader : IDisposable
         };
         var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
         _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this);
-        Tar = new TarReader(_bounded, leaveOpen: true);
+        _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
+        Tar = new TarReader(_guard, leaveOpen: true);
     }
 
     public int LayerNumber { get; }
@@ -131,6 +136,7 @@ internal sealed class LayerReader : IDisposable
     public void Dispose()
     {
         Tar.Dispose();
+        _guard.Dispose();
         _bounded.Dispose();
         _decompressed.Dispose();
         _file.Dispose();

@@ -142,6 +142,60 @@ public class LayerBombTests
         harness.AssertRefused(new TestImage().CompressedBlob([.. blob, 0x1F, 0x8B, 0x08, 0x00, .. garbage], LayerCompression.Gzip, diffId), "RUNCIBLE2009");
     }
 
+    /// <summary>
+    /// A PAX header or GNU long name claiming 256 MiB (zeros, ~10 KiB of zstd): TarReader would allocate
+    /// the whole record before any name check, so the size is refused from the header, allocating
+    /// nearly nothing.
+    /// </summary>
+    [Theory]
+    [InlineData('x')]
+    [InlineData('g')]
+    [InlineData('L')]
+    [InlineData('K')]
+    public void AHugeMetadataRecordIsRefusedBeforeItIsRead(char type)
+    {
+        using var harness = new EscapeHarness();
+        const long size = 256L << 20;
+        var (blob, diffId) = Compress(LayerCompression.Zstd, output =>
+        {
+            output.Write(RawTar.Header("huge", type, size));
+            var zeros = new byte[1 << 20];
+            for (long written = 0; written < size; written += zeros.Length)
+            {
+                output.Write(zeros);
+            }
+
+            output.Write(new RawTar().File("next", "next").Build());
+        });
+        var pulled = harness.Pull(new TestImage().CompressedBlob(blob, LayerCompression.Zstd, diffId));
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<Runcible.Core.Diagnostics.RuncibleException>(() => FlattenAssertions.Flatten(pulled));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        Assert.Equal("RUNCIBLE2020", error.Code);
+        Assert.True(allocated < 64 << 20, $"allocated {allocated} bytes");
+    }
+
+    /// <summary>
+    /// The guard follows the block structure as TarReader does (data skipped, a PAX size record
+    /// overriding the header's size field), so file contents that look like huge metadata headers
+    /// are only contents.
+    /// </summary>
+    [Fact]
+    public void FileContentsThatLookLikeHugeHeadersAreKept()
+    {
+        using var harness = new EscapeHarness();
+        var lookalike = RawTar.Header("fake", 'L', 512L << 20).Concat(RawTar.Header("fake", 'x', 512L << 20)).ToArray();
+        var tar = new RawTar()
+            .Entry("plain", '0', lookalike)
+            .Pax(("size", lookalike.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .Bytes(RawTar.Header("overridden", '0', 0))
+            .Bytes(lookalike)
+            .Build();
+        var rootfs = harness.FlattenAndExtract(new TestImage().RawLayer(tar));
+        Assert.Equal(lookalike, File.ReadAllBytes(Path.Combine(rootfs, "plain")));
+        Assert.Equal(lookalike, File.ReadAllBytes(Path.Combine(rootfs, "overridden")));
+    }
+
     /// <summary>A million empty files (512 MiB of headers, a few MiB gzipped): stopped by the entry bound, fast and small.</summary>
     [Fact]
     public void AMillionTinyEntriesStopAtTheEntryBound()
