@@ -103,7 +103,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
             return;
         }
 
-        var parent = ResolveDirectory(root, root, components.Take(components.Count - 1), state, entry.Name, 0);
+        var hops = 0;
+        var parent = ResolveDirectory(root, root, components.Take(components.Count - 1), state, entry.Name, ref hops);
         var name = components[^1];
         if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
@@ -219,9 +220,11 @@ public sealed class RootfsFlattener : IRootfsFlattener
     /// <summary>
     /// Walks <paramref name="components"/> from <paramref name="start"/>, following symlinks inside the
     /// tree (absolute targets from the tree's root, '..' stopping at the root), creating missing
-    /// directories as extraction would.
+    /// directories as extraction would. <paramref name="hops"/> counts the links followed for the
+    /// whole path, nested ones included, as the kernel does: a budget per branch would let links that
+    /// name each other several times take exponential time.
     /// </summary>
-    private RootfsNode ResolveDirectory(RootfsNode root, RootfsNode start, IEnumerable<string> components, LayerState state, string entryName, int hops)
+    private RootfsNode ResolveDirectory(RootfsNode root, RootfsNode start, IEnumerable<string> components, LayerState state, string entryName, ref int hops)
     {
         var current = start;
         foreach (var component in components)
@@ -261,7 +264,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
                     }
 
                     var target = child.LinkTarget ?? "";
-                    current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, hops);
+                    current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, ref hops);
                     break;
                 default:
                     throw new RuncibleException(RuncibleErrors.LayerParentNotDirectory, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), child.Path);

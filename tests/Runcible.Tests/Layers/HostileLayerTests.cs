@@ -118,6 +118,39 @@ public class HostileLayerTests
     }
 
     [Fact]
+    public void ASymlinkLoopIsRefused()
+    {
+        using var harness = new EscapeHarness();
+        harness.AssertRefused(Image(new RawTar().Symlink("loop", "loop").File("loop/x", "x")), "RUNCIBLE2005");
+        harness.AssertRefused(Image(new RawTar().Symlink("a", "b").Symlink("b", "/a").File("a/x", "x")), "RUNCIBLE2005");
+    }
+
+    /// <summary>
+    /// Each link names the one before three times, 13 levels deep: no branch passes 40 links, but the
+    /// whole path takes 3^13 (1.6 million) if every branch had its own budget, for each of 100 entries.
+    /// Like the kernel, the 40-link budget is for the whole path, so this is a loop error at once.
+    /// </summary>
+    [Fact]
+    public void ASymlinkFanOutIsResolvedWithinOneBudgetForTheWholePath()
+    {
+        using var harness = new EscapeHarness();
+        var layer = new RawTar().Symlink("l0", "/");
+        for (var level = 1; level <= 13; level++)
+        {
+            layer.Symlink($"l{level}", $"l{level - 1}/l{level - 1}/l{level - 1}");
+        }
+
+        for (var file = 0; file < 100; file++)
+        {
+            layer.File($"l13/x{file}", "x");
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        harness.AssertRefused(Image(layer), "RUNCIBLE2005");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public void HardlinksOutOfTheRootAreRefused()
     {
         using var harness = new EscapeHarness();
