@@ -55,10 +55,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
             }
 
             reader.VerifyDiffId();
-            foreach (var opaque in state.OpaqueDirectories)
-            {
-                HideLowerLayers(opaque, i);
-            }
+            HideLowerLayersOnce(state.HidingDirectories, i);
         }
 
         EnsureKernelMountPoints(root);
@@ -71,7 +68,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
         public int Index { get; } = index;
 
-        public List<RootfsNode> OpaqueDirectories { get; } = [];
+        /// <summary>Opaque directories and this layer's own whited-out directories: their lower layers' contents are hidden when the layer ends.</summary>
+        public HashSet<RootfsNode> HidingDirectories { get; } = new(ReferenceEqualityComparer.Instance);
 
         public RuncibleException Unsafe(string name, string problem) =>
             new(RuncibleErrors.UnsafeLayerEntryName, Reader.ImageName, Reader.LayerNumber, Printable(name), problem);
@@ -377,7 +375,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
     {
         if (name == OpaqueWhiteout)
         {
-            state.OpaqueDirectories.Add(parent);
+            state.HidingDirectories.Add(parent);
             return;
         }
 
@@ -397,9 +395,57 @@ public sealed class RootfsFlattener : IRootfsFlattener
             }
             else
             {
-                HideLowerLayers(victim, state.Index);
+                state.HidingDirectories.Add(victim);
             }
         }
+    }
+
+    /// <summary>
+    /// Hides lower layers under each of <paramref name="directories"/>, walking each subtree once: a
+    /// directory inside another one of the set is covered by the outer walk. A layer can name the same
+    /// or nested directories many times; walking each one's subtree would be quadratic.
+    /// </summary>
+    private static void HideLowerLayersOnce(HashSet<RootfsNode> directories, int layer)
+    {
+        var covered = new Dictionary<RootfsNode, bool>(ReferenceEqualityComparer.Instance);
+        var outermost = directories.Where(d => !HasAncestorIn(d, directories, covered)).ToList();
+        foreach (var directory in outermost)
+        {
+            HideLowerLayers(directory, layer);
+        }
+    }
+
+    /// <summary>Whether a parent of <paramref name="node"/> is in <paramref name="set"/>, remembering the answer for every node on the way up.</summary>
+    private static bool HasAncestorIn(RootfsNode node, HashSet<RootfsNode> set, Dictionary<RootfsNode, bool> known)
+    {
+        var path = new List<RootfsNode>();
+        var current = node.Parent;
+        bool answer = false;
+        while (current is not null)
+        {
+            if (known.TryGetValue(current, out var cached))
+            {
+                answer = cached;
+                break;
+            }
+
+            if (set.Contains(current))
+            {
+                answer = true;
+                break;
+            }
+
+            path.Add(current);
+            current = current.Parent;
+        }
+
+        // Every node walked has no member of the set between it and where the answer was found.
+        foreach (var walked in path)
+        {
+            known[walked] = answer;
+        }
+
+        return answer;
     }
 
     /// <summary>Removes everything under <paramref name="directory"/> that a layer below <paramref name="layer"/> put there.</summary>

@@ -196,6 +196,53 @@ public class LayerBombTests
         Assert.Equal(lookalike, File.ReadAllBytes(Path.Combine(rootfs, "overridden")));
     }
 
+    /// <summary>
+    /// A layer that names the same directory opaque 50,000 times and whites out a directory it added
+    /// itself 50,000 times, over 200,000 files: each subtree is walked once, not once per whiteout.
+    /// </summary>
+    [Fact]
+    public void RepeatedWhiteoutsOfABigDirectoryTakeLinearTime()
+    {
+        using var harness = new EscapeHarness();
+        const int files = 100_000;
+        const int repeats = 50_000;
+        var (lower, lowerDiffId) = Compress(LayerCompression.Gzip, output =>
+        {
+            output.Write(RawTar.Header("big/", '5', 0, mode: 0x1ED));
+            output.Write(RawTar.Header("big/inner/", '5', 0, mode: 0x1ED));
+            for (var file = 0; file < files; file++)
+            {
+                output.Write(RawTar.Header($"big/inner/f{file}", '0', 0));
+            }
+
+            output.Write(new byte[2 * RawTar.Block]);
+        });
+        var (upper, upperDiffId) = Compress(LayerCompression.Gzip, output =>
+        {
+            output.Write(RawTar.Header("big/", '5', 0, mode: 0x1ED));
+            output.Write(RawTar.Header("big/inner/", '5', 0, mode: 0x1ED));
+            for (var file = 0; file < files; file++)
+            {
+                output.Write(RawTar.Header($"big/inner/g{file}", '0', 0));
+            }
+
+            for (var repeat = 0; repeat < repeats; repeat++)
+            {
+                output.Write(RawTar.Header("big/inner/.wh..wh..opq", '0', 0));
+                output.Write(RawTar.Header("big/.wh.inner", '0', 0));
+            }
+
+            output.Write(new byte[2 * RawTar.Block]);
+        });
+        var pulled = harness.Pull(new TestImage().CompressedBlob(lower, LayerCompression.Gzip, lowerDiffId).CompressedBlob(upper, LayerCompression.Gzip, upperDiffId));
+        var clock = Stopwatch.StartNew();
+        using var rootfs = FlattenAssertions.Flatten(pulled);
+        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
+        var inner = rootfs.Resolve("/big/inner")!;
+        Assert.Equal(files, inner.Children!.Count);
+        Assert.All(inner.Children.Keys, name => Assert.StartsWith("g", name, StringComparison.Ordinal));
+    }
+
     /// <summary>A million empty files (512 MiB of headers, a few MiB gzipped): stopped by the entry bound, fast and small.</summary>
     [Fact]
     public void AMillionTinyEntriesStopAtTheEntryBound()
