@@ -48,7 +48,7 @@ export DOTNET_CONTAINER_INSECURE_REGISTRIES="127.0.0.1:$registry_port"
 dotnet pack sdk/Runcible.Sdk.csproj -c Release -o artifacts/packages -nologo -v:q
 cp -r samples "$work/samples"
 ln -s "$repo/artifacts" "$work/artifacts"
-cp Directory.Packages.props "$work/Directory.Packages.props"
+cp Directory.Build.props Directory.Packages.props "$work/"
 project="$work/samples/HelloWeb"
 rm -rf "${project:?}/bin" "${project:?}/obj"
 common=(-c Release -r linux-x64 -nologo -v:q -nodeReuse:false "-p:ContainerBaseImage=$base_image")

@@ -68,9 +68,9 @@ export NUGET_PACKAGES="$work/nuget-packages"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 cp -r samples "$work/samples"
 rm -rf "$work/samples/HelloWeb/bin" "$work/samples/HelloWeb/obj"
-# The samples resolve Runcible.Sdk from ../artifacts/packages and versions from the repository.
+# The samples resolve Runcible.Sdk from ../artifacts/packages and take the repository's build settings and versions.
 ln -s "$repo/artifacts" "$work/artifacts"
-cp Directory.Packages.props "$work/Directory.Packages.props"
+cp Directory.Build.props Directory.Packages.props "$work/"
 dotnet publish "$work/samples/HelloWeb" -c Release -r linux-x64 -nologo \
   -p:PublishRuncBundle=true \
   -p:ContainerBaseImage="$base_image" \
@@ -89,11 +89,9 @@ if ss -ltn 2>/dev/null | grep -q ":$port "; then
   echo "port $port is in use on this machine; stop what listens there and retry" >&2
   exit 1
 fi
-if [ -x "$bundle/runcible" ]; then
-  RUNCIBLE_RUNC_ROOT="$work/runc" RUNCIBLE_CONTAINER_ID=helloweb "$bundle/runcible" run > "$work/app.log" 2>&1 &
-else
-  runc --root "$work/runc" run --bundle "$bundle" helloweb > "$work/app.log" 2>&1 &
-fi
+# The shim's `run` is what the systemd / OpenRC services call; here its runc state goes to the
+# scratch directory instead of /run/runc so the demo leaves nothing on the machine.
+RUNCIBLE_RUNC_ROOT="$work/runc" RUNCIBLE_CONTAINER_ID=helloweb "$bundle/runcible" run > "$work/app.log" 2>&1 &
 app_pid=$!
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
@@ -111,4 +109,4 @@ app_pid=""
 cat "$work/app.log"
 echo "exit code $status"
 [ "$status" -eq 0 ]
-log "Done: $tarball ran under runc"
+log "Done: $(basename "$tarball") was published, installed into a scratch root and ran under runc (RUNCIBLE_DEMO_KEEP=1 keeps $work)"

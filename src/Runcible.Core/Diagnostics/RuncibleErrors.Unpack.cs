@@ -59,6 +59,14 @@ public static partial class RuncibleErrors
         "RUNCIBLE2020",
         "Layer {1} of {0} has a {2} of {3} bytes, more than the {4} bytes Runcible reads of one (names, link targets and extended attributes need far less). The image is malformed or hostile; use another base image.");
 
+    public static readonly ErrorDescriptor ExtendedAttributeNotSet = new(
+        "RUNCIBLE2040",
+        "The extended attribute '{1}' of '{0}' was not set by the extraction: {2}. The flattened tree (and a bundle) still carries it.");
+
+    public static readonly ErrorDescriptor ExtractionCleanupFailed = new(
+        "RUNCIBLE2041",
+        "Extracting the root file system into '{0}' failed at '{1}': {2}. Removing what was written failed too ({4}); remove what is left under '{3}' by hand.");
+
     public static readonly ErrorDescriptor ExtendedAttributeDropped = new(
         "RUNCIBLE2101",
         "Layer {1} of {0}: the extended attribute '{3}' of '{2}' is not kept ({4}); only user.* and security.capability attributes are carried into the bundle.");

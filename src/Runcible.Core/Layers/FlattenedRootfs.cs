@@ -88,7 +88,7 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
         StreamFiles(plan, (node, data) =>
         {
             var entry = Entry(node, prefix, null);
-            entry.DataStream = new KnownLengthStream(data, node.Content!.Size);
+            entry.DataStream = data;
             writer.WriteEntry(entry);
         });
 
@@ -98,7 +98,11 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
         }
     }
 
-    /// <summary>Reads each layer that holds winning file contents once, handing each content's stream to <paramref name="write"/>.</summary>
+    /// <summary>
+    /// Reads each layer that holds winning file contents once, handing each content's stream to
+    /// <paramref name="write"/>: exactly the indexed size, or a corrupt-layer error when the blob ends
+    /// early (gzip does not report truncation by itself, and the blob may have changed since indexing).
+    /// </summary>
     internal void StreamFiles(OutputPlan plan, Action<RootfsNode, Stream> write)
     {
         foreach (var (layerIndex, files) in plan.FilesByLayer)
@@ -120,9 +124,8 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
                 }
 
                 // Only reading the layer is translated into a corrupt-layer error: a failing output
-                // (disk full, closed pipe) must surface as itself.
-                write(node, reader.DataOf(entry));
-
+                // (disk full, closed pipe, an extraction step) must surface as itself.
+                write(node, new KnownLengthStream(reader.DataOf(entry), node.Content.Size, reader));
                 remaining--;
             }
 
@@ -174,7 +177,8 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     }
 
     // Whole seconds within what a ustar/GNU header holds: deterministic, and no writer exceptions for odd layer times.
-    private static DateTimeOffset ClampTime(DateTimeOffset time)
+    // The extractor sets the same times, so that the stream and an extraction give the same tree.
+    internal static DateTimeOffset ClampTime(DateTimeOffset time)
     {
         var seconds = Math.Clamp(time.ToUnixTimeSeconds(), 0, 8589934591);
         return DateTimeOffset.FromUnixTimeSeconds(seconds);
@@ -264,8 +268,9 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     /// <summary>
     /// A layer entry's data with its length known from the index, so TarWriter can stream it into an
     /// unseekable archive (the bundle's compressor) without buffering: it only needs Length up front.
+    /// Ending before that length is the layer's corrupt-layer error (coded here, whoever reads), never a short file.
     /// </summary>
-    private sealed class KnownLengthStream(Stream inner, long length) : Stream
+    private sealed class KnownLengthStream(Stream inner, long length, LayerReader layer) : Stream
     {
         private long _position;
 
@@ -287,7 +292,13 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 
         public override int Read(Span<byte> buffer)
         {
-            var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, length - _position)]);
+            var wanted = (int)Math.Min(buffer.Length, length - _position);
+            var read = inner.Read(buffer[..wanted]);
+            if (read == 0 && wanted > 0)
+            {
+                throw layer.Corrupt(new EndOfStreamException($"the layer ended {length - _position} bytes before the end of a file"));
+            }
+
             _position += read;
             return read;
         }

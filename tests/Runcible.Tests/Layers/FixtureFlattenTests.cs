@@ -9,7 +9,8 @@ namespace Runcible.Tests.Layers;
 /// <summary>
 /// Every fixture image flattened by us, written as a tar stream and extracted by GNU tar as root, is the
 /// tree umoci unpacks from the same image: types, modes, owners, sizes, contents, link targets,
-/// extended attributes and shared inodes.
+/// extended attributes and shared inodes; so is our <see cref="Runcible.Core.Layers.RootfsExtractor"/>'s
+/// extraction, modification times included.
 /// </summary>
 public class FixtureFlattenTests
 {
@@ -23,7 +24,7 @@ public class FixtureFlattenTests
     [InlineData(FixtureImages.Runtime)]
     [InlineData(FixtureImages.AspNet)]
     [InlineData(FixtureImages.MultiArch)]
-    public void TheFlattenedStreamIsUmocisRootfs(string image)
+    public void TheFlattenedStreamAndTheExtractionAreUmocisRootfs(string image)
     {
         using var temp = new TempDirectory("flatten");
         var layout = FixtureImages.LayoutPath(image);
@@ -43,6 +44,11 @@ public class FixtureFlattenTests
         var umoci = FlattenAssertions.UmociUnpack(layout, tag, temp.Combine("umoci"));
         FlattenAssertions.AssertSameTree(umoci, ours, image);
         FlattenAssertions.AssertKernelMountPointsAreEmptyDirectories(ours);
+        Directory.Delete(temp.Combine("ours"), recursive: true);
+
+        var extracted = FlattenAssertions.ExtractWithExtractor(rootfs, temp.Combine("extracted"));
+        FlattenAssertions.AssertSameTreeAndTimes(umoci, extracted, image + " (extractor)");
+        FlattenAssertions.AssertKernelMountPointsAreEmptyDirectories(extracted);
     }
 
     [Theory]

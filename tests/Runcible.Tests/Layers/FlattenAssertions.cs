@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.Text.RegularExpressions;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
@@ -34,6 +35,32 @@ internal static class FlattenAssertions
             .EnsureSuccess("tar -x of the flattened stream");
         File.Delete(tarPath);
         return Path.Combine(directory, "rootfs");
+    }
+
+    /// <summary>Our <see cref="RootfsExtractor"/> into <paramref name="directory"/> (new or empty), as the calling thread's user.</summary>
+    public static string ExtractWithExtractor(FlattenedRootfs rootfs, string directory, IBuildLog? log = null)
+    {
+        new RootfsExtractor(log ?? NullBuildLog.Instance).Extract(rootfs, directory);
+        return directory;
+    }
+
+    /// <summary>
+    /// <see cref="AssertSameTree"/> including modification times, for the extractor, which sets every
+    /// time from the index. (GNU tar restores a directory's time before the stream's later entries land
+    /// in it, since the stream puts all directories first, so a tar extraction's directory times are not comparable.)
+    /// </summary>
+    public static void AssertSameTreeAndTimes(string expectedRoot, string actualRoot, string what, IReadOnlyCollection<string>? timesNotCompared = null)
+    {
+        TreeSnapshot Snapshot(string root)
+        {
+            var snapshot = TreeSnapshot.Of(root, OutsideKernelMountPoints, withTimes: true);
+            return timesNotCompared is null ? snapshot : snapshot with
+            {
+                Entries = snapshot.Entries.ToDictionary(e => e.Key, e => timesNotCompared.Contains(e.Key) ? Regex.Replace(e.Value, @" mtime -?\d+", "") : e.Value),
+            };
+        }
+
+        TreeSnapshot.AssertEqual(Snapshot(expectedRoot), Snapshot(actualRoot), what);
     }
 
     /// <summary>The oracle: <c>umoci unpack</c> of the layout's tag, as root.</summary>

@@ -6,14 +6,14 @@ namespace Runcible.Tests.Layers;
 
 /// <summary>
 /// What an extracted tree is, for comparing two of them: per path its type, mode (with setuid, setgid,
-/// sticky), owner, size, content hash, link target and extended attributes, and which paths share an inode.
-/// Read with find and getfattr, not with our own code.
+/// sticky), owner, size, content hash, link target and extended attributes, and which paths share an inode;
+/// with <c>withTimes</c> also the modification time (whole seconds). Read with find and getfattr, not with our own code.
 /// </summary>
 internal sealed record TreeSnapshot(IReadOnlyDictionary<string, string> Entries, IReadOnlyList<string> InodeGroups)
 {
-    public static TreeSnapshot Of(string root, Func<string, bool>? include = null)
+    public static TreeSnapshot Of(string root, Func<string, bool>? include = null, bool withTimes = false)
     {
-        var listing = ProcessRunner.Run("find", [".", "-mindepth", "1", "-printf", "%y\t%#m\t%U\t%G\t%s\t%i\t%n\t%l\t%P\\0"], root, timeout: TimeSpan.FromMinutes(5))
+        var listing = ProcessRunner.Run("find", [".", "-mindepth", "1", "-printf", "%y\t%#m\t%U\t%G\t%s\t%i\t%n\t%l\t%T@\t%P\\0"], root, timeout: TimeSpan.FromMinutes(5))
             .EnsureSuccess("find").StandardOutput;
         var xattrs = Xattrs(root);
         var entries = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -21,7 +21,7 @@ internal sealed record TreeSnapshot(IReadOnlyDictionary<string, string> Entries,
         foreach (var record in listing.Split('\0').Where(r => r.Trim().Length > 0))
         {
             var f = record.Split('\t');
-            var (type, mode, uid, gid, size, inode, links, target, path) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], string.Join('\t', f[8..]));
+            var (type, mode, uid, gid, size, inode, links, target, time, path) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], string.Join('\t', f[9..]));
             if (include is not null && !include(path))
             {
                 continue;
@@ -35,6 +35,11 @@ internal sealed record TreeSnapshot(IReadOnlyDictionary<string, string> Entries,
                 "l" => $"symlink {uid}:{gid} -> {target}",
                 _ => $"{type} {mode} {uid}:{gid} {DeviceNumbers(Path.Combine(root, path))}",
             };
+            if (withTimes)
+            {
+                description += " mtime " + time.Split('.')[0];
+            }
+
             if (xattrs.TryGetValue(path, out var attributes))
             {
                 description += " xattrs[" + attributes + "]";
