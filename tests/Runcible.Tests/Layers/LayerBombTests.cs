@@ -109,6 +109,16 @@ public class LayerBombTests
         harness.AssertRefused(new TestImage().RawLayer(tar[..(RawTar.Block * 12 + 100)]), "RUNCIBLE2009");
     }
 
+    /// <summary>Cut at an entry boundary, without its end blocks, a tar is refused even when its diff_id matches (TarReader wants the end).</summary>
+    [Fact]
+    public void ATarWithoutItsEndBlocksIsRefused()
+    {
+        using var harness = new EscapeHarness();
+        var withoutEnd = new RawTar().File("a", "a").File("b", "b").Build(endMarker: false);
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd[..(2 * RawTar.Block)], LayerCompression.Zstd), "RUNCIBLE2009");
+    }
+
     [Fact]
     public void TrailingGarbageAfterTheTarEndIsHashedButNotRead()
     {
