@@ -119,8 +119,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
                 return;
             }
 
+            var link = CheckPathLength(new RootfsNode(name, parent, target.Kind) { Layer = state.Index, Content = target.Content, LinkTarget = target.LinkTarget }, state, entry.Name);
             Detach(existing);
-            var link = new RootfsNode(name, parent, target.Kind) { Layer = state.Index, Content = target.Content, LinkTarget = target.LinkTarget };
             link.CopyMetadataFrom(target);
             link.DeviceMajor = target.DeviceMajor;
             link.DeviceMinor = target.DeviceMinor;
@@ -136,8 +136,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
             return;
         }
 
+        var node = CheckPathLength(new RootfsNode(name, parent, kind) { Layer = state.Index }, state, entry.Name);
         Detach(existing);
-        var node = new RootfsNode(name, parent, kind) { Layer = state.Index };
         SetMetadata(node, entry, state);
         switch (kind)
         {
@@ -241,12 +241,15 @@ public sealed class RootfsFlattener : IRootfsFlattener
             var child = current.Child(component);
             if (child is null)
             {
-                child = new RootfsNode(component, current, RootfsNodeKind.Directory)
-                {
-                    Mode = (UnixFileMode)0x1ED,
-                    ModificationTime = DateTimeOffset.UnixEpoch,
-                    Layer = state.Index,
-                };
+                child = CheckPathLength(
+                    new RootfsNode(component, current, RootfsNodeKind.Directory)
+                    {
+                        Mode = (UnixFileMode)0x1ED,
+                        ModificationTime = DateTimeOffset.UnixEpoch,
+                        Layer = state.Index,
+                    },
+                    state,
+                    entryName);
                 current.Children![component] = child;
             }
 
@@ -271,6 +274,16 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
         return current;
     }
+
+    /// <summary>
+    /// Holds every path of the tree to the name bound (PATH_MAX), however it was reached: symlinks
+    /// resolved on the way can put a short name thousands of directories deep, which no extraction
+    /// could create and every walk of the tree would pay for.
+    /// </summary>
+    private RootfsNode CheckPathLength(RootfsNode node, LayerState state, string entryName) =>
+        node.PathBytes > _options.MaxNameBytes
+            ? throw new RuncibleException(RuncibleErrors.LayerPathTooLong, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), _options.MaxNameBytes)
+            : node;
 
     private RootfsNode ResolveLinkTarget(RootfsNode root, string linkName, LayerState state, string entryName)
     {

@@ -253,6 +253,58 @@ public class LayerBombTests
         Assert.All(inner.Children.Keys, name => Assert.StartsWith("g", name, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// 20,000 files 1,900 directories deep (names within the bound): writing each path must cost its
+    /// length, not its depth times its length.
+    /// </summary>
+    [Fact]
+    public void DeepPathsAreWrittenInTimeLinearInTheirLength()
+    {
+        using var harness = new EscapeHarness();
+        var deep = string.Concat(Enumerable.Repeat("d/", 1900));
+        var (blob, diffId) = Compress(LayerCompression.Gzip, output =>
+        {
+            for (var file = 0; file < 20_000; file++)
+            {
+                output.Write(new RawTar().Pax(("path", $"{deep}f{file}")).Entry("placeholder", '0').Build(endMarker: false));
+            }
+
+            output.Write(new byte[2 * RawTar.Block]);
+        });
+        var pulled = harness.Pull(new TestImage().CompressedBlob(blob, LayerCompression.Gzip, diffId));
+        var clock = Stopwatch.StartNew();
+        using var rootfs = FlattenAssertions.Flatten(pulled);
+        var output = new CountingStream();
+        using (var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Gnu, leaveOpen: true))
+        {
+            rootfs.WriteEntries(writer, "rootfs/");
+        }
+
+        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
+        Assert.True(output.Written > 20_000L * deep.Length);
+    }
+
+    /// <summary>
+    /// Symlinks whose targets are long relative paths, each planted at the end of the one before: a
+    /// short entry name resolves 40 links deep to a path of 80,000 bytes. Paths of the tree are held
+    /// to the name bound wherever they come from.
+    /// </summary>
+    [Fact]
+    public void PathsLengthenedThroughSymlinksAreHeldToTheNameBound()
+    {
+        using var harness = new EscapeHarness();
+        var target = string.Join('/', Enumerable.Repeat("d", 1000));
+        var layer = new RawTar();
+        for (var level = 1; level <= 40; level++)
+        {
+            layer.Pax(("linkpath", target)).Symlink(string.Join('/', Enumerable.Repeat("s", level)), "placeholder");
+        }
+
+        layer.File(string.Join('/', Enumerable.Repeat("s", 40)) + "/x", "x");
+        var error = harness.AssertRefused(new TestImage().RawLayer(layer.Build()), "RUNCIBLE2021");
+        Assert.Contains("4096", error.Message);
+    }
+
     /// <summary>A million empty files (512 MiB of headers, a few MiB gzipped): stopped by the entry bound, fast and small.</summary>
     [Fact]
     public void AMillionTinyEntriesStopAtTheEntryBound()
@@ -326,6 +378,39 @@ public class LayerBombTests
     }
 
     private static string RandomText(int count) => Convert.ToBase64String(RandomBytes(count))[..count];
+
+    private sealed class CountingStream : Stream
+    {
+        public long Written { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Written += count;
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Written += buffer.Length;
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
 
     private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
     {
