@@ -55,6 +55,14 @@ public static partial class RuncibleErrors
         "RUNCIBLE2013",
         "Extracting the root file system into '{0}' failed at '{1}': {2}. Nothing was left behind; check the directory's file system and permissions.");
 
+    public static readonly ErrorDescriptor LayerMetadataTooLarge = new(
+        "RUNCIBLE2020",
+        "Layer {1} of {0} has a {2} of {3} bytes, more than the {4} bytes Runcible reads of one (names, link targets and extended attributes need far less). The image is malformed or hostile; use another base image.");
+
+    public static readonly ErrorDescriptor LayerPathTooLong = new(
+        "RUNCIBLE2021",
+        "Layer {1} of {0} puts '{2}' at a path of the tree longer than {3} bytes (symlinks on the way lengthen it). The image is malformed or hostile; use another base image.");
+
     public static readonly ErrorDescriptor ExtendedAttributeNotSet = new(
         "RUNCIBLE2040",
         "The extended attribute '{1}' of '{0}' was not set by the extraction: {2}. The flattened tree (and a bundle) still carries it.");

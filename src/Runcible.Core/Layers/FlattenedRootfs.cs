@@ -126,15 +126,9 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
                     throw reader.Corrupt(new InvalidDataException($"entry {ordinal} changed between reads"));
                 }
 
-                try
-                {
-                    write(node, new KnownLengthStream(entry.DataStream ?? Stream.Null, node.Content.Size, reader));
-                }
-                catch (Exception e) when (LayerReader.IsFormatProblem(e) && e is not RuncibleException)
-                {
-                    throw reader.Corrupt(e);
-                }
-
+                // Only reading the layer is translated into a corrupt-layer error: a failing output
+                // (disk full, closed pipe, an extraction step) must surface as itself.
+                write(node, new KnownLengthStream(reader.DataOf(entry), node.Content.Size, reader));
                 remaining--;
             }
 

@@ -26,6 +26,9 @@ public sealed record FlattenOptions
     /// <summary>Bytes of an entry name or link target.</summary>
     public int MaxNameBytes { get; init; } = 4096;
 
+    /// <summary>Bytes of one metadata entry (a PAX record set, a GNU long name), refused from its header before it is read.</summary>
+    public long MaxMetadataBytes { get; init; } = 1 << 20;
+
     /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
     public int MaxZstdWindowLog { get; init; } = 27;
 }
@@ -39,6 +42,8 @@ internal sealed class LayerReader : IDisposable
     private readonly Stream _file;
     private readonly Stream _decompressed;
     private readonly BoundedHashingStream _bounded;
+    private readonly TarMetadataGuard _guard;
+    private long _entriesRead;
 
     public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options)
     {
@@ -55,7 +60,8 @@ internal sealed class LayerReader : IDisposable
         };
         var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
         _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this);
-        Tar = new TarReader(_bounded, leaveOpen: true);
+        _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
+        Tar = new TarReader(_guard, leaveOpen: true);
     }
 
     public int LayerNumber { get; }
@@ -71,7 +77,18 @@ internal sealed class LayerReader : IDisposable
     {
         try
         {
-            return Tar.GetNextEntry(copyData: false);
+            var entry = Tar.GetNextEntry(copyData: false);
+            if (entry is not null)
+            {
+                _entriesRead++;
+            }
+
+            return entry;
+        }
+        catch (NotSupportedException e)
+        {
+            // TarReader refuses some entry kinds itself (GNU sparse 'S', multi-volume) before we see a name.
+            throw new RuncibleException(e, RuncibleErrors.UnsupportedLayerEntry, ImageName, LayerNumber, $"entry {_entriesRead + 1}", e.Message);
         }
         catch (Exception e) when (IsFormatProblem(e))
         {
@@ -101,16 +118,25 @@ internal sealed class LayerReader : IDisposable
         }
     }
 
+    /// <summary>The entry's data, whose read errors (truncation, decompression, bounds) are coded errors.</summary>
+    public Stream DataOf(TarEntry entry) => entry.DataStream is { } data ? new TranslatingReadStream(data, this) : Stream.Null;
+
     public RuncibleException Corrupt(Exception e) =>
         e as RuncibleException ?? new RuncibleException(e, RuncibleErrors.CorruptLayer, ImageName, LayerNumber, e.Message, Layer.Compression.ToString().ToLowerInvariant());
 
-    public static bool IsFormatProblem(Exception e) =>
-        e is InvalidDataException or EndOfStreamException or FormatException or ZstdException or ArgumentException or OverflowException or InvalidOperationException
-        || e is IOException && e is not FileNotFoundException;
+    /// <summary>
+    /// Whether an exception thrown while reading layer data (decompressor, tar parser) is that data's
+    /// fault. Hostile bytes can drive those libraries into any exception type (InvalidData, EndOfStream,
+    /// Format, Overflow, Argument, IndexOutOfRange...), so all count except cancellation and memory
+    /// exhaustion. Only wrap calls that read layer data: our own logic's bugs and output errors must
+    /// not be reported as a corrupt image.
+    /// </summary>
+    public static bool IsFormatProblem(Exception e) => e is not (OperationCanceledException or OutOfMemoryException);
 
     public void Dispose()
     {
         Tar.Dispose();
+        _guard.Dispose();
         _bounded.Dispose();
         _decompressed.Dispose();
         _file.Dispose();
@@ -122,6 +148,48 @@ internal sealed class LayerReader : IDisposable
         // A frame may ask for a window of up to 2 GiB: refuse more than the bound instead of allocating it.
         stream.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, options.MaxZstdWindowLog);
         return stream;
+    }
+
+    /// <summary>Reads an entry's data, turning the layer's read failures into coded errors.</summary>
+    private sealed class TranslatingReadStream(Stream inner, LayerReader owner) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception e) when (IsFormatProblem(e))
+            {
+                throw owner.Corrupt(e);
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Hashes the uncompressed bytes and stops at the size bounds.</summary>

@@ -55,10 +55,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
             }
 
             reader.VerifyDiffId();
-            foreach (var opaque in state.OpaqueDirectories)
-            {
-                HideLowerLayers(opaque, i);
-            }
+            HideLowerLayersOnce(state.HidingDirectories, i);
         }
 
         EnsureKernelMountPoints(root);
@@ -71,7 +68,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
         public int Index { get; } = index;
 
-        public List<RootfsNode> OpaqueDirectories { get; } = [];
+        /// <summary>Opaque directories and this layer's own whited-out directories: their lower layers' contents are hidden when the layer ends.</summary>
+        public HashSet<RootfsNode> HidingDirectories { get; } = new(ReferenceEqualityComparer.Instance);
 
         public RuncibleException Unsafe(string name, string problem) =>
             new(RuncibleErrors.UnsafeLayerEntryName, Reader.ImageName, Reader.LayerNumber, Printable(name), problem);
@@ -103,7 +101,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
             return;
         }
 
-        var parent = ResolveDirectory(root, root, components.Take(components.Count - 1), state, entry.Name, 0);
+        var hops = 0;
+        var parent = ResolveDirectory(root, root, components.Take(components.Count - 1), state, entry.Name, ref hops);
         var name = components[^1];
         if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
@@ -120,8 +119,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
                 return;
             }
 
+            var link = CheckPathLength(new RootfsNode(name, parent, target.Kind) { Layer = state.Index, Content = target.Content, LinkTarget = target.LinkTarget }, state, entry.Name);
             Detach(existing);
-            var link = new RootfsNode(name, parent, target.Kind) { Layer = state.Index, Content = target.Content, LinkTarget = target.LinkTarget };
             link.CopyMetadataFrom(target);
             link.DeviceMajor = target.DeviceMajor;
             link.DeviceMinor = target.DeviceMinor;
@@ -137,8 +136,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
             return;
         }
 
+        var node = CheckPathLength(new RootfsNode(name, parent, kind) { Layer = state.Index }, state, entry.Name);
         Detach(existing);
-        var node = new RootfsNode(name, parent, kind) { Layer = state.Index };
         SetMetadata(node, entry, state);
         switch (kind)
         {
@@ -219,9 +218,11 @@ public sealed class RootfsFlattener : IRootfsFlattener
     /// <summary>
     /// Walks <paramref name="components"/> from <paramref name="start"/>, following symlinks inside the
     /// tree (absolute targets from the tree's root, '..' stopping at the root), creating missing
-    /// directories as extraction would.
+    /// directories as extraction would. <paramref name="hops"/> counts the links followed for the
+    /// whole path, nested ones included, as the kernel does: a budget per branch would let links that
+    /// name each other several times take exponential time.
     /// </summary>
-    private RootfsNode ResolveDirectory(RootfsNode root, RootfsNode start, IEnumerable<string> components, LayerState state, string entryName, int hops)
+    private RootfsNode ResolveDirectory(RootfsNode root, RootfsNode start, IEnumerable<string> components, LayerState state, string entryName, ref int hops)
     {
         var current = start;
         foreach (var component in components)
@@ -240,12 +241,15 @@ public sealed class RootfsFlattener : IRootfsFlattener
             var child = current.Child(component);
             if (child is null)
             {
-                child = new RootfsNode(component, current, RootfsNodeKind.Directory)
-                {
-                    Mode = (UnixFileMode)0x1ED,
-                    ModificationTime = DateTimeOffset.UnixEpoch,
-                    Layer = state.Index,
-                };
+                child = CheckPathLength(
+                    new RootfsNode(component, current, RootfsNodeKind.Directory)
+                    {
+                        Mode = (UnixFileMode)0x1ED,
+                        ModificationTime = DateTimeOffset.UnixEpoch,
+                        Layer = state.Index,
+                    },
+                    state,
+                    entryName);
                 current.Children![component] = child;
             }
 
@@ -261,7 +265,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
                     }
 
                     var target = child.LinkTarget ?? "";
-                    current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, hops);
+                    current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, ref hops);
                     break;
                 default:
                     throw new RuncibleException(RuncibleErrors.LayerParentNotDirectory, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), child.Path);
@@ -270,6 +274,16 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
         return current;
     }
+
+    /// <summary>
+    /// Holds every path of the tree to the name bound (PATH_MAX), however it was reached: symlinks
+    /// resolved on the way can put a short name thousands of directories deep, which no extraction
+    /// could create and every walk of the tree would pay for.
+    /// </summary>
+    private RootfsNode CheckPathLength(RootfsNode node, LayerState state, string entryName) =>
+        node.PathBytes > _options.MaxNameBytes
+            ? throw new RuncibleException(RuncibleErrors.LayerPathTooLong, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), _options.MaxNameBytes)
+            : node;
 
     private RootfsNode ResolveLinkTarget(RootfsNode root, string linkName, LayerState state, string entryName)
     {
@@ -374,7 +388,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
     {
         if (name == OpaqueWhiteout)
         {
-            state.OpaqueDirectories.Add(parent);
+            state.HidingDirectories.Add(parent);
             return;
         }
 
@@ -394,9 +408,57 @@ public sealed class RootfsFlattener : IRootfsFlattener
             }
             else
             {
-                HideLowerLayers(victim, state.Index);
+                state.HidingDirectories.Add(victim);
             }
         }
+    }
+
+    /// <summary>
+    /// Hides lower layers under each of <paramref name="directories"/>, walking each subtree once: a
+    /// directory inside another one of the set is covered by the outer walk. A layer can name the same
+    /// or nested directories many times; walking each one's subtree would be quadratic.
+    /// </summary>
+    private static void HideLowerLayersOnce(HashSet<RootfsNode> directories, int layer)
+    {
+        var covered = new Dictionary<RootfsNode, bool>(ReferenceEqualityComparer.Instance);
+        var outermost = directories.Where(d => !HasAncestorIn(d, directories, covered)).ToList();
+        foreach (var directory in outermost)
+        {
+            HideLowerLayers(directory, layer);
+        }
+    }
+
+    /// <summary>Whether a parent of <paramref name="node"/> is in <paramref name="set"/>, remembering the answer for every node on the way up.</summary>
+    private static bool HasAncestorIn(RootfsNode node, HashSet<RootfsNode> set, Dictionary<RootfsNode, bool> known)
+    {
+        var path = new List<RootfsNode>();
+        var current = node.Parent;
+        bool answer = false;
+        while (current is not null)
+        {
+            if (known.TryGetValue(current, out var cached))
+            {
+                answer = cached;
+                break;
+            }
+
+            if (set.Contains(current))
+            {
+                answer = true;
+                break;
+            }
+
+            path.Add(current);
+            current = current.Parent;
+        }
+
+        // Every node walked has no member of the set between it and where the answer was found.
+        foreach (var walked in path)
+        {
+            known[walked] = answer;
+        }
+
+        return answer;
     }
 
     /// <summary>Removes everything under <paramref name="directory"/> that a layer below <paramref name="layer"/> put there.</summary>

@@ -37,6 +37,7 @@ public sealed class RootfsNode
         Name = name;
         Parent = parent;
         Kind = kind;
+        PathBytes = parent is null ? 0 : (parent.Parent is null ? 0 : parent.PathBytes + 1) + System.Text.Encoding.UTF8.GetByteCount(name);
         if (kind == RootfsNodeKind.Directory)
         {
             Children = new Dictionary<string, RootfsNode>(StringComparer.Ordinal);
@@ -74,7 +75,24 @@ public sealed class RootfsNode
     public int Layer { get; internal set; }
 
     /// <summary>The path inside the tree, without a leading '/' ("" for the root).</summary>
-    public string Path => Parent is null ? "" : Parent.Parent is null ? Name : Parent.Path + "/" + Name;
+    public string Path
+    {
+        get
+        {
+            // Built from the leaf up in one pass: concatenating level by level costs depth times length.
+            var names = new List<string>();
+            for (var node = this; node.Parent is not null; node = node.Parent)
+            {
+                names.Add(node.Name);
+            }
+
+            names.Reverse();
+            return string.Join('/', names);
+        }
+    }
+
+    /// <summary>UTF-8 bytes of <see cref="Path"/>, known when the node is made (symlinks resolved on the way can make it far longer than any entry name).</summary>
+    public int PathBytes { get; }
 
     public RootfsNode? Child(string name) => Children is not null && Children.TryGetValue(name, out var child) ? child : null;
 
