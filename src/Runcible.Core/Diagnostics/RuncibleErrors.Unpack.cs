@@ -29,7 +29,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor LayerTooLarge = new(
         "RUNCIBLE2007",
-        "Layer {1} of {0} expands to more than {2} bytes ({3}). Runcible stops there to protect the build machine; if the image is genuine, raise the bound or use a smaller base image.");
+        "Layer {1} of {0} expands to more than {2} bytes ({3}). Runcible stops there to protect the build machine; use a smaller or another base image.");
 
     public static readonly ErrorDescriptor TooManyLayerEntries = new(
         "RUNCIBLE2008",
