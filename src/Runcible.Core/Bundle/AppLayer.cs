@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 
 namespace Runcible.Core.Bundle;
 
@@ -136,18 +137,8 @@ public sealed class AppLayer
         return entry;
     }
 
-    private sealed class HashingSink(IncrementalHash hash) : Stream
+    private sealed class HashingSink(IncrementalHash hash) : ForwardWriteStream
     {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
         public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
     }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 
 namespace Runcible.Core.Bundle;
 
@@ -265,7 +266,7 @@ public sealed class BundleWriter
     }
 
     /// <summary>Passes writes through until <see cref="Cut"/>, then swallows them (the tar end marker of the base part).</summary>
-    private sealed class EndMarkerCutter(Stream inner) : Stream
+    private sealed class EndMarkerCutter(Stream inner) : ForwardWriteStream
     {
         private bool _cut;
         private long _length;
@@ -280,16 +281,8 @@ public sealed class BundleWriter
             _cut = true;
         }
 
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
         public override long Length => _length;
         public override long Position { get => _length; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Runcible.Core.IO;
 
 namespace Runcible.Core.Bundle;
 
@@ -10,23 +11,14 @@ namespace Runcible.Core.Bundle;
 /// reproducible-build tar invocations use; readers ignore it) and the header checksum is recomputed.
 /// Everything else passes through untouched; data records are not copied.
 /// </summary>
-internal sealed class PaxHeaderNameNormalizer(Stream inner) : Stream
+internal sealed class PaxHeaderNameNormalizer(Stream inner) : ForwardWriteStream
 {
     private const int Record = 512;
     private readonly byte[] _header = new byte[Record];
     private int _headerFilled;
     private long _dataBytesLeft;
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
     public override void Flush() => inner.Flush();
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Images;
@@ -253,15 +254,9 @@ public sealed class ContentCache
     }
 
     /// <summary>Hashes what passes through and refuses more than the expected size, so a hostile blob cannot fill the disk.</summary>
-    private sealed class VerifyingWriteStream(Stream inner, IncrementalHash hash, long limit) : Stream
+    private sealed class VerifyingWriteStream(Stream inner, IncrementalHash hash, long limit) : ForwardWriteStream
     {
         public long BytesWritten { get; private set; }
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
 
         public override long Length => BytesWritten;
 
@@ -274,14 +269,6 @@ public sealed class ContentCache
         public override void Flush() => inner.Flush();
 
         public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Runcible.Core.Bundle;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Images;
@@ -330,14 +331,8 @@ public sealed class ImagePuller : IBaseImageProvider
     }
 
     /// <summary>Counts what a source writes, for progress.</summary>
-    private sealed class ProgressStream(Stream inner, Action<long> written) : Stream
+    private sealed class ProgressStream(Stream inner, Action<long> written) : ForwardWriteStream
     {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
         public override long Length => inner.Length;
 
         public override long Position
@@ -349,14 +344,6 @@ public sealed class ImagePuller : IBaseImageProvider
         public override void Flush() => inner.Flush();
 
         public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using Runcible.Core.Bundle;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Layers;
@@ -273,15 +274,11 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     /// unseekable archive (the bundle's compressor) without buffering: it only needs Length up front.
     /// Ending before that length is the layer's corrupt-layer error (coded here, whoever reads), never a short file.
     /// </summary>
-    private sealed class KnownLengthStream(Stream inner, long length, LayerReader layer) : Stream
+    private sealed class KnownLengthStream(Stream inner, long length, LayerReader layer) : ForwardReadStream
     {
         private long _position;
 
-        public override bool CanRead => true;
-
         public override bool CanSeek => true;
-
-        public override bool CanWrite => false;
 
         public override long Length => length;
 
@@ -290,8 +287,6 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
             get => _position;
             set => Seek(value, SeekOrigin.Begin);
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -321,13 +316,5 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 
             return _position;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 using ZstdSharp;
 using ZstdSharp.Unsafe;
@@ -151,24 +152,8 @@ internal sealed class LayerReader : IDisposable
     }
 
     /// <summary>Reads an entry's data, turning the layer's read failures into coded errors.</summary>
-    private sealed class TranslatingReadStream(Stream inner, LayerReader owner) : Stream
+    private sealed class TranslatingReadStream(Stream inner, LayerReader owner) : ForwardReadStream
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             try
@@ -180,31 +165,13 @@ internal sealed class LayerReader : IDisposable
                 throw owner.Corrupt(e);
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Hashes the uncompressed bytes and stops at the size bounds.</summary>
-    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner) : Stream
+    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner) : ForwardReadStream
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
 
         public override long Position
         {
@@ -213,8 +180,6 @@ internal sealed class LayerReader : IDisposable
         }
 
         public byte[] Hash() => _hash.GetHashAndReset();
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -233,16 +198,6 @@ internal sealed class LayerReader : IDisposable
             _hash.AppendData(buffer[..read]);
             return read;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

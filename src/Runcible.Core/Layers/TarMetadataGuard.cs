@@ -1,4 +1,5 @@
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 
 namespace Runcible.Core.Layers;
 
@@ -10,7 +11,7 @@ namespace Runcible.Core.Layers;
 /// metadata entries are refused from their header, before their data is read, when they claim more
 /// than <see cref="FlattenOptions.MaxMetadataBytes"/>. Stops watching at the end-of-archive block.
 /// </summary>
-internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, LayerReader owner) : Stream
+internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, LayerReader owner) : ForwardReadStream
 {
     private const int Block = 512;
 
@@ -21,22 +22,6 @@ internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, Laye
     private long _paxDataRemaining;
     private long? _sizeOverride;
     private bool _ended;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -195,14 +180,4 @@ internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, Laye
     }
 
     private RuncibleException Unreadable(string problem) => owner.Corrupt(new InvalidDataException("a tar header has " + problem));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Tests.Layers;
@@ -62,27 +63,11 @@ public class FlattenedStreamOutputTests
     }
 
     /// <summary>A write-only output that fails like a full disk once <c>capacity</c> bytes were written.</summary>
-    private sealed class FullDisk(long capacity) : Stream
+    private sealed class FullDisk(long capacity) : ForwardWriteStream
     {
         public const string Message = "No space left on device";
 
         private long _written;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
@@ -92,15 +77,5 @@ public class FlattenedStreamOutputTests
                 throw new IOException(Message);
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

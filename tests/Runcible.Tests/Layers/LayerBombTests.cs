@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Security.Cryptography;
+using Runcible.Core.IO;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
 
@@ -381,57 +382,15 @@ public class LayerBombTests
 
     private static string RandomText(int count) => Convert.ToBase64String(RandomBytes(count))[..count];
 
-    private sealed class CountingStream : Stream
+    private sealed class CountingStream : ForwardWriteStream
     {
         public long Written { get; private set; }
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Written += count;
-
         public override void Write(ReadOnlySpan<byte> buffer) => Written += buffer.Length;
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
-    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
+    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : ForwardWriteStream
     {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             hash.AppendData(buffer);
@@ -439,11 +398,5 @@ public class LayerBombTests
         }
 
         public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
