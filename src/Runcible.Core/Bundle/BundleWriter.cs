@@ -1,10 +1,10 @@
 using System.Formats.Tar;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
+using Runcible.Core.Oci;
 
 namespace Runcible.Core.Bundle;
 
@@ -70,7 +70,7 @@ public sealed class BundleWriter
     public string BaseChunkPath(BundleContent content)
     {
         var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, _chunkSize, _toolVersion);
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key))).ToLowerInvariant();
+        var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
     }
 

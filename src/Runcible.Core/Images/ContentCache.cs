@@ -217,7 +217,7 @@ public sealed class ContentCache
     // Source and tag are hashed: repository names and tags never become paths.
     private string RefPath(string source, string tag)
     {
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source + "\n" + tag))).ToLowerInvariant();
+        var key = Digest.ComputeSha256(Encoding.UTF8.GetBytes(source + "\n" + tag)).Encoded;
         return Path.Combine(Directory, "refs", key);
     }
 

@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.Security.Cryptography;
 using System.Text;
 using Runcible.Core.Bundle;
 using Runcible.Core.Oci;
@@ -134,6 +133,6 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
         }
 
         private static string Hash(string text) =>
-            Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
+            Digest.ComputeSha256(Encoding.UTF8.GetBytes(text)).Encoded;
     }
 }
