@@ -40,9 +40,73 @@ public sealed class BundleBuilder
         var platform = Images.PlatformSelector.FromRuntimeIdentifier(settings.RuntimeIdentifier);
         _log.LogMessage($"Runcible: base image {request.BaseImageReference} for {platform}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var image = await _stages.Images.PullAsync(request.BaseImageReference, platform, cancellationToken).ConfigureAwait(false);
-        var pulled = clock.Elapsed;
 
+        // The registry round trip that resolves a tag costs a republish about as much as all the rest of its
+        // work. So, when the image the tag named last time is still cached whole, the bundle is written from it
+        // while the registry is asked, and committed only if the tag still names that image (else written again).
+        var pulling = Task.Run(() => _stages.Images.PullAsync(request.BaseImageReference, platform, cancellationToken), cancellationToken);
+        try
+        {
+            var assumed = await _stages.Images.TryGetLastPulledAsync(request.BaseImageReference, platform, cancellationToken).ConfigureAwait(false);
+            if (assumed is not null)
+            {
+                BundleWriter.PendingBundle? pending = null;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+                try
+                {
+                    pending = Prepare(request, assumed, out var stages);
+                    var image = await pulling.ConfigureAwait(false);
+                    if (image.ManifestDigest == assumed.ManifestDigest)
+                    {
+                        _log.LogMessage($"Runcible: registry {clock.Elapsed.TotalMilliseconds:F0} ms (overlapped), {stages}");
+                        return pending.Commit();
+                    }
+
+                    _log.LogMessage($"Runcible: {request.BaseImageReference} now names {image.ManifestDigest}, not {assumed.ManifestDigest} as at its last pull; writing the bundle again");
+                }
+                catch (Exception e) when (e is not OperationCanceledException && pending is null)
+                {
+                    // Written on the assumed image, the build failed: whether that is the answer depends on the registry's.
+                    failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                }
+                finally
+                {
+                    pending?.Dispose();
+                }
+
+                if (failure is not null && (await pulling.ConfigureAwait(false)).ManifestDigest == assumed.ManifestDigest)
+                {
+                    failure.Throw();
+                }
+            }
+
+            var pulled = await pulling.ConfigureAwait(false);
+            var pullTime = clock.Elapsed;
+            using var fresh = Prepare(request, pulled, out var freshStages);
+            _log.LogMessage($"Runcible: pull {pullTime.TotalMilliseconds:F0} ms, {freshStages}");
+            return fresh.Commit();
+        }
+        finally
+        {
+            // Whatever happened, the pull is not left running (it uses the caller's registry connections).
+            if (!pulling.IsCompleted)
+            {
+                try
+                {
+                    await pulling.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>Flattens, configures and writes the bundle of <paramref name="image"/> up to its commit; <paramref name="stages"/> says where the time went.</summary>
+    private BundleWriter.PendingBundle Prepare(BundleRequest request, Oci.PulledImage image, out string stages)
+    {
+        var settings = request.Settings;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var rootfs = _stages.Flattener.Flatten(image);
         var config = _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, request.Container);
         var extraFiles = _stages.HostRuntime?.Create(settings, config) ?? [];
@@ -59,10 +123,10 @@ public sealed class BundleBuilder
             config.ContainerGid,
             config.DataDirectories,
             extraFiles);
-        cancellationToken.ThrowIfCancellationRequested();
-        var result = _writer.Write(content, request.OutputDirectory);
+        var pending = _writer.Prepare(content, request.OutputDirectory);
+
         // Where a build's time went, at detailed verbosity: the figures docs/performance.md reasons with.
-        _log.LogMessage($"Runcible: pull {pulled.TotalMilliseconds:F0} ms, config {(configured - pulled).TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms");
-        return result;
+        stages = $"config {configured.TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms";
+        return pending;
     }
 }

@@ -8,6 +8,13 @@ namespace Runcible.Core.Bundle;
 public interface IBaseImageProvider
 {
     Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The image <paramref name="reference"/> named at its last pull, when that can be had from the cache
+    /// alone and the real pull would have to ask a registry; else null. Never makes a request.
+    /// </summary>
+    Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+        Task.FromResult<PulledImage?>(null);
 }
 
 /// <summary>The unpack stage's flattened tree of one image: its tar entries for the bundle and single-file reads for the config stage.</summary>

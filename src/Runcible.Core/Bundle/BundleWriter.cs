@@ -76,6 +76,17 @@ public sealed class BundleWriter
 
     public BundleWriteResult Write(BundleContent content, string outputDirectory)
     {
+        using var pending = Prepare(content, outputDirectory);
+        return pending.Commit();
+    }
+
+    /// <summary>
+    /// Writes the whole tarball under a temporary name beside its final path, and stops there:
+    /// <see cref="PendingBundle.Commit"/> renames it into place, disposing it uncommitted deletes it.
+    /// (A republish writes while the registry confirms the base image it assumed; see <see cref="BundleBuilder"/>.)
+    /// </summary>
+    public PendingBundle Prepare(BundleContent content, string outputDirectory)
+    {
         var settings = content.Settings;
         var finalPath = Path.Combine(Path.GetFullPath(outputDirectory), settings.FileName);
         string tempPath;
@@ -116,9 +127,7 @@ public sealed class BundleWriter
                 output.Flush();
             }
 
-            File.Move(tempPath, finalPath, overwrite: true);
-            _log.LogMessage($"Runcible: wrote {finalPath} (base part {(reused ? "reused from cache" : "compressed")})", important: false);
-            return new BundleWriteResult(finalPath, appDigest, reused);
+            return new PendingBundle(tempPath, finalPath, new BundleWriteResult(finalPath, appDigest, reused), _log);
         }
         catch (Exception e)
         {
@@ -262,6 +271,51 @@ public sealed class BundleWriter
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>A tarball written in full under a temporary name: committed into place, or deleted.</summary>
+    public sealed class PendingBundle : IDisposable
+    {
+        private readonly string _tempPath;
+        private readonly string _finalPath;
+        private readonly BundleWriteResult _result;
+        private readonly IBuildLog _log;
+        private bool _done;
+
+        internal PendingBundle(string tempPath, string finalPath, BundleWriteResult result, IBuildLog log)
+        {
+            _tempPath = tempPath;
+            _finalPath = finalPath;
+            _result = result;
+            _log = log;
+        }
+
+        public BundleWriteResult Commit()
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            try
+            {
+                File.Move(_tempPath, _finalPath, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Dispose();
+                throw new RuncibleException(e, RuncibleErrors.BundleOutputNotWritable, _finalPath, e.Message);
+            }
+
+            _done = true;
+            _log.LogMessage($"Runcible: wrote {_finalPath} (base part {(_result.ReusedBaseChunk ? "reused from cache" : "compressed")})", important: false);
+            return _result;
+        }
+
+        public void Dispose()
+        {
+            if (!_done)
+            {
+                _done = true;
+                TryDelete(_tempPath);
+            }
         }
     }
 

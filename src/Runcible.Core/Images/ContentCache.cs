@@ -14,13 +14,23 @@ namespace Runcible.Core.Images;
 /// <para>
 /// A blob is written to a unique temporary file in the same file system, its digest and size checked,
 /// then renamed into place: an entry is complete and verified or absent, and two builds writing the
-/// same blob at once both end with the same good file. An entry is re-hashed the first time this cache
-/// object hands it out (a truncated or altered file is deleted and fetched again); afterwards the size check suffices.
+/// same blob at once both end with the same good file. An entry is re-hashed before this cache object
+/// first hands it out (a truncated or altered file is deleted and fetched again), unless it is unchanged
+/// since a verification recorded in <c>verified/&lt;alg&gt;/&lt;hex&gt;</c>: same device, inode, size,
+/// modification and status-change times (see <see cref="FileIdentity"/>), recorded over a second after the
+/// blob last changed, so a change within the file system's timestamp granularity cannot pass for none.
+/// A republish then spends no time re-reading the base image's ~100 MiB of layers.
 /// </para>
 /// </summary>
 public sealed class ContentCache
 {
+    private const string VerifiedStampFormat = "runcible-verified/1 ";
+
+    /// <summary>How long after a blob's last change its verification record must have been written to be trusted.</summary>
+    private const long StampSeparationNanoseconds = 1_000_000_000;
+
     private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
+    private long _hashedBytes;
 
     public ContentCache(string directory)
     {
@@ -44,6 +54,11 @@ public sealed class ContentCache
     /// <summary>Where <paramref name="digest"/>'s blob lives (the digest's grammar makes it a safe file name).</summary>
     public string BlobPath(Digest digest) => Path.Combine(Directory, "blobs", digest.Algorithm, digest.Encoded);
 
+    /// <summary>Bytes of cached blobs this object re-hashed to verify them (tests prove a recorded verification saves it).</summary>
+    internal long HashedBytes => Interlocked.Read(ref _hashedBytes);
+
+    private string StampPath(Digest digest) => Path.Combine(Directory, "verified", digest.Algorithm, digest.Encoded);
+
     /// <summary>The verified blob's path, or null when it is absent or was damaged (then it is removed).</summary>
     public string? TryGetBlob(Digest digest, long? expectedSize)
     {
@@ -56,12 +71,13 @@ public sealed class ContentCache
 
         if (expectedSize is { } size && info.Length != size)
         {
-            Discard(path);
+            Discard(digest, path);
             return null;
         }
 
-        if (_verified.ContainsKey(path))
+        if (_verified.ContainsKey(path) || IsVerificationRecorded(digest, path))
         {
+            _verified[path] = true;
             return path;
         }
 
@@ -78,18 +94,62 @@ public sealed class ContentCache
             while ((read = stream.Read(buffer)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
+                Interlocked.Add(ref _hashedBytes, read);
             }
 
             if (!digest.Matches(hash.GetHashAndReset()))
             {
                 stream.Dispose();
-                Discard(path);
+                Discard(digest, path);
                 return null;
             }
         }
 
         _verified[path] = true;
+        RecordVerification(digest, path);
         return path;
+    }
+
+    /// <summary>Whether the blob is, by its <see cref="FileIdentity"/>, the file last verified, and the record is trustworthy.</summary>
+    private bool IsVerificationRecorded(Digest digest, string path)
+    {
+        var stamp = StampPath(digest);
+        if (FileIdentity.Of(path) is not { } blob || FileIdentity.Of(stamp) is not { } record
+            || record.Size > 256 || record.ModifiedNanoseconds - blob.ChangedNanoseconds <= StampSeparationNanoseconds)
+        {
+            return false;
+        }
+
+        try
+        {
+            return File.ReadAllText(stamp) == VerifiedStampFormat + blob.Format() + "\n";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Records that the blob as it is now hashed to its digest. Best effort: without a record it is hashed again.</summary>
+    private void RecordVerification(Digest digest, string path)
+    {
+        if (FileIdentity.Of(path) is not { } blob)
+        {
+            return;
+        }
+
+        var stamp = StampPath(digest);
+        var temp = stamp + "." + Guid.NewGuid().ToString("N");
+        try
+        {
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(stamp)!);
+            File.WriteAllText(temp, VerifiedStampFormat + blob.Format() + "\n");
+            File.Move(temp, stamp, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+        }
     }
 
     /// <summary>Reads a small verified blob (a manifest or config), or null when it is not cached.</summary>
@@ -233,10 +293,11 @@ public sealed class ContentCache
         }
     }
 
-    private void Discard(string path)
+    private void Discard(Digest digest, string path)
     {
         _verified.TryRemove(path, out _);
         TryDelete(path);
+        TryDelete(StampPath(digest));
     }
 
     private static void TryDelete(string path)

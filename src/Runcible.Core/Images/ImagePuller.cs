@@ -40,14 +40,41 @@ public sealed class ImagePuller : IBaseImageProvider
         _log = log;
     }
 
-    public async Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
+    public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+        PullAsync(reference, platform, cacheOnly: false, cancellationToken);
+
+    /// <summary>
+    /// For a registry tag: the image the tag named at its last whole pull, if the cache still holds all of it
+    /// (verified), without any request; else null. A republish builds on it while <see cref="PullAsync(string, Platform, CancellationToken)"/>
+    /// asks the registry whether the tag still names it.
+    /// </summary>
+    public async Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken)
+    {
+        if (_options.Offline || LocalImageReference.IsLocal(reference) || !ImageReference.TryParse(reference, out var remote, out _) || remote.Digest is not null)
+        {
+            // Offline, local and digest-pinned pulls make no request when cached: nothing to overlap.
+            return null;
+        }
+
+        try
+        {
+            return await PullAsync(reference, platform, cacheOnly: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RuncibleException)
+        {
+            // Not (wholly) cached, or not usable: the registry's answer decides.
+            return null;
+        }
+    }
+
+    private async Task<PulledImage> PullAsync(string reference, Platform platform, bool cacheOnly, CancellationToken cancellationToken)
     {
         var isLocal = LocalImageReference.IsLocal(reference);
         var local = isLocal ? LocalImageReference.Parse(reference) : null;
         var remote = isLocal ? null : ImageReference.Parse(reference);
         var sourceKey = remote is null ? reference : remote.Registry + "/" + remote.Repository;
         using var sources = new LazySource(() => local is not null ? LocalSources.Open(local, reference) : _registrySources(remote!.Registry, remote.Repository));
-        var context = new PullContext(reference, sources, canFetch: isLocal || !_options.Offline, sourceKey);
+        var context = new PullContext(reference, sources, canFetch: !cacheOnly && (isLocal || !_options.Offline), sourceKey) { Quiet = cacheOnly };
 
         var (topBytes, topMediaType, topDigest) = local is not null
             ? await ReadLocalTopAsync(context, local, cancellationToken).ConfigureAwait(false)
@@ -127,7 +154,11 @@ public sealed class ImagePuller : IBaseImageProvider
         {
             if (_cache.TryResolveTag(context.SourceKey, tag) is { } remembered && _cache.TryReadSmallBlob(remembered, null) is { } cachedTag)
             {
-                _log.LogMessage($"Runcible: offline: {remote} is {remembered} as last resolved");
+                if (!context.Quiet)
+                {
+                    _log.LogMessage($"Runcible: offline: {remote} is {remembered} as last resolved");
+                }
+
                 return (cachedTag, null, remembered);
             }
 
@@ -257,6 +288,9 @@ public sealed class ImagePuller : IBaseImageProvider
         public bool CanFetch { get; } = canFetch;
 
         public string SourceKey { get; } = sourceKey;
+
+        /// <summary>A cache-only look-up on the side of a real pull: it reports nothing of its own.</summary>
+        public bool Quiet { get; init; }
 
         /// <summary>The tag resolved online, remembered for offline builds once the pull has succeeded.</summary>
         public string? ResolvedTag { get; set; }

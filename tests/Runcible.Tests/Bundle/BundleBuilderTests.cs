@@ -53,6 +53,147 @@ public class BundleBuilderTests
         Assert.False(Directory.Exists(temp.Combine("out")));
     }
 
+    private static readonly Digest OtherManifestDigest = Digest.ComputeSha256("moved manifest"u8);
+
+    private static BundleSettings PlainSettings() => new BundleSettingsValidator().Validate(new RawBundleSettings
+    {
+        AssemblyName = "HelloWeb", BundleVersion = "1.0.0", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0",
+    });
+
+    private static PulledImage Image(string reference, Digest manifest)
+    {
+        var layer = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = LayerDigest.ToString(), Size = 5 };
+        return new PulledImage(reference, manifest, null, new ImageManifest { SchemaVersion = 2, Layers = [layer] }, manifest, [], new ImageConfiguration { OS = "linux", Architecture = "amd64" }, [new LocalLayer(layer, LayerDigest, "/nonexistent")]);
+    }
+
+    private static async Task<(BundleWriteResult? Result, Exception? Error, SlowRegistry Images, AnsweringConfig Config)> Republish(
+        TempDirectory temp, Digest registryAnswer, Digest? failFor = null, Exception? registryError = null)
+    {
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        const string reference = "localhost:5000/aspnet:10.0";
+        var images = new SlowRegistry(Image(reference, ManifestDigest));
+        var config = new AnsweringConfig(images, registryError is null ? Image(reference, registryAnswer) : null, registryError, failFor);
+        var builder = new BundleBuilder(new BundleStages(images, new TestFlattener(), config, null), new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance);
+        try
+        {
+            var result = await builder.BuildAsync(
+                new BundleRequest(reference, temp.Combine("publish"), PlainSettings(), new ContainerSettings { AssemblyName = "HelloWeb", User = "app" }, temp.Combine("out")),
+                TestContext.Current.CancellationToken);
+            return (result, null, images, config);
+        }
+        catch (Exception e)
+        {
+            return (null, e, images, config);
+        }
+    }
+
+    private static string BundleJson(string tarball) =>
+        ProcessRunner.Run("tar", ["-xzOf", tarball, "opt/containers/helloweb-1.0.0/bundle.json"]).EnsureSuccess("tar").StandardOutput;
+
+    [Fact]
+    public async Task ARepublishWritesOnTheImageLastPulledWhileTheRegistryIsAsked()
+    {
+        using var temp = new TempDirectory();
+        var (result, error, _, config) = await Republish(temp, registryAnswer: ManifestDigest);
+
+        Assert.Null(error);
+        // The config stage ran on the assumed image before the registry had answered, and only once.
+        Assert.Equal([(ManifestDigest, false)], config.Calls);
+        Assert.Contains(ManifestDigest.ToString(), BundleJson(result!.Path));
+        Assert.Equal([result.Path], Directory.GetFiles(temp.Combine("out")));
+    }
+
+    [Fact]
+    public async Task WhenTheTagNamesAnotherImageNowTheBundleIsWrittenAgainFromIt()
+    {
+        using var temp = new TempDirectory();
+        var (result, error, _, config) = await Republish(temp, registryAnswer: OtherManifestDigest);
+
+        Assert.Null(error);
+        Assert.Equal([(ManifestDigest, false), (OtherManifestDigest, true)], config.Calls);
+        var manifest = BundleJson(result!.Path);
+        Assert.Contains(OtherManifestDigest.ToString(), manifest);
+        Assert.DoesNotContain(ManifestDigest.ToString(), manifest);
+        Assert.Equal([result.Path], Directory.GetFiles(temp.Combine("out")));
+    }
+
+    [Fact]
+    public async Task ARegistryFailureFailsTheRepublishAndLeavesNoTarball()
+    {
+        using var temp = new TempDirectory();
+        var registryError = new RuncibleException(RuncibleErrors.RegistryRequestFailed, "localhost:5000", "manifest '10.0'", 503, "unavailable");
+        var (_, error, _, config) = await Republish(temp, registryAnswer: ManifestDigest, registryError: registryError);
+
+        Assert.Same(registryError, error);
+        Assert.Single(config.Calls);
+        Assert.Empty(Directory.GetFiles(temp.Combine("out")));
+    }
+
+    [Fact]
+    public async Task AFailureOnTheAssumedImageIsTheAnswerOnlyIfTheRegistryStillNamesIt()
+    {
+        using (var temp = new TempDirectory())
+        {
+            var (_, error, _, config) = await Republish(temp, registryAnswer: ManifestDigest, failFor: ManifestDigest);
+            Assert.Equal("RUNCIBLE3001", Assert.IsType<RuncibleException>(error).Code);
+            Assert.Single(config.Calls);
+            Assert.False(Directory.Exists(temp.Combine("out")) && Directory.GetFiles(temp.Combine("out")).Length > 0);
+        }
+
+        using (var temp = new TempDirectory())
+        {
+            var (result, error, _, config) = await Republish(temp, registryAnswer: OtherManifestDigest, failFor: ManifestDigest);
+            Assert.Null(error);
+            Assert.Equal([ManifestDigest, OtherManifestDigest], config.Calls.Select(c => c.Image));
+            Assert.Contains(OtherManifestDigest.ToString(), BundleJson(result!.Path));
+        }
+    }
+
+    /// <summary>A registry that answers only when told to (by the config stage, below); the cache holds the image it named last.</summary>
+    private sealed class SlowRegistry(PulledImage lastPulled) : IBaseImageProvider
+    {
+        private readonly TaskCompletionSource<PulledImage> _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Answered => _answer.Task.IsCompleted;
+
+        public void Answer(PulledImage? image, Exception? error)
+        {
+            if (error is null)
+            {
+                _answer.TrySetResult(image!);
+            }
+            else
+            {
+                _answer.TrySetException(error);
+            }
+        }
+
+        // Bounded: a builder that waited for the registry before building would otherwise hang the test.
+        public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+            _answer.Task.WaitAsync(TimeSpan.FromSeconds(20), cancellationToken);
+
+        public Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+            Task.FromResult<PulledImage?>(lastPulled);
+    }
+
+    /// <summary>Records each image it configures and whether the registry had answered by then; then lets the registry answer.</summary>
+    private sealed class AnsweringConfig(SlowRegistry registry, PulledImage? answer, Exception? registryError, Digest? failFor) : IRuntimeConfigProvider
+    {
+        public List<(Digest Image, bool RegistryHadAnswered)> Calls { get; } = [];
+
+        public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
+        {
+            Calls.Add((image.ManifestDigest, registry.Answered));
+            registry.Answer(answer, registryError);
+            if (image.ManifestDigest == failFor)
+            {
+                throw new RuncibleException(RuncibleErrors.UnknownUser, "app", "user", "app", "passwd");
+            }
+
+            return new RuntimeConfigOutput("{}"u8.ToArray(), 1654, 1654, ["db"]);
+        }
+    }
+
     private sealed class RecordingImages : IBaseImageProvider
     {
         public (string, string, string) Asked { get; private set; }

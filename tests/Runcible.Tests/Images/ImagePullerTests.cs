@@ -134,6 +134,34 @@ public class ImagePullerTests
     }
 
     [Fact]
+    public async Task TheImageATagNamedAtItsLastPullIsHadFromTheCacheWithoutARequest()
+    {
+        using var temp = new TempDirectory("puller");
+        var source = new CountingSource(FixtureImages.LayoutPath(FixtureImages.Busybox));
+        var cache = new ContentCache(temp.Combine("cache"));
+        var ct = TestContext.Current.CancellationToken;
+
+        Assert.Null(await Puller(cache, source.Factory).TryGetLastPulledAsync("registry.test/busybox:latest", Amd64, ct));
+        var pulled = await Puller(cache, source.Factory).PullAsync("registry.test/busybox:latest", Amd64, ct);
+        source.Requests = 0;
+
+        var last = await Puller(new ContentCache(cache.Directory), source.Factory).TryGetLastPulledAsync("registry.test/busybox:latest", Amd64, ct);
+        Assert.NotNull(last);
+        Assert.Equal(pulled.ManifestDigest, last.ManifestDigest);
+        Assert.Equal(pulled.Layers.Select(l => l.BlobPath), last.Layers.Select(l => l.BlobPath));
+        Assert.Equal(0, source.Requests);
+        Assert.Equal(1, source.Opened); // by the pull; the look-up opens no source
+
+        // Only for tags of registries, and only when the cache has all of it.
+        Assert.Null(await Puller(cache, source.Factory, offline: true).TryGetLastPulledAsync("registry.test/busybox:latest", Amd64, ct));
+        Assert.Null(await Puller(cache, source.Factory).TryGetLastPulledAsync("registry.test/busybox@" + pulled.ManifestDigest, Amd64, ct));
+        Assert.Null(await Puller(cache, source.Factory).TryGetLastPulledAsync("registry.test/busybox:other", Amd64, ct));
+        File.Delete(pulled.Layers[0].BlobPath);
+        Assert.Null(await Puller(new ContentCache(cache.Directory), source.Factory).TryGetLastPulledAsync("registry.test/busybox:latest", Amd64, ct));
+        Assert.Equal(0, source.Requests);
+    }
+
+    [Fact]
     public async Task CorruptBytesAreRefusedAndNeverCached()
     {
         using var temp = new TempDirectory("puller");
