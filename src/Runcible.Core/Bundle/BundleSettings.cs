@@ -62,6 +62,7 @@ public sealed record RawBundleSettings
     public string? TargetFramework { get; init; }
     public string? TargetFrameworks { get; init; }
     public string? Compression { get; init; }
+    public string? CompressionLevel { get; init; }
     public string? StopTimeout { get; init; }
     public string? WorkingDirectory { get; init; }
     public string? Rootless { get; init; }
@@ -73,12 +74,14 @@ public sealed record RawBundleSettings
 }
 
 /// <summary>Validated settings: every field is known good.</summary>
+/// <param name="CompressionLevel">The effective level for <paramref name="Compression"/> (see <see cref="BundleCompressionLevels"/>); 0 for none.</param>
 public sealed record BundleSettings(
     string Name,
     string Version,
     string RuntimeIdentifier,
     string TargetFramework,
     BundleCompression Compression,
+    int CompressionLevel,
     int StopTimeoutSeconds,
     string WorkingDirectory,
     bool Rootless,
