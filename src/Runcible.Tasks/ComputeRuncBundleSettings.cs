@@ -21,6 +21,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? TargetFramework { get; set; }
     public string? TargetFrameworks { get; set; }
     public string? Compression { get; set; }
+    public string? CompressionLevel { get; set; }
     public string? StopTimeout { get; set; }
     public string? WorkingDirectory { get; set; }
     public string? Rootless { get; set; }
@@ -51,6 +52,9 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     [Output] public string BaseImage { get; private set; } = "";
     [Output] public string BundlePath { get; private set; } = "";
     [Output] public string EffectiveCompression { get; private set; } = "";
+
+    /// <summary>The level the bundle is compressed at (gzip 1–9, zstd 1–19); empty for none.</summary>
+    [Output] public string EffectiveCompressionLevel { get; private set; } = "";
     [Output] public string EffectiveWorkingDirectory { get; private set; } = "";
 
     protected override void ExecuteCore()
@@ -64,6 +68,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
             TargetFramework = TargetFramework,
             TargetFrameworks = TargetFrameworks,
             Compression = Compression,
+            CompressionLevel = CompressionLevel,
             StopTimeout = StopTimeout,
             WorkingDirectory = WorkingDirectory,
             Rootless = Rootless,
@@ -80,6 +85,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
+        EffectiveCompressionLevel = settings.Compression == BundleCompression.None ? "" : settings.CompressionLevel.ToString(System.Globalization.CultureInfo.InvariantCulture);
         EffectiveWorkingDirectory = settings.WorkingDirectory;
         BundlePath = Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName);
 

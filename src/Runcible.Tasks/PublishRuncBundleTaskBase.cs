@@ -23,6 +23,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? RuntimeIdentifier { get; set; }
     public string? TargetFramework { get; set; }
     public string? Compression { get; set; }
+    public string? CompressionLevel { get; set; }
     public string? StopTimeout { get; set; }
     public string? WorkingDirectory { get; set; }
     public string? Rootless { get; set; }
@@ -57,6 +58,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             RuntimeIdentifier = RuntimeIdentifier,
             TargetFramework = TargetFramework,
             Compression = Compression,
+            CompressionLevel = CompressionLevel,
             StopTimeout = StopTimeout,
             WorkingDirectory = WorkingDirectory,
             Rootless = Rootless,

@@ -8,6 +8,44 @@ public enum BundleCompression
     None,
 }
 
+/// <summary>
+/// The numeric levels of <c>RuncBundleCompressionLevel</c>: zlib's 1–9 for gzip, ZstdSharp's 1–19 for
+/// zstd, and what is used when the property is not set.
+/// </summary>
+public static class BundleCompressionLevels
+{
+    /// <summary>
+    /// gzip level 2: on the ~250 MiB HelloWeb tree it needs about a quarter less CPU than level 6 for ~6%
+    /// more bytes (zlib-ng in .NET 9+); compression is most of a cold publish (docs/performance.md).
+    /// </summary>
+    public const int DefaultGzip = 2;
+
+    /// <summary>zstd level 3, zstd's own default.</summary>
+    public const int DefaultZstd = 3;
+
+    /// <summary>The lowest and highest level <paramref name="compression"/> takes; (0, 0) for none.</summary>
+    public static (int Min, int Max) Range(BundleCompression compression) => compression switch
+    {
+        BundleCompression.Gzip => (1, 9),
+        BundleCompression.Zstd => (1, 19),
+        _ => (0, 0),
+    };
+
+    /// <summary>The level used when RuncBundleCompressionLevel is not set; 0 for none.</summary>
+    public static int Default(BundleCompression compression) => compression switch
+    {
+        BundleCompression.Gzip => DefaultGzip,
+        BundleCompression.Zstd => DefaultZstd,
+        _ => 0,
+    };
+
+    public static bool IsValid(BundleCompression compression, int level)
+    {
+        var (min, max) = Range(compression);
+        return level >= min && level <= max;
+    }
+}
+
 /// <summary>A persistent volume: <c>data/&lt;Name&gt;</c> in the bundle, mounted at <see cref="ContainerPath"/>.</summary>
 public sealed record BundleVolume(string Name, string ContainerPath);
 
@@ -24,6 +62,7 @@ public sealed record RawBundleSettings
     public string? TargetFramework { get; init; }
     public string? TargetFrameworks { get; init; }
     public string? Compression { get; init; }
+    public string? CompressionLevel { get; init; }
     public string? StopTimeout { get; init; }
     public string? WorkingDirectory { get; init; }
     public string? Rootless { get; init; }
@@ -35,12 +74,14 @@ public sealed record RawBundleSettings
 }
 
 /// <summary>Validated settings: every field is known good.</summary>
+/// <param name="CompressionLevel">The effective level for <paramref name="Compression"/> (see <see cref="BundleCompressionLevels"/>); 0 for none.</param>
 public sealed record BundleSettings(
     string Name,
     string Version,
     string RuntimeIdentifier,
     string TargetFramework,
     BundleCompression Compression,
+    int CompressionLevel,
     int StopTimeoutSeconds,
     string WorkingDirectory,
     bool Rootless,

@@ -78,6 +78,8 @@ public sealed class BundleSettingsValidator
             _ => throw new RuncibleException(RuncibleErrors.UnknownCompression, raw.Compression),
         };
 
+        var compressionLevel = CompressionLevel(compression, raw.CompressionLevel);
+
         var stopTimeout = DefaultStopTimeoutSeconds;
         if (!string.IsNullOrWhiteSpace(raw.StopTimeout))
         {
@@ -119,6 +121,7 @@ public sealed class BundleSettingsValidator
             rid,
             framework,
             compression,
+            compressionLevel,
             stopTimeout,
             workingDirectory,
             Bool("RuncBundleRootless", raw.Rootless),
@@ -145,6 +148,30 @@ public sealed class BundleSettingsValidator
             "loongarch64" => "loong64",
             _ => throw new RuncibleException(RuncibleErrors.UnsupportedArchitecture, runtimeIdentifier),
         };
+    }
+
+    private static int CompressionLevel(BundleCompression compression, string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return BundleCompressionLevels.Default(compression);
+        }
+
+        var name = compression.ToString().ToLowerInvariant();
+        if (compression == BundleCompression.None)
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidCompressionLevel, value, name,
+                "an uncompressed bundle has no level; remove RuncBundleCompressionLevel or set RuncBundleCompression to gzip or zstd");
+        }
+
+        var (min, max) = BundleCompressionLevels.Range(compression);
+        if (!int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var level) || level < min || level > max)
+        {
+            throw new RuncibleException(RuncibleErrors.InvalidCompressionLevel, value, name,
+                $"use a whole number from {min} (fastest) to {max} (smallest), or leave it unset for the default {BundleCompressionLevels.Default(compression)}");
+        }
+
+        return level;
     }
 
     private static bool Bool(string property, string? value) => (value?.Trim().ToLowerInvariant() ?? "") switch

@@ -69,7 +69,8 @@ public sealed class BundleWriter
     /// <summary>The cache file the base part of <paramref name="content"/> is kept in.</summary>
     public string BaseChunkPath(BundleContent content)
     {
-        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, _chunkSize, _toolVersion);
+        // The level is part of the key: a base part compressed at another level is not reused.
+        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, content.Settings.CompressionLevel, _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
     }
@@ -100,6 +101,13 @@ public sealed class BundleWriter
             throw new RuncibleException(e, RuncibleErrors.BundleOutputNotWritable, finalPath, e.Message);
         }
 
+        if (settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels)
+        {
+            _log.LogMessage(
+                $"Runcible: this .NET runtime ({Environment.Version}) has no numeric gzip levels (.NET 9+); RuncBundleCompressionLevel {settings.CompressionLevel} is approximated by {GzipMember.Approximation(settings.CompressionLevel)}.",
+                important: false);
+        }
+
         try
         {
             var reused = EnsureBaseChunk(content, out var basePath);
@@ -110,7 +118,7 @@ public sealed class BundleWriter
             using (var output = new FileStream(tempPath, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 appDigest = content.App.ComputeDigest();
-                using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize))
+                using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize, level: settings.CompressionLevel))
                 {
                     using (var normalized = new PaxHeaderNameNormalizer(compressed))
                     using (var tar = new TarWriter(normalized, TarEntryFormat.Gnu, leaveOpen: true))
@@ -155,7 +163,7 @@ public sealed class BundleWriter
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                using (var compressed = new ChunkedCompressionStream(file, content.Settings.Compression, _chunkSize))
+                using (var compressed = new ChunkedCompressionStream(file, content.Settings.Compression, _chunkSize, level: content.Settings.CompressionLevel))
                 {
                     using (var cut = new EndMarkerCutter(compressed))
                     {

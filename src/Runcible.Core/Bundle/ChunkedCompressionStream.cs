@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using ZstdSharp;
 
 namespace Runcible.Core.Bundle;
@@ -8,16 +7,15 @@ namespace Runcible.Core.Bundle;
 /// independent gzip member or zstd frame, several at a time on the thread pool, writing them in
 /// order. Members and frames concatenate into one valid file, and fixed chunk boundaries keep the
 /// output identical whatever the thread timing. <see cref="Finish"/> flushes the last chunk.
+/// The level is <c>RuncBundleCompressionLevel</c>'s (see <see cref="BundleCompressionLevels"/>).
 /// </summary>
 public sealed class ChunkedCompressionStream : Stream
 {
     public const int DefaultChunkSize = 4 * 1024 * 1024;
 
-    /// <summary>Gzip OS byte "Unix", written whatever zlib build compressed the member.</summary>
-    private const byte GzipOsUnix = 3;
-
     private readonly Stream _destination;
     private readonly BundleCompression _compression;
+    private readonly int _level;
     private readonly int _chunkSize;
     private readonly int _maxInFlight;
     private readonly Queue<Task<byte[]>> _inFlight = new();
@@ -26,13 +24,15 @@ public sealed class ChunkedCompressionStream : Stream
     private long _written;
     private bool _finished;
 
-    public ChunkedCompressionStream(Stream destination, BundleCompression compression, int chunkSize = DefaultChunkSize, int? parallelism = null)
+    /// <param name="level">The compression level; null for <see cref="BundleCompressionLevels.Default"/>.</param>
+    public ChunkedCompressionStream(Stream destination, BundleCompression compression, int chunkSize = DefaultChunkSize, int? parallelism = null, int? level = null)
     {
         if (chunkSize < 512 || chunkSize % 512 != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), "A multiple of the 512-byte tar record.");
         }
 
+        _level = CheckLevel(compression, level);
         _destination = destination;
         _compression = compression;
         _chunkSize = chunkSize;
@@ -120,29 +120,17 @@ public sealed class ChunkedCompressionStream : Stream
         base.Dispose(disposing);
     }
 
-    public static byte[] CompressChunk(ReadOnlySpan<byte> data, BundleCompression compression)
+    /// <param name="level">The compression level; null for <see cref="BundleCompressionLevels.Default"/>.</param>
+    public static byte[] CompressChunk(ReadOnlySpan<byte> data, BundleCompression compression, int? level = null)
     {
+        var effective = CheckLevel(compression, level);
         switch (compression)
         {
             case BundleCompression.Gzip:
-                using (var output = new MemoryStream(data.Length / 3 + 64))
-                {
-                    using (var gzip = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true))
-                    {
-                        gzip.Write(data);
-                    }
-
-                    var bytes = output.ToArray();
-
-                    // RFC 1952 header: no MTIME, no extra flags, a fixed OS, so the bytes do not depend on the zlib build.
-                    bytes[4] = bytes[5] = bytes[6] = bytes[7] = 0;
-                    bytes[8] = 0;
-                    bytes[9] = GzipOsUnix;
-                    return bytes;
-                }
+                return GzipMember.Compress(data, effective);
 
             case BundleCompression.Zstd:
-                using (var compressor = new Compressor(3))
+                using (var compressor = new Compressor(effective))
                 {
                     compressor.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
                     return compressor.Wrap(data).ToArray();
@@ -153,12 +141,25 @@ public sealed class ChunkedCompressionStream : Stream
         }
     }
 
+    private static int CheckLevel(BundleCompression compression, int? level)
+    {
+        var effective = level ?? BundleCompressionLevels.Default(compression);
+        if (!BundleCompressionLevels.IsValid(compression, effective))
+        {
+            var (min, max) = BundleCompressionLevels.Range(compression);
+            throw new ArgumentOutOfRangeException(nameof(level), level, $"A {compression} level is {min} to {max}.");
+        }
+
+        return effective;
+    }
+
     private void Dispatch()
     {
         var chunk = _buffer;
         var length = _filled;
         var compression = _compression;
-        _inFlight.Enqueue(Task.Run(() => CompressChunk(chunk.AsSpan(0, length), compression)));
+        var level = _level;
+        _inFlight.Enqueue(Task.Run(() => CompressChunk(chunk.AsSpan(0, length), compression, level)));
         _buffer = new byte[_chunkSize];
         _filled = 0;
         while (_inFlight.Count > _maxInFlight)

@@ -66,4 +66,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor PublishOutputUnreadable = new(
         "RUNCIBLE4016",
         "Cannot read the publish output '{0}': {1}. Publish again (the output may have changed during the build) and check its permissions.");
+
+    public static readonly ErrorDescriptor InvalidCompressionLevel = new(
+        "RUNCIBLE4017",
+        "RuncBundleCompressionLevel '{0}' is not valid with RuncBundleCompression {1}: {2}.");
 }

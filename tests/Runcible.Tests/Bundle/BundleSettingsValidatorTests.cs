@@ -20,6 +20,7 @@ public class BundleSettingsValidatorTests
         Assert.Equal("hello-web-app", settings.Name);
         Assert.Equal("1.2.3", settings.Version);
         Assert.Equal(BundleCompression.Gzip, settings.Compression);
+        Assert.Equal(2, settings.CompressionLevel);
         Assert.Equal("/app", settings.WorkingDirectory);
         Assert.Equal(30, settings.StopTimeoutSeconds);
         Assert.Equal(BundleSettingsValidator.DefaultEpoch, settings.Created);
@@ -45,6 +46,7 @@ public class BundleSettingsValidatorTests
             Volumes = [new BundleVolume("state", "/var/lib/api"), new BundleVolume("cache", "/var/cache/api")],
         });
         Assert.Equal("api-2.0.0-beta.1.tar.zst", settings.FileName);
+        Assert.Equal(3, settings.CompressionLevel);
         Assert.Equal(90, settings.StopTimeoutSeconds);
         Assert.Equal("/srv/api", settings.WorkingDirectory);
         Assert.True(settings.Rootless);
@@ -80,6 +82,14 @@ public class BundleSettingsValidatorTests
         ["RUNCIBLE4013#22"] = Good with { Rootless = "yes" },
         ["RUNCIBLE4014#23"] = Good with { RuntimeIdentifier = "linux-mips" },
         ["RUNCIBLE4015#24"] = Good with { SourceDateEpoch = "-5" },
+        ["RUNCIBLE4017#25"] = Good with { CompressionLevel = "0" },
+        ["RUNCIBLE4017#26"] = Good with { CompressionLevel = "10" },
+        ["RUNCIBLE4017#27"] = Good with { CompressionLevel = "fast" },
+        ["RUNCIBLE4017#28"] = Good with { CompressionLevel = "2.5" },
+        ["RUNCIBLE4017#29"] = Good with { CompressionLevel = "-1" },
+        ["RUNCIBLE4017#30"] = Good with { Compression = "zstd", CompressionLevel = "0" },
+        ["RUNCIBLE4017#31"] = Good with { Compression = "zstd", CompressionLevel = "20" },
+        ["RUNCIBLE4017#32"] = Good with { Compression = "none", CompressionLevel = "1" },
     };
 
     public static TheoryData<string> Mistakes => new(MistakeCases.Keys);
@@ -91,6 +101,31 @@ public class BundleSettingsValidatorTests
         var error = Assert.Throws<RuncibleException>(() => new BundleSettingsValidator().Validate(MistakeCases[mistake]));
         Assert.Equal(mistake.Split('#')[0], error.Code);
         Assert.DoesNotContain("   at ", error.Message);
+    }
+
+    [Theory]
+    [InlineData("gzip", null, 2)]
+    [InlineData("gzip", "", 2)]
+    [InlineData("gzip", "1", 1)]
+    [InlineData("gzip", " 9 ", 9)]
+    [InlineData("zstd", null, 3)]
+    [InlineData("zstd", "1", 1)]
+    [InlineData("zstd", "19", 19)]
+    [InlineData("none", null, 0)]
+    [InlineData("none", " ", 0)]
+    public void CompressionLevelsDefaultByCompressionAndExplicitOnesAreKept(string compression, string? level, int expected) =>
+        Assert.Equal(expected, new BundleSettingsValidator().Validate(Good with { Compression = compression, CompressionLevel = level }).CompressionLevel);
+
+    [Theory]
+    [InlineData("gzip", "10", "from 1 (fastest) to 9 (smallest)")]
+    [InlineData("zstd", "20", "from 1 (fastest) to 19 (smallest)")]
+    [InlineData("none", "6", "remove RuncBundleCompressionLevel")]
+    public void ABadCompressionLevelSaysWhatToDo(string compression, string level, string advice)
+    {
+        var error = Assert.Throws<RuncibleException>(() => new BundleSettingsValidator().Validate(Good with { Compression = compression, CompressionLevel = level }));
+        Assert.Equal("RUNCIBLE4017", error.Code);
+        Assert.Contains($"RuncBundleCompressionLevel '{level}'", error.Message);
+        Assert.Contains(advice, error.Message);
     }
 
     [Theory]

@@ -11,19 +11,20 @@ public class BundleWriterTests
     // Small chunks so the 3 MiB test base spans several gzip members / zstd frames.
     private const int ChunkSize = 512 * 1024;
 
-    private static BundleSettings Settings(BundleCompression compression) => new BundleSettingsValidator().Validate(new RawBundleSettings
+    private static BundleSettings Settings(BundleCompression compression, string? level = null) => new BundleSettingsValidator().Validate(new RawBundleSettings
     {
         AssemblyName = "HelloWeb",
         BundleVersion = "1.0.0",
         RuntimeIdentifier = "linux-x64",
         TargetFramework = "net10.0",
         Compression = compression.ToString(),
+        CompressionLevel = level,
         SourceDateEpoch = "1700000000",
         Volumes = [new BundleVolume("state", "/var/lib/helloweb")],
     });
 
-    private static BundleContent Content(BundleCompression compression, IRootfsContent rootfs, string publish) => new(
-        Settings(compression),
+    private static BundleContent Content(BundleCompression compression, IRootfsContent rootfs, string publish, string? level = null) => new(
+        Settings(compression, level),
         rootfs,
         new AppLayer(publish, "/app", "HelloWeb", DateTimeOffset.FromUnixTimeSeconds(1700000000)),
         new BundleBaseImage("localhost:5000/runtime:latest", "sha256:" + new string('a', 64), ["sha256:" + new string('b', 64)]),
@@ -94,22 +95,25 @@ public class BundleWriterTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    public void TwoCleanBuildsInDifferentDirectoriesAreByteIdentical(BundleCompression compression)
+    [InlineData(BundleCompression.Gzip, null)]
+    [InlineData(BundleCompression.Zstd, null)]
+    [InlineData(BundleCompression.Gzip, "1")]
+    [InlineData(BundleCompression.Gzip, "9")]
+    [InlineData(BundleCompression.Zstd, "9")]
+    public void TwoCleanBuildsInDifferentDirectoriesAreByteIdentical(BundleCompression compression, string? level)
     {
         using var a = new TempDirectory();
         using var b = new TempDirectory();
         AppLayerTests.MakePublishDirectory(a.Combine("publish"));
         AppLayerTests.MakePublishDirectory(b.Combine("publish"));
-        var first = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish")), a.Combine("out"));
-        var second = new BundleWriter(b.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), b.Combine("publish")), b.Combine("out"));
+        var first = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish"), level), a.Combine("out"));
+        var second = new BundleWriter(b.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), b.Combine("publish"), level), b.Combine("out"));
         Assert.False(first.ReusedBaseChunk);
         Assert.False(second.ReusedBaseChunk);
         Assert.Equal(Sha256(first.Path), Sha256(second.Path));
 
         // A warm rebuild (base chunk from the cache) gives the very same bytes as the cold one.
-        var warm = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish")), a.Combine("out2"));
+        var warm = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish"), level), a.Combine("out2"));
         Assert.True(warm.ReusedBaseChunk);
         Assert.Equal(Sha256(first.Path), Sha256(warm.Path));
     }
@@ -149,6 +153,41 @@ public class BundleWriterTests
         // A different base (another cache key) is written afresh.
         var other = writer.Write(Content(compression, new TestRootfs("base-2"), temp.Combine("publish")), temp.Combine("out"));
         Assert.False(other.ReusedBaseChunk);
+    }
+
+    [Theory]
+    [InlineData(BundleCompression.Gzip, "1", "9")]
+    [InlineData(BundleCompression.Zstd, "1", "9")]
+    public void ABasePartCompressedAtAnotherLevelIsNotReused(BundleCompression compression, string level, string otherLevel)
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        var rootfs = new TestRootfs("base-1");
+        var atLevel = Content(compression, rootfs, temp.Combine("publish"), level);
+        var atOtherLevel = Content(compression, rootfs, temp.Combine("publish"), otherLevel);
+        Assert.NotEqual(writer.BaseChunkPath(atLevel), writer.BaseChunkPath(atOtherLevel));
+
+        var first = writer.Write(atLevel, temp.Combine("out"));
+        var firstBytes = File.ReadAllBytes(first.Path);
+        Assert.False(first.ReusedBaseChunk);
+
+        // Another level: the base part is compressed afresh, at that level.
+        var other = writer.Write(atOtherLevel, temp.Combine("out"));
+        Assert.False(other.ReusedBaseChunk);
+        Assert.Equal(2, rootfs.WriteCount);
+        var levelBase = File.ReadAllBytes(writer.BaseChunkPath(atLevel));
+        var otherBase = File.ReadAllBytes(writer.BaseChunkPath(atOtherLevel));
+        Assert.NotEqual(levelBase, otherBase);
+        Assert.Equal(otherBase, File.ReadAllBytes(other.Path).AsSpan(0, otherBase.Length).ToArray());
+        var tool = compression == BundleCompression.Gzip ? "gzip" : "zstd";
+        ProcessRunner.Run(tool, ["-t", other.Path]).EnsureSuccess(tool + " -t");
+
+        // The first level again: its base part is reused and the tarball is the first one, byte for byte.
+        var again = writer.Write(atLevel, temp.Combine("out"));
+        Assert.True(again.ReusedBaseChunk);
+        Assert.Equal(2, rootfs.WriteCount);
+        Assert.Equal(firstBytes, File.ReadAllBytes(again.Path));
     }
 
     [Fact]

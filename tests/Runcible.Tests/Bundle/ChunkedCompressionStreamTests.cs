@@ -12,10 +12,39 @@ public class ChunkedCompressionStreamTests
         return data;
     }
 
-    private static byte[] Compress(byte[] input, BundleCompression compression, int parallelism, int writeSize)
+    /// <summary>
+    /// Text-like data (words from a small vocabulary, numbers, punctuation): compressible, with
+    /// matches that the levels' search effort finds to different degrees, unlike zeros or noise.
+    /// </summary>
+    private static byte[] TextInput(int length = 1024 * 1024 + 333)
+    {
+        string[] words = ["runc", "bundle", "layer", "rootfs", "config", "json", "gzip", "member", "chunk", "level", "tar", "entry",
+            "header", "digest", "sha256", "manifest", "image", "registry", "the", "a", "of", "and", "to", "in", "is", "with"];
+        var random = new Random(11);
+        var text = new System.Text.StringBuilder(length + 64);
+        while (text.Length < length)
+        {
+            text.Append(words[random.Next(words.Length)]);
+            text.Append(random.Next(8) switch { 0 => ", ", 1 => ".\n", 2 => " " + random.Next(100_000) + " ", _ => " " });
+        }
+
+        return System.Text.Encoding.ASCII.GetBytes(text.ToString(0, length));
+    }
+
+    private static byte[] Decompress(byte[] compressed, BundleCompression compression)
+    {
+        using Stream decompressor = compression == BundleCompression.Gzip
+            ? new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress)
+            : new ZstdSharp.DecompressionStream(new MemoryStream(compressed));
+        var output = new MemoryStream();
+        decompressor.CopyTo(output);
+        return output.ToArray();
+    }
+
+    private static byte[] Compress(byte[] input, BundleCompression compression, int parallelism, int writeSize, int? level = null)
     {
         var output = new MemoryStream();
-        using (var stream = new ChunkedCompressionStream(output, compression, 256 * 1024, parallelism))
+        using (var stream = new ChunkedCompressionStream(output, compression, 256 * 1024, parallelism, level))
         {
             for (var offset = 0; offset < input.Length; offset += writeSize)
             {
@@ -73,4 +102,82 @@ public class ChunkedCompressionStreamTests
         zstd.CopyTo(roundTrip);
         Assert.Equal(input, roundTrip.ToArray());
     }
+
+    private static readonly byte[] GzipMemberHeader = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3];
+
+    [Fact]
+    public void TheGzipLevelReachesTheCompressor()
+    {
+        var input = TextInput();
+        var byLevel = Enumerable.Range(1, 9).ToDictionary(level => level, level => Compress(input, BundleCompression.Gzip, 2, 65536, level));
+        foreach (var (level, compressed) in byLevel)
+        {
+            // Fixed headers at every level (zlib's XFL byte differs by level) and several members.
+            Assert.Equal(GzipMemberHeader, compressed[..10]);
+            Assert.True(compressed.Length < input.Length / 2, $"level {level}: {compressed.Length} bytes");
+            Assert.Equal(input, Decompress(compressed, BundleCompression.Gzip));
+        }
+
+        Assert.NotEqual(byLevel[1], byLevel[9]);
+        Assert.True(byLevel[9].Length <= byLevel[1].Length, $"level 9 {byLevel[9].Length} bytes, level 1 {byLevel[1].Length}");
+
+        // The default is level 2.
+        Assert.Equal(byLevel[BundleCompressionLevels.DefaultGzip], Compress(input, BundleCompression.Gzip, 2, 65536));
+        Assert.Equal(2, BundleCompressionLevels.DefaultGzip);
+    }
+
+    [Fact]
+    public void GzipLevelsAreExactOnThisRuntimeNotTheNet8Approximation()
+    {
+        // .NET 8 has only Fastest (levels 1-3) and Optimal (4-9): 1, 2 and 6 could not give three different outputs.
+        Assert.True(GzipMember.HasNumericLevels, $".NET {Environment.Version} should have ZLibCompressionOptions");
+        var input = TextInput();
+        var one = Compress(input, BundleCompression.Gzip, 2, 65536, 1);
+        var two = Compress(input, BundleCompression.Gzip, 2, 65536, 2);
+        var six = Compress(input, BundleCompression.Gzip, 2, 65536, 6);
+        Assert.NotEqual(one, two);
+        Assert.NotEqual(two, six);
+        Assert.NotEqual(one, six);
+    }
+
+    [Fact]
+    public void TheNet8ApproximationMapsLevelsToFastestAndOptimal()
+    {
+        var input = TextInput(256 * 1024);
+        var approximated = Enumerable.Range(1, 9).Select(level => GzipMember.Compress(input, level, numericLevels: false)).ToList();
+        Assert.All(approximated.Take(3), bytes => Assert.Equal(approximated[0], bytes));
+        Assert.All(approximated.Skip(3), bytes => Assert.Equal(approximated[3], bytes));
+        Assert.NotEqual(approximated[0], approximated[3]);
+        Assert.All(approximated, bytes => Assert.Equal(GzipMemberHeader, bytes[..10]));
+        Assert.Equal(input, Decompress(approximated[0], BundleCompression.Gzip));
+        Assert.Equal(input, Decompress(approximated[8], BundleCompression.Gzip));
+    }
+
+    [Fact]
+    public void TheZstdLevelReachesTheCompressor()
+    {
+        var input = TextInput();
+        var byLevel = new[] { 1, 3, 19 }.ToDictionary(level => level, level => Compress(input, BundleCompression.Zstd, 2, 65536, level));
+        foreach (var (level, compressed) in byLevel)
+        {
+            Assert.True(compressed.Length < input.Length / 2, $"level {level}: {compressed.Length} bytes");
+            Assert.Equal(input, Decompress(compressed, BundleCompression.Zstd));
+        }
+
+        Assert.NotEqual(byLevel[1], byLevel[3]);
+        Assert.NotEqual(byLevel[3], byLevel[19]);
+        Assert.True(byLevel[19].Length <= byLevel[1].Length, $"level 19 {byLevel[19].Length} bytes, level 1 {byLevel[1].Length}");
+
+        // The default stays zstd's own 3.
+        Assert.Equal(byLevel[3], Compress(input, BundleCompression.Zstd, 2, 65536));
+    }
+
+    [Theory]
+    [InlineData(BundleCompression.Gzip, 0)]
+    [InlineData(BundleCompression.Gzip, 10)]
+    [InlineData(BundleCompression.Zstd, 0)]
+    [InlineData(BundleCompression.Zstd, 20)]
+    [InlineData(BundleCompression.None, 1)]
+    public void LevelsOutOfRangeAreRefused(BundleCompression compression, int level) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkedCompressionStream(new MemoryStream(), compression, level: level));
 }

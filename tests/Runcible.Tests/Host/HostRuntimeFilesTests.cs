@@ -13,7 +13,7 @@ namespace Runcible.Tests.Host;
 public sealed class HostRuntimeFilesTests
 {
     internal static BundleSettings Settings(string name = "helloweb", string version = "1.2.3") =>
-        new(name, version, "linux-x64", "net10.0", BundleCompression.Gzip, 20, "/app", false, false, false, false,
+        new(name, version, "linux-x64", "net10.0", BundleCompression.Gzip, BundleCompressionLevels.DefaultGzip, 20, "/app", false, false, false, false,
             DateTimeOffset.UnixEpoch, []);
 
     internal static BundleRuntimeInfo Info(string name = "helloweb", string version = "1.2.3", bool notify = false, bool rootless = false, string stopSignal = "SIGTERM") => new()

@@ -98,7 +98,7 @@ internal static class TestBundle
         var config = RuntimeSpecGenerator.Serialize(spec.Config);
         File.WriteAllBytes(Path.Combine(bundle, RuntimeSpecGenerator.ConfigFileName), config);
         var settings = new BundleSettings(options.Name, options.Version, "linux-x64", "net10.0", BundleCompression.Gzip,
-            options.StopTimeoutSeconds, "/app", options.Rootless, options.WritableRootfs, options.Notify, false, DateTimeOffset.UnixEpoch, []);
+            BundleCompressionLevels.DefaultGzip, options.StopTimeoutSeconds, "/app", options.Rootless, options.WritableRootfs, options.Notify, false, DateTimeOffset.UnixEpoch, []);
         var output = new RuntimeConfigOutput(config, spec.Info.Uid, spec.Info.Gid, spec.Info.Volumes.Select(v => v.Name).ToList()) { RuntimeInfo = spec.Info };
         foreach (var file in new HostRuntimeFiles().Create(settings, output))
         {

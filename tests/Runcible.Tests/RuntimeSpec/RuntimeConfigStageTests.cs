@@ -12,7 +12,7 @@ namespace Runcible.Tests.RuntimeSpec;
 public class RuntimeConfigStageTests
 {
     private static BundleSettings Settings(bool rootless = false, IReadOnlyList<BundleVolume>? volumes = null) => new(
-        "helloweb", "1.2.0", "linux-x64", "net10.0", BundleCompression.Gzip, 45, "/srv/app", rootless, WritableRootfs: false, Notify: true,
+        "helloweb", "1.2.0", "linux-x64", "net10.0", BundleCompression.Gzip, BundleCompressionLevels.DefaultGzip, 45, "/srv/app", rootless, WritableRootfs: false, Notify: true,
         Offline: false, DateTimeOffset.UnixEpoch, volumes ?? [new BundleVolume("state", "/var/lib/helloweb")]);
 
     private static PulledImage Image(ImageConfiguration config)

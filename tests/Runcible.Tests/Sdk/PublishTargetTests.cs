@@ -133,5 +133,22 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var third = ProcessRunner.Run("dotnet", [.. publish, "-p:ContainerUser=app"], projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
         third.EnsureSuccess("third publish");
         Assert.Single(third.StandardOutput.Split('\n'), l => l.Contains("Hello.App -> " + tarball, StringComparison.Ordinal));
+        var atDefaultLevel = File.ReadAllBytes(tarball);
+
+        // Another compression level rebuilds it, and the level reaches the compressor: other bytes, the same archive.
+        var fourth = ProcessRunner.Run("dotnet", [.. publish, "-p:ContainerUser=app", "-p:RuncBundleCompressionLevel=9"], projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        fourth.EnsureSuccess("fourth publish");
+        Assert.Single(fourth.StandardOutput.Split('\n'), l => l.Contains("Hello.App -> " + tarball, StringComparison.Ordinal));
+        var atLevel9 = File.ReadAllBytes(tarball);
+        Assert.NotEqual(atDefaultLevel, atLevel9);
+        Assert.Equal(Gunzip(atDefaultLevel), Gunzip(atLevel9));
+    }
+
+    private static byte[] Gunzip(byte[] compressed)
+    {
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(compressed), System.IO.Compression.CompressionMode.Decompress);
+        var output = new MemoryStream();
+        gzip.CopyTo(output);
+        return output.ToArray();
     }
 }

@@ -53,12 +53,13 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
         var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64",
             "-getProperty:RuncBundleName", "-getProperty:RuncBundleVersion", "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath",
-            "-getProperty:RuncBundleCompression", "-getProperty:RuncNotify", "-getProperty:RuncibleSdkVersion", "-getProperty:RuncibleTasksAssembly"));
+            "-getProperty:RuncBundleCompression", "-getProperty:RuncBundleCompressionLevel", "-getProperty:RuncNotify", "-getProperty:RuncibleSdkVersion", "-getProperty:RuncibleTasksAssembly"));
         Assert.Equal("hello-app", props["RuncBundleName"]);
         Assert.Equal("2.1.0", props["RuncBundleVersion"]);
         Assert.Equal("mcr.microsoft.com/dotnet/aspnet:10.0", props["RuncBaseImage"]);
         Assert.EndsWith("hello-app-2.1.0.tar.gz", props["RuncBundlePath"]);
         Assert.Equal("gzip", props["RuncBundleCompression"]);
+        Assert.Equal("2", props["RuncBundleCompressionLevel"]);
         Assert.Equal("false", props["RuncNotify"]);
         Assert.Equal(SdkPackageFixture.Version, props["RuncibleSdkVersion"]);
         Assert.StartsWith(Path.Combine(sdk.Root, "packages", "runcible.sdk"), Path.GetFullPath(props["RuncibleTasksAssembly"]));
@@ -66,9 +67,19 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         // Self-contained zstd with a family: runtime-deps, the family tag and the .tar.zst name.
         var props2 = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-arm64",
             "-p:SelfContained=true", "-p:ContainerFamily=noble-chiseled", "-p:RuncBundleCompression=zstd", "-p:RuncBundleName=api",
-            "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath"));
+            "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath", "-getProperty:RuncBundleCompressionLevel"));
         Assert.Equal("mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled", props2["RuncBaseImage"]);
         Assert.EndsWith("api-2.1.0.tar.zst", props2["RuncBundlePath"]);
+        Assert.Equal("3", props2["RuncBundleCompressionLevel"]);
+
+        // An explicit level is passed through; none has no level.
+        var props3 = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64",
+            "-p:RuncBundleCompressionLevel=9", "-getProperty:RuncBundleCompressionLevel", "-getProperty:RuncBundleCompression"));
+        Assert.Equal("9", props3["RuncBundleCompressionLevel"]);
+        var props4 = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64",
+            "-p:RuncBundleCompression=none", "-getProperty:RuncBundleCompressionLevel", "-getProperty:RuncBundlePath"));
+        Assert.Equal("", props4["RuncBundleCompressionLevel"]);
+        Assert.EndsWith("hello-app-2.1.0.tar", props4["RuncBundlePath"]);
     }
 
     [Fact]
@@ -96,6 +107,12 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         File.Delete(Path.Combine(publish, "extra.json"));
         sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app").EnsureSuccess("file removed");
         Assert.Equal(userContent, File.ReadAllText(stamp));
+
+        // The compression level is a setting: the default written out changes nothing, another level does.
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app", "-p:RuncBundleCompressionLevel=2").EnsureSuccess("default level");
+        Assert.Equal(userContent, File.ReadAllText(stamp));
+        sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-p:ContainerUser=app", "-p:RuncBundleCompressionLevel=1").EnsureSuccess("level 1");
+        Assert.NotEqual(userContent, File.ReadAllText(stamp));
     }
 
     [Theory]
@@ -103,10 +120,12 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
     [InlineData("RUNCIBLE4004", "-p:RuncBundleName=Bad_Name")]
     [InlineData("RUNCIBLE4005", "-p:RuncBundleVersion=latest")]
     [InlineData("RUNCIBLE4006", "-p:RuncBundleCompression=xz")]
-    public void MistakesAreCodedErrorsWithoutStackTraces(string code, string property)
+    [InlineData("RUNCIBLE4017", "-p:RuncBundleCompressionLevel=10")]
+    [InlineData("RUNCIBLE4017", "-p:RuncBundleCompression=none -p:RuncBundleCompressionLevel=1")]
+    public void MistakesAreCodedErrorsWithoutStackTraces(string code, string properties)
     {
         var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
-        var result = sdk.MSBuild(project, "-t:PublishRuncBundle", "-p:ContainerRuntimeIdentifier=linux-x64", property);
+        var result = sdk.MSBuild(project, ["-t:PublishRuncBundle", "-p:ContainerRuntimeIdentifier=linux-x64", .. properties.Split(' ')]);
         Assert.NotEqual(0, result.ExitCode);
         var output = result.StandardOutput + result.StandardError;
         Assert.Contains($"error {code}:", output);

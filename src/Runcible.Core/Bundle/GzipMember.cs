@@ -1,0 +1,79 @@
+using System.IO.Compression;
+using System.Linq.Expressions;
+
+namespace Runcible.Core.Bundle;
+
+/// <summary>
+/// Compresses one chunk into one gzip member at a numeric zlib level (1–9) with a fixed header.
+/// The tasks are built for net8.0 but run in whatever .NET the SDK's MSBuild runs on: .NET 9 and later
+/// have <c>ZLibCompressionOptions</c> and <c>GZipStream(Stream, ZLibCompressionOptions, bool)</c>,
+/// which take the exact level; they are bound once by reflection into a compiled delegate. On .NET 8
+/// the level is approximated by <see cref="CompressionLevel.Fastest"/> (1–3) or
+/// <see cref="CompressionLevel.Optimal"/> (4–9).
+/// </summary>
+internal static class GzipMember
+{
+    /// <summary>Gzip OS byte "Unix", written whatever zlib build compressed the member.</summary>
+    private const byte OsUnix = 3;
+
+    /// <summary><c>(output, level) => new GZipStream(output, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true)</c>, or null before .NET 9.</summary>
+    private static readonly Func<Stream, int, Stream>? NumericLevelFactory = BindNumericLevelFactory();
+
+    /// <summary>Whether this runtime compresses at the exact numeric level (.NET 9+) rather than an approximation.</summary>
+    public static bool HasNumericLevels => NumericLevelFactory is not null;
+
+    public static byte[] Compress(ReadOnlySpan<byte> data, int level) => Compress(data, level, numericLevels: true);
+
+    /// <param name="numericLevels">false forces the .NET 8 approximation (for tests on newer runtimes).</param>
+    internal static byte[] Compress(ReadOnlySpan<byte> data, int level, bool numericLevels)
+    {
+        if (level is < 1 or > 9)
+        {
+            throw new ArgumentOutOfRangeException(nameof(level), level, "A gzip level is 1 to 9.");
+        }
+
+        using var output = new MemoryStream(data.Length / 3 + 64);
+        using (var gzip = numericLevels && NumericLevelFactory is { } create
+            ? create(output, level)
+            : new GZipStream(output, Approximation(level), leaveOpen: true))
+        {
+            gzip.Write(data);
+        }
+
+        var bytes = output.ToArray();
+
+        // RFC 1952 header: no MTIME, no extra flags (zlib writes 2 or 4 by level), a fixed OS, so the
+        // bytes depend on neither the clock nor the zlib build's platform.
+        bytes[4] = bytes[5] = bytes[6] = bytes[7] = 0;
+        bytes[8] = 0;
+        bytes[9] = OsUnix;
+        return bytes;
+    }
+
+    /// <summary>The named level that stands in for <paramref name="level"/> on .NET 8.</summary>
+    internal static CompressionLevel Approximation(int level) => level <= 3 ? CompressionLevel.Fastest : CompressionLevel.Optimal;
+
+    private static Func<Stream, int, Stream>? BindNumericLevelFactory()
+    {
+        try
+        {
+            var optionsType = typeof(GZipStream).Assembly.GetType("System.IO.Compression.ZLibCompressionOptions", throwOnError: false);
+            var levelProperty = optionsType?.GetProperty("CompressionLevel", typeof(int));
+            var constructor = optionsType is null ? null : typeof(GZipStream).GetConstructor([typeof(Stream), optionsType, typeof(bool)]);
+            if (optionsType is null || levelProperty?.SetMethod is null || constructor is null || optionsType.GetConstructor(Type.EmptyTypes) is null)
+            {
+                return null;
+            }
+
+            var output = Expression.Parameter(typeof(Stream), "output");
+            var level = Expression.Parameter(typeof(int), "level");
+            var options = Expression.MemberInit(Expression.New(optionsType), Expression.Bind(levelProperty, level));
+            var body = Expression.New(constructor, output, options, Expression.Constant(true));
+            return Expression.Lambda<Func<Stream, int, Stream>>(body, output, level).Compile();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or NotSupportedException or System.Reflection.AmbiguousMatchException)
+        {
+            return null;
+        }
+    }
+}
