@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Linq.Expressions;
 
 namespace Runcible.Core.Bundle;
 
@@ -7,7 +6,7 @@ namespace Runcible.Core.Bundle;
 /// Compresses one chunk into one gzip member at a numeric zlib level (1–9) with a fixed header.
 /// The tasks are built for net8.0 but run in whatever .NET the SDK's MSBuild runs on: .NET 9 and later
 /// have <c>ZLibCompressionOptions</c> and <c>GZipStream(Stream, ZLibCompressionOptions, bool)</c>,
-/// which take the exact level; they are bound once by reflection into a compiled delegate. On .NET 8
+/// which take the exact level; they are looked up once by reflection. On .NET 8
 /// the level is approximated by <see cref="CompressionLevel.Fastest"/> (1–3) or
 /// <see cref="CompressionLevel.Optimal"/> (4–9).
 /// </summary>
@@ -55,25 +54,22 @@ internal static class GzipMember
 
     private static Func<Stream, int, Stream>? BindNumericLevelFactory()
     {
-        try
-        {
-            var optionsType = typeof(GZipStream).Assembly.GetType("System.IO.Compression.ZLibCompressionOptions", throwOnError: false);
-            var levelProperty = optionsType?.GetProperty("CompressionLevel", typeof(int));
-            var constructor = optionsType is null ? null : typeof(GZipStream).GetConstructor([typeof(Stream), optionsType, typeof(bool)]);
-            if (optionsType is null || levelProperty?.SetMethod is null || constructor is null || optionsType.GetConstructor(Type.EmptyTypes) is null)
-            {
-                return null;
-            }
-
-            var output = Expression.Parameter(typeof(Stream), "output");
-            var level = Expression.Parameter(typeof(int), "level");
-            var options = Expression.MemberInit(Expression.New(optionsType), Expression.Bind(levelProperty, level));
-            var body = Expression.New(constructor, output, options, Expression.Constant(true));
-            return Expression.Lambda<Func<Stream, int, Stream>>(body, output, level).Compile();
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or NotSupportedException or System.Reflection.AmbiguousMatchException)
+        // Plain reflection bound once: one invocation per 4 MiB chunk costs nothing next to compressing it,
+        // while compiling an expression tree would cost every build tens of milliseconds of start-up.
+        var optionsType = typeof(GZipStream).Assembly.GetType("System.IO.Compression.ZLibCompressionOptions", throwOnError: false);
+        var levelProperty = optionsType?.GetProperty("CompressionLevel", typeof(int));
+        var constructor = optionsType is null ? null : typeof(GZipStream).GetConstructor([typeof(Stream), optionsType, typeof(bool)]);
+        var newOptions = optionsType?.GetConstructor(Type.EmptyTypes);
+        if (levelProperty?.SetMethod is null || constructor is null || newOptions is null)
         {
             return null;
         }
+
+        return (output, level) =>
+        {
+            var options = newOptions.Invoke(null);
+            levelProperty.SetValue(options, level);
+            return (Stream)constructor.Invoke([output, options, true]);
+        };
     }
 }
