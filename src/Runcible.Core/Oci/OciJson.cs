@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Runcible.Core.Oci;
 
@@ -13,5 +14,13 @@ public static class OciJson
         AllowTrailingCommas = false,
         MaxDepth = 64,
         WriteIndented = false,
+        // The document types' metadata is generated at compile time: the reflection-based serializer's first use
+        // cost every build ~40 ms before its first manifest was read. Only these types can be read with it.
+        TypeInfoResolver = OciJsonContext.Default,
     };
 }
+
+[JsonSerializable(typeof(ImageManifest))]
+[JsonSerializable(typeof(ImageIndex))]
+[JsonSerializable(typeof(ImageConfiguration))]
+internal sealed partial class OciJsonContext : JsonSerializerContext;

@@ -43,6 +43,8 @@ public sealed class RuntimeSpecGenerator
         WriteIndented = true,
         // Keep '+', '<' and non-ASCII readable; config.json is not embedded in HTML.
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        // Compile-time metadata for the documents written every build (start-up cost; see OciJson).
+        TypeInfoResolver = RuntimeSpecJsonContext.Default,
     };
 
     public RuntimeSpecResult Generate(ImageConfiguration image, IRootfsReader rootfs, RuntimeSpecSettings settings)
@@ -531,3 +533,7 @@ public sealed class RuntimeSpecGenerator
         return trimmed.StartsWith("SIG", StringComparison.Ordinal) ? trimmed : "SIG" + trimmed;
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(RuntimeConfig))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(BundleRuntimeInfo))]
+internal sealed partial class RuntimeSpecJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

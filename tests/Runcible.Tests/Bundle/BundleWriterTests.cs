@@ -86,6 +86,10 @@ public class BundleWriterTests
         Assert.Equal(result.AppLayerDigest, json.GetProperty("appLayerDigest").GetString());
         Assert.Equal("2023-11-14T22:13:20Z", json.GetProperty("created").GetString());
         Assert.Equal("0.1.0", json.GetProperty("toolVersion").GetString());
+        Assert.Equal(["schemaVersion", "name", "version", "runtimeIdentifier", "platform", "base", "appLayerDigest", "created", "toolVersion"], json.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["reference", "digest", "layers"], json.GetProperty("base").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["os", "architecture"], json.GetProperty("platform").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(1, json.GetProperty("schemaVersion").GetInt32());
 
         if (compression != BundleCompression.None)
         {
