@@ -75,7 +75,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             """);
         var projectDir = Path.GetDirectoryName(project)!;
         sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
-        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net8.0");
+        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
         Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
 
         // The purpose-built stages, compiled against the packed task assembly.

@@ -43,8 +43,50 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         Assert.Contains("tasks/net8.0/Runcible.Core.dll", entries);
         Assert.Contains("tasks/net8.0/NuGet.Versioning.dll", entries);
         Assert.Contains("tasks/net8.0/ZstdSharp.dll", entries);
+        Assert.Contains("tasks/net10.0/Runcible.Tasks.dll", entries);
+        Assert.Contains("tasks/net10.0/Runcible.Core.dll", entries);
+        Assert.Contains("tasks/net10.0/NuGet.Versioning.dll", entries);
+        Assert.Contains("tasks/net10.0/ZstdSharp.dll", entries);
         Assert.DoesNotContain(entries, e => e.Contains("Microsoft.Build", StringComparison.OrdinalIgnoreCase));
         Assert.DoesNotContain(entries, e => e.StartsWith("lib/", StringComparison.Ordinal));
+    }
+
+    /// <summary>Whether a PE file carries ReadyToRun (ahead-of-time) code: its CLI header points at a native header.</summary>
+    private static bool IsReadyToRun(string path)
+    {
+        using var pe = new System.Reflection.PortableExecutable.PEReader(File.OpenRead(path));
+        return pe.PEHeaders.CorHeader!.ManagedNativeHeaderDirectory.Size > 0;
+    }
+
+    /// <summary>Runcible.Core methods the JIT compiled at Tier0 while ComputeRuncBundleSettings ran from <paramref name="tasksAssembly"/>.</summary>
+    private int CoreMethodsJitted(string project, string tasksAssembly)
+    {
+        var log = Path.Combine(sdk.Root, "jit-" + Guid.NewGuid().ToString("N")[..8] + ".txt");
+        var environment = sdk.Environment;
+        environment["DOTNET_JitDisasmSummary"] = "1";
+        environment["DOTNET_JitStdOutFile"] = log;
+        ProcessRunner.Run("dotnet", ["msbuild", project, "-nodeReuse:false", "-nologo", "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64",
+            "-p:RuncibleTasksAssembly=" + tasksAssembly], Path.GetDirectoryName(project), environment, timeout: TimeSpan.FromMinutes(5)).EnsureSuccess("msbuild");
+        return File.ReadLines(log).Count(l => l.Contains("JIT compiled Runcible.Core.", StringComparison.Ordinal) && l.Contains("Tier0", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DotnetTenLoadsTheTasksAheadOfTimeCompiledForIt()
+    {
+        var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
+        var props = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64", "-getProperty:RuncibleTasksAssembly", "-getProperty:RuncibleSdkVersion"));
+        var tasks = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks");
+        Assert.Equal(Path.Combine(tasks, "net10.0", "Runcible.Tasks.dll"), Path.GetFullPath(props["RuncibleTasksAssembly"]));
+
+        Assert.True(IsReadyToRun(Path.Combine(tasks, "net10.0", "Runcible.Core.dll")));
+        Assert.True(IsReadyToRun(Path.Combine(tasks, "net10.0", "Runcible.Tasks.dll")));
+        Assert.False(IsReadyToRun(Path.Combine(tasks, "net8.0", "Runcible.Core.dll")));
+
+        // And the runtime uses that code: the same settings computed by the IL build JIT-compile dozens of Core methods.
+        var aheadOfTime = CoreMethodsJitted(project, Path.Combine(tasks, "net10.0", "Runcible.Tasks.dll"));
+        var jitted = CoreMethodsJitted(project, Path.Combine(tasks, "net8.0", "Runcible.Tasks.dll"));
+        Assert.True(jitted >= 20, $"the IL build JIT-compiled only {jitted} Core methods: the measure does not tell");
+        Assert.True(aheadOfTime * 4 < jitted, $"ReadyToRun build: {aheadOfTime} Core methods JIT-compiled, IL build: {jitted}");
     }
 
     [Fact]
