@@ -24,19 +24,19 @@ public sealed record BaseImageInputs(
 /// (self-contained or AOT), <c>aspnet</c> for web apps, else <c>runtime</c>; the tag is the target
 /// framework's <c>major.minor</c> (plus <c>-channel</c> for previews) and <c>-family</c> when set.
 /// </summary>
-public sealed class BaseImageInference
+public sealed partial class BaseImageInference
 {
     public const string DefaultRegistryRepositoryPrefix = "mcr.microsoft.com/dotnet/";
 
-    private static readonly Regex FrameworkVersion = new(
-        @"^(?:net|netcoreapp|v)?(?<major>[0-9]{1,3})\.(?<minor>[0-9]{1,3})$",
-        RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
+    [GeneratedRegex(@"^(?:net|netcoreapp|v)?(?<major>[0-9]{1,3})\.(?<minor>[0-9]{1,3})$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
+    private static partial Regex FrameworkVersion();
 
-    private static readonly Regex TagPart = new(@"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$", RegexOptions.CultureInvariant);
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TagPart();
 
     public string Infer(BaseImageInputs inputs)
     {
-        var match = FrameworkVersion.Match(inputs.TargetFramework.Trim());
+        var match = FrameworkVersion().Match(inputs.TargetFramework.Trim());
         if (!match.Success || int.Parse(match.Groups["major"].Value, System.Globalization.CultureInfo.InvariantCulture) < 5)
         {
             // netstandard, net48 and netcoreapp3.1 have no Linux images in this scheme.
@@ -62,5 +62,5 @@ public sealed class BaseImageInference
     }
 
     private static string CheckedTagPart(string part, string framework) =>
-        TagPart.IsMatch(part) ? part : throw new RuncibleException(RuncibleErrors.InvalidTargetFramework, framework + " / " + part);
+        TagPart().IsMatch(part) ? part : throw new RuncibleException(RuncibleErrors.InvalidTargetFramework, framework + " / " + part);
 }

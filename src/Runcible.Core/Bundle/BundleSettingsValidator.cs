@@ -9,15 +9,17 @@ namespace Runcible.Core.Bundle;
 /// Checks the raw publish settings and turns them into <see cref="BundleSettings"/>, throwing a
 /// coded <see cref="RuncibleException"/> for the first mistake.
 /// </summary>
-public sealed class BundleSettingsValidator
+public sealed partial class BundleSettingsValidator
 {
     /// <summary>
     /// Bundle names become a systemd unit name, a runc container id, a directory and a host name
     /// part, so they follow the strictest of these: a lower-case DNS label (RFC 1123) that starts with a letter.
     /// </summary>
-    public static readonly Regex BundleNameGrammar = new(@"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant);
+    [GeneratedRegex(@"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    public static partial Regex BundleNameGrammar();
 
-    private static readonly Regex VolumeNameGrammar = new(@"^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant);
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    private static partial Regex VolumeNameGrammar();
 
     /// <summary>Used when SOURCE_DATE_EPOCH is not set: 1980-01-01T00:00:00Z, the earliest time every archive format can hold.</summary>
     public static readonly DateTimeOffset DefaultEpoch = DateTimeOffset.FromUnixTimeSeconds(315532800);
@@ -59,7 +61,7 @@ public sealed class BundleSettingsValidator
         _ = OciArchitecture(rid);
 
         var name = string.IsNullOrWhiteSpace(raw.BundleName) ? DefaultName(raw.AssemblyName) : raw.BundleName!.Trim();
-        if (!BundleNameGrammar.IsMatch(name))
+        if (!BundleNameGrammar().IsMatch(name))
         {
             throw new RuncibleException(RuncibleErrors.InvalidBundleName, name);
         }
@@ -98,7 +100,7 @@ public sealed class BundleSettingsValidator
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var volume in raw.Volumes)
         {
-            if (!VolumeNameGrammar.IsMatch(volume.Name) || !seen.Add(volume.Name) || !IsCleanAbsolutePath(volume.ContainerPath) || volume.ContainerPath == "/" || IsUnderKernelFilesystem(volume.ContainerPath))
+            if (!VolumeNameGrammar().IsMatch(volume.Name) || !seen.Add(volume.Name) || !IsCleanAbsolutePath(volume.ContainerPath) || volume.ContainerPath == "/" || IsUnderKernelFilesystem(volume.ContainerPath))
             {
                 throw new RuncibleException(RuncibleErrors.InvalidVolumeName, $"{volume.ContainerPath} (Name={volume.Name})");
             }

@@ -16,7 +16,7 @@ public sealed record RuntimeSpecResult(RuntimeConfig Config, BundleRuntimeInfo I
 /// Builds the OCI runtime config for a bundle from the base image's configuration, its rootfs (for
 /// /etc/passwd and /etc/group) and the project's settings, with service defaults (docs/runtime-config.md).
 /// </summary>
-public sealed class RuntimeSpecGenerator
+public sealed partial class RuntimeSpecGenerator
 {
     public const string ConfigFileName = "config.json";
     public const string InfoFileName = "runcible.json";
@@ -35,8 +35,12 @@ public sealed class RuntimeSpecGenerator
         "CHECKPOINT_RESTORE",
     };
 
-    private static readonly Regex VolumeNamePattern = new("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant);
-    private static readonly Regex EnvNamePattern = new("^[^=\0]+$", RegexOptions.CultureInvariant);
+    // Generated at compile time (no Regex parsing or interpreter set-up in each build).
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex VolumeNamePattern();
+
+    [GeneratedRegex("^[^=\0]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex EnvNamePattern();
 
     private static readonly JsonSerializerOptions WriteOptions = new()
     {
@@ -173,7 +177,7 @@ public sealed class RuntimeSpecGenerator
 
     private static void ValidateSettings(RuntimeSpecSettings settings)
     {
-        if (!VolumeNamePattern.IsMatch(settings.BundleName))
+        if (!VolumeNamePattern().IsMatch(settings.BundleName))
         {
             throw new RuncibleException(RuncibleErrors.BadRuntimeSetting, "RuncBundleName", settings.BundleName, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
         }
@@ -237,7 +241,7 @@ public sealed class RuntimeSpecGenerator
 
         foreach (var (name, value) in projectEnv)
         {
-            if (!EnvNamePattern.IsMatch(name))
+            if (!EnvNamePattern().IsMatch(name))
             {
                 throw new RuncibleException(RuncibleErrors.BadEnvironmentVariable, name);
             }
@@ -316,7 +320,7 @@ public sealed class RuntimeSpecGenerator
         foreach (var (path, explicitName) in byPath)
         {
             var name = string.IsNullOrEmpty(explicitName) ? DeriveVolumeName(path) : explicitName;
-            if (!VolumeNamePattern.IsMatch(name) || name is "." or "..")
+            if (!VolumeNamePattern().IsMatch(name) || name is "." or "..")
             {
                 throw new RuncibleException(RuncibleErrors.BadVolumeName, name, path);
             }
