@@ -45,6 +45,10 @@ public sealed class BundleBuilder
         // work. So, when the image the tag named last time is still cached whole, the bundle is written from it
         // while the registry is asked, and committed only if the tag still names that image (else written again).
         var pulling = Task.Run(() => _stages.Images.PullAsync(request.BaseImageReference, platform, cancellationToken), cancellationToken);
+
+        // Once the registry has answered, that core has nothing to do: it frees the tarballs earlier builds replaced.
+        var trash = _writer.ListTrash();
+        var emptyingTrash = pulling.ContinueWith(_ => BundleWriter.EmptyTrash(trash), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         try
         {
             var assumed = await _stages.Images.TryGetLastPulledAsync(request.BaseImageReference, platform, cancellationToken).ConfigureAwait(false);
@@ -88,7 +92,7 @@ public sealed class BundleBuilder
         }
         finally
         {
-            // Whatever happened, the pull is not left running (it uses the caller's registry connections).
+            // Whatever happened, the pull is not left running (it uses the caller's registry connections), nor the clean-up.
             if (!pulling.IsCompleted)
             {
                 try
@@ -99,6 +103,8 @@ public sealed class BundleBuilder
                 {
                 }
             }
+
+            await emptyingTrash.ConfigureAwait(false);
         }
     }
 

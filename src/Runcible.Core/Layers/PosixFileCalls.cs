@@ -97,6 +97,26 @@ internal static class PosixFileCalls
     private static int Check(int result, string call) =>
         result >= 0 ? result : throw new CallFailedException(call, Marshal.GetLastPInvokeError());
 
+    /// <summary>
+    /// Swaps two existing paths atomically (renameat2 with RENAME_EXCHANGE). False where the kernel or file
+    /// system cannot (or a path has gone): the caller falls back to a plain rename.
+    /// </summary>
+    public static bool TryExchange(string first, string second)
+    {
+        const uint renameExchange = 2;
+        try
+        {
+            return renameat2(AtCurrentDirectory, Bytes(first), AtCurrentDirectory, Bytes(second), renameExchange) == 0;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int renameat2(int oldDirectoryFd, byte[] oldPath, int newDirectoryFd, byte[] newPath, uint flags);
+
     [DllImport("libc", SetLastError = true)]
     private static extern int open(byte[] path, int flags, uint mode);
 

@@ -53,6 +53,26 @@ public class BundleBuilderTests
         Assert.False(Directory.Exists(temp.Combine("out")));
     }
 
+    [Fact]
+    public async Task EachBuildFreesTheTarballsReplacedBeforeItAndLeavesOnlyTheOneItReplaced()
+    {
+        using var temp = new TempDirectory();
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
+        var builder = new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), new PasswdConfig(), null), writer, NullBuildLog.Instance);
+        var hashes = new List<string>();
+        foreach (var marker in new[] { "v1", "v2", "v3" })
+        {
+            AppLayerTests.MakePublishDirectory(temp.Combine("publish-" + marker), marker);
+            var result = await builder.BuildAsync(
+                new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish-" + marker), PlainSettings(), new ContainerSettings { AssemblyName = "HelloWeb", User = "app" }, temp.Combine("out")),
+                TestContext.Current.CancellationToken);
+            hashes.Add(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(result.Path))));
+        }
+
+        var left = Assert.Single(writer.ListTrash());
+        Assert.Equal(hashes[1], Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(left))));
+    }
+
     private static readonly Digest OtherManifestDigest = Digest.ComputeSha256("moved manifest"u8);
 
     private static BundleSettings PlainSettings() => new BundleSettingsValidator().Validate(new RawBundleSettings

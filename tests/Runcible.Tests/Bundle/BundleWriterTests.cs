@@ -228,6 +228,29 @@ public class BundleWriterTests
         Assert.Single(Directory.GetFiles(temp.Combine("out")));
     }
 
+    [Fact]
+    public void ARepublishSwapsTheNewTarballInAndLeavesTheReplacedOneForALaterBuildToFree()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        var first = writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
+        var firstHash = Sha256(first.Path);
+        Assert.Empty(writer.ListTrash());
+
+        File.WriteAllText(temp.Combine("publish", "HelloWeb.dll"), "dll v2");
+        var second = writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
+        Assert.NotEqual(firstHash, Sha256(second.Path));
+        Assert.Equal([second.Path], Directory.GetFiles(temp.Combine("out")));
+
+        // The replaced tarball was not freed in this build: it waits in the cache's trash.
+        var trashed = Assert.Single(writer.ListTrash());
+        Assert.StartsWith(writer.TrashDirectory, trashed);
+        Assert.Equal(firstHash, Sha256(trashed));
+        BundleWriter.EmptyTrash(writer.ListTrash());
+        Assert.Empty(writer.ListTrash());
+    }
+
     private sealed class FailingRootfs : IRootfsContent
     {
         public string CacheKey => "failing";
