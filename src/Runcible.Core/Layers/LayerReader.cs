@@ -32,6 +32,15 @@ public sealed record FlattenOptions
 
     /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
     public int MaxZstdWindowLog { get; init; } = 27;
+
+    /// <summary>Layers the index reads at once, each on its own thread (applied in order on the caller's).</summary>
+    public int MaxParallelLayers { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Entries one layer's reader may queue ahead of the index.</summary>
+    public int MaxQueuedEntries { get; init; } = 8192;
+
+    /// <summary>Estimated bytes (names, link names, PAX records, a fixed part per entry) one layer's reader may queue ahead of the index.</summary>
+    public long MaxQueuedBytes { get; init; } = 32L << 20;
 }
 
 /// <summary>
