@@ -32,6 +32,15 @@ public sealed record FlattenOptions
 
     /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
     public int MaxZstdWindowLog { get; init; } = 27;
+
+    /// <summary>Layers the index reads at once, each on its own thread (applied in order on the caller's).</summary>
+    public int MaxParallelLayers { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Entries one layer's reader may queue ahead of the index.</summary>
+    public int MaxQueuedEntries { get; init; } = 8192;
+
+    /// <summary>Estimated bytes (names, link names, PAX records, a fixed part per entry) one layer's reader may queue ahead of the index.</summary>
+    public long MaxQueuedBytes { get; init; } = 32L << 20;
 }
 
 /// <summary>
@@ -46,23 +55,33 @@ internal sealed class LayerReader : IDisposable
     private readonly TarMetadataGuard _guard;
     private long _entriesRead;
 
-    public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options)
+    /// <param name="stop">Checked before every read of the layer, so a reader on another thread stops within one read.</param>
+    public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options, CancellationToken stop = default)
     {
         LayerNumber = layerNumber;
         ImageName = imageName;
         Layer = layer;
         _file = new FileStream(layer.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        var compressedSize = _file.Length;
-        _decompressed = layer.Compression switch
+        try
         {
-            LayerCompression.Gzip => new GZipStream(_file, CompressionMode.Decompress, leaveOpen: true),
-            LayerCompression.Zstd => Zstd(_file, options),
-            _ => _file,
-        };
-        var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
-        _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this);
-        _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
-        Tar = new TarReader(_guard, leaveOpen: true);
+            var compressedSize = _file.Length;
+            _decompressed = layer.Compression switch
+            {
+                LayerCompression.Gzip => new GZipStream(_file, CompressionMode.Decompress, leaveOpen: true),
+                LayerCompression.Zstd => Zstd(_file, options),
+                _ => _file,
+            };
+            var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
+            _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this, stop);
+            _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
+            Tar = new TarReader(_guard, leaveOpen: true);
+        }
+        catch
+        {
+            // No Dispose follows a constructor that throws: the layer's file must not stay open.
+            _file.Dispose();
+            throw;
+        }
     }
 
     public int LayerNumber { get; }
@@ -168,7 +187,7 @@ internal sealed class LayerReader : IDisposable
     }
 
     /// <summary>Hashes the uncompressed bytes and stops at the size bounds.</summary>
-    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner) : ForwardReadStream
+    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner, CancellationToken stop) : ForwardReadStream
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private long _read;
@@ -183,6 +202,8 @@ internal sealed class LayerReader : IDisposable
 
         public override int Read(Span<byte> buffer)
         {
+            // Not a format problem (IsFormatProblem): passes through Next and VerifyDiffId as it is.
+            stop.ThrowIfCancellationRequested();
             var read = inner.Read(buffer);
             _read += read;
             if (_read > limit)

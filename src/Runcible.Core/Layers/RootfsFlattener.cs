@@ -32,18 +32,30 @@ public sealed class RootfsFlattener : IRootfsFlattener
         _log = log;
     }
 
+    /// <summary>For tests: observes the threads that read the layers.</summary>
+    internal ReadAheadHooks? Hooks { get; init; }
+
     IFlattenedRootfs IRootfsFlattener.Flatten(PulledImage image) => Flatten(image);
 
+    /// <summary>
+    /// Layers are read (decompressed, hashed, parsed) on their own threads, several at once
+    /// (<see cref="LayerReadAhead"/>); their entries are applied here, on the calling thread, in layer
+    /// and entry order, so the tree and the errors are those of reading one layer after another.
+    /// </summary>
     public FlattenedRootfs Flatten(PulledImage image)
     {
         var root = new RootfsNode("", null, RootfsNodeKind.Directory) { Mode = (UnixFileMode)0x1ED, ModificationTime = DateTimeOffset.UnixEpoch };
         long entries = 0;
+
+        // Disposing stops and joins every reader, on success and on any failure alike.
+        using var layers = new LayerReadAhead(image, _options, Hooks);
         for (var i = 0; i < image.Layers.Count; i++)
         {
-            using var reader = new LayerReader(image.Layers[i], i + 1, image.Reference, _options);
-            var state = new LayerState(reader, i);
+            var state = new LayerState(image.Reference, i + 1, i);
             long ordinal = -1;
-            while (reader.Next() is { } entry)
+
+            // Ends once the layer was read whole and its diff_id verified, or throws its error after the entries before it.
+            foreach (var (entry, size, _) in layers.Entries(i))
             {
                 ordinal++;
                 if (++entries > _options.MaxEntries)
@@ -51,10 +63,9 @@ public sealed class RootfsFlattener : IRootfsFlattener
                     throw new RuncibleException(RuncibleErrors.TooManyLayerEntries, image.Reference, _options.MaxEntries);
                 }
 
-                Apply(root, state, entry, ordinal);
+                Apply(root, state, entry, size, ordinal);
             }
 
-            reader.VerifyDiffId();
             HideLowerLayersOnce(state.HidingDirectories, i);
         }
 
@@ -62,9 +73,11 @@ public sealed class RootfsFlattener : IRootfsFlattener
         return new FlattenedRootfs(image, root, _options);
     }
 
-    private sealed class LayerState(LayerReader reader, int index)
+    private sealed class LayerState(string imageName, int layerNumber, int index)
     {
-        public LayerReader Reader { get; } = reader;
+        public string ImageName { get; } = imageName;
+
+        public int LayerNumber { get; } = layerNumber;
 
         public int Index { get; } = index;
 
@@ -72,10 +85,14 @@ public sealed class RootfsFlattener : IRootfsFlattener
         public HashSet<RootfsNode> HidingDirectories { get; } = new(ReferenceEqualityComparer.Instance);
 
         public RuncibleException Unsafe(string name, string problem) =>
-            new(RuncibleErrors.UnsafeLayerEntryName, Reader.ImageName, Reader.LayerNumber, Printable(name), problem);
+            new(RuncibleErrors.UnsafeLayerEntryName, ImageName, LayerNumber, Printable(name), problem);
     }
 
-    private void Apply(RootfsNode root, LayerState state, TarEntry entry, long ordinal)
+    /// <summary>
+    /// Applies one entry's metadata; never its data, nor anything of the reader it came from, which may
+    /// have moved on (<paramref name="size"/> was read with the entry).
+    /// </summary>
+    private void Apply(RootfsNode root, LayerState state, TarEntry entry, long size, long ordinal)
     {
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
         {
@@ -86,14 +103,14 @@ public sealed class RootfsFlattener : IRootfsFlattener
         var kind = KindOf(entry, state);
         if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("GNU.sparse.", StringComparison.Ordinal)))
         {
-            throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), "GNU sparse file");
+            throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.ImageName, state.LayerNumber, Printable(entry.Name), "GNU sparse file");
         }
 
         if (components.Count == 0)
         {
             if (kind != RootfsNodeKind.Directory || entry.EntryType == TarEntryType.HardLink)
             {
-                throw new RuncibleException(RuncibleErrors.UnsafeRootEntry, state.Reader.ImageName, state.Reader.LayerNumber, entry.EntryType);
+                throw new RuncibleException(RuncibleErrors.UnsafeRootEntry, state.ImageName, state.LayerNumber, entry.EntryType);
             }
 
             SetMetadata(root, entry, state);
@@ -142,7 +159,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
         switch (kind)
         {
             case RootfsNodeKind.RegularFile:
-                node.Content = new RootfsContent(state.Index, ordinal, entry.Length);
+                node.Content = new RootfsContent(state.Index, ordinal, size);
                 break;
             case RootfsNodeKind.SymbolicLink:
                 node.LinkTarget = CheckLinkText(entry.LinkName, state, entry.Name);
@@ -165,8 +182,8 @@ public sealed class RootfsFlattener : IRootfsFlattener
         TarEntryType.CharacterDevice => RootfsNodeKind.CharacterDevice,
         TarEntryType.BlockDevice => RootfsNodeKind.BlockDevice,
         TarEntryType.Fifo => RootfsNodeKind.Fifo,
-        TarEntryType.SparseFile => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), "GNU sparse file"),
-        _ => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), entry.EntryType.ToString()),
+        TarEntryType.SparseFile => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.ImageName, state.LayerNumber, Printable(entry.Name), "GNU sparse file"),
+        _ => throw new RuncibleException(RuncibleErrors.UnsupportedLayerEntry, state.ImageName, state.LayerNumber, Printable(entry.Name), entry.EntryType.ToString()),
     };
 
     /// <summary>
@@ -261,14 +278,14 @@ public sealed class RootfsFlattener : IRootfsFlattener
                 case RootfsNodeKind.SymbolicLink:
                     if (++hops > MaxSymlinkHops)
                     {
-                        throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "too many levels of symbolic links on the way");
+                        throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "too many levels of symbolic links on the way");
                     }
 
                     var target = child.LinkTarget ?? "";
                     current = ResolveDirectory(root, target.StartsWith('/') ? root : current, target.Split('/'), state, entryName, ref hops);
                     break;
                 default:
-                    throw new RuncibleException(RuncibleErrors.LayerParentNotDirectory, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), child.Path);
+                    throw new RuncibleException(RuncibleErrors.LayerParentNotDirectory, state.ImageName, state.LayerNumber, Printable(entryName), child.Path);
             }
         }
 
@@ -282,7 +299,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
     /// </summary>
     private RootfsNode CheckPathLength(RootfsNode node, LayerState state, string entryName) =>
         node.PathBytes > _options.MaxNameBytes
-            ? throw new RuncibleException(RuncibleErrors.LayerPathTooLong, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), _options.MaxNameBytes)
+            ? throw new RuncibleException(RuncibleErrors.LayerPathTooLong, state.ImageName, state.LayerNumber, Printable(entryName), _options.MaxNameBytes)
             : node;
 
     private RootfsNode ResolveLinkTarget(RootfsNode root, string linkName, LayerState state, string entryName)
@@ -290,15 +307,15 @@ public sealed class RootfsFlattener : IRootfsFlattener
         var components = SplitLinkName(linkName, state, entryName);
         if (components.Count == 0)
         {
-            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "a hardlink to the root directory");
+            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "a hardlink to the root directory");
         }
 
         var parent = ResolveExistingDirectory(root, components.Take(components.Count - 1), state, entryName);
         var target = parent?.Child(components[^1]);
         return target switch
         {
-            null => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' does not exist in the image"),
-            { Kind: RootfsNodeKind.Directory } => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' is a directory"),
+            null => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' does not exist in the image"),
+            { Kind: RootfsNodeKind.Directory } => throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' is a directory"),
             _ => target,
         };
     }
@@ -316,7 +333,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
             if (component == "..")
             {
-                throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' climbs out with '..'");
+                throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), $"its target '{Printable(linkName)}' climbs out with '..'");
             }
 
             components.Add(component);
@@ -349,7 +366,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
             {
                 if (++hops > MaxSymlinkHops)
                 {
-                    throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "too many levels of symbolic links");
+                    throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "too many levels of symbolic links");
                 }
 
                 var target = child.LinkTarget ?? "";
@@ -378,7 +395,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
     {
         if (linkName.Length == 0 || linkName.Contains('\0') || Encoding.UTF8.GetByteCount(linkName) > _options.MaxNameBytes)
         {
-            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName), "its target is empty, holds a NUL byte or is too long");
+            throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "its target is empty, holds a NUL byte or is too long");
         }
 
         return linkName;
@@ -395,7 +412,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
         var hidden = name[WhiteoutPrefix.Length..];
         if (hidden is "" or "." or ".." || hidden.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
-            throw new RuncibleException(RuncibleErrors.InvalidWhiteout, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entryName),
+            throw new RuncibleException(RuncibleErrors.InvalidWhiteout, state.ImageName, state.LayerNumber, Printable(entryName),
                 hidden.StartsWith(WhiteoutPrefix, StringComparison.Ordinal) ? "an unknown special whiteout" : "it names no file");
         }
 
@@ -524,7 +541,7 @@ public sealed class RootfsFlattener : IRootfsFlattener
 
             if (problem is not null)
             {
-                _log.LogWarning(RuncibleErrors.ExtendedAttributeDropped, state.Reader.ImageName, state.Reader.LayerNumber, Printable(entry.Name), name, problem);
+                _log.LogWarning(RuncibleErrors.ExtendedAttributeDropped, state.ImageName, state.LayerNumber, Printable(entry.Name), name, problem);
                 continue;
             }
 
