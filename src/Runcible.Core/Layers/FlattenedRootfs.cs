@@ -111,7 +111,7 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     {
         foreach (var (layerIndex, files) in plan.FilesByLayer)
         {
-            using var reader = new LayerReader(_image.Layers[layerIndex], layerIndex + 1, _image.Reference, _options);
+            using var reader = new LayerReader(_image.Layers[layerIndex], layerIndex + 1, _image.Reference, _options, hashContent: false);
             long ordinal = -1;
             var remaining = files.Count;
             while (remaining > 0 && reader.Next() is { } entry)

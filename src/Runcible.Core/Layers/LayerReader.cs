@@ -56,7 +56,11 @@ internal sealed class LayerReader : IDisposable
     private long _entriesRead;
 
     /// <param name="stop">Checked before every read of the layer, so a reader on another thread stops within one read.</param>
-    public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options, CancellationToken stop = default)
+    /// <param name="hashContent">
+    /// false for a second read of a layer whose diff_id the first read verified (the bundle's write pass, which
+    /// stops at the last file it needs and so could not check it anyway): SHA-256 of every byte is CPU spent for nothing.
+    /// </param>
+    public LayerReader(LocalLayer layer, int layerNumber, string imageName, FlattenOptions options, CancellationToken stop = default, bool hashContent = true)
     {
         LayerNumber = layerNumber;
         ImageName = imageName;
@@ -72,7 +76,7 @@ internal sealed class LayerReader : IDisposable
                 _ => _file,
             };
             var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
-            _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this, stop);
+            _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this, stop, hashContent ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null);
             _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
             Tar = new TarReader(_guard, leaveOpen: true);
         }
@@ -187,9 +191,8 @@ internal sealed class LayerReader : IDisposable
     }
 
     /// <summary>Hashes the uncompressed bytes and stops at the size bounds.</summary>
-    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner, CancellationToken stop) : ForwardReadStream
+    private sealed class BoundedHashingStream(Stream inner, long limit, long absoluteLimit, LayerReader owner, CancellationToken stop, IncrementalHash? hash) : ForwardReadStream
     {
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private long _read;
 
         public override long Position
@@ -198,7 +201,7 @@ internal sealed class LayerReader : IDisposable
             set => throw new NotSupportedException();
         }
 
-        public byte[] Hash() => _hash.GetHashAndReset();
+        public byte[] Hash() => (hash ?? throw new InvalidOperationException("This reader does not hash the layer.")).GetHashAndReset();
 
         public override int Read(Span<byte> buffer)
         {
@@ -216,7 +219,7 @@ internal sealed class LayerReader : IDisposable
                     limit >= absoluteLimit ? "the absolute bound" : $"more than {limit / Math.Max(1, owner._file.Length)} times its compressed size");
             }
 
-            _hash.AppendData(buffer[..read]);
+            hash?.AppendData(buffer[..read]);
             return read;
         }
 
@@ -224,7 +227,7 @@ internal sealed class LayerReader : IDisposable
         {
             if (disposing)
             {
-                _hash.Dispose();
+                hash?.Dispose();
             }
 
             base.Dispose(disposing);

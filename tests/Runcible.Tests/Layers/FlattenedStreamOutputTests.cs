@@ -79,3 +79,36 @@ public class FlattenedStreamOutputTests
         }
     }
 }
+
+/// <summary>The write pass reads a layer a second time without hashing it: the first read verified its diff_id.</summary>
+public class SecondReadTests
+{
+    [Fact]
+    public void AReaderThatDoesNotHashReadsTheSameEntriesAndCannotClaimToVerify()
+    {
+        using var temp = new Infrastructure.TempDirectory();
+        var image = new TestImage()
+            .Layer(w =>
+            {
+                w.WriteEntry(TestImage.Dir("etc/"));
+                w.WriteEntry(TestImage.File("etc/passwd", "root:x:0:0::/root:/bin/sh\n"));
+            })
+            .Pull(temp.Combine("layout"), temp.Combine("cache"));
+
+        using (var hashing = new Core.Layers.LayerReader(image.Layers[0], 1, image.Reference, new Core.Layers.FlattenOptions()))
+        using (var plain = new Core.Layers.LayerReader(image.Layers[0], 1, image.Reference, new Core.Layers.FlattenOptions(), hashContent: false))
+        {
+            while (hashing.Next() is { } expected)
+            {
+                var entry = plain.Next();
+                Assert.NotNull(entry);
+                Assert.Equal(expected.Name, entry.Name);
+                Assert.Equal(expected.Length, entry.Length);
+            }
+
+            Assert.Null(plain.Next());
+            hashing.VerifyDiffId();
+            Assert.Throws<InvalidOperationException>(plain.VerifyDiffId);
+        }
+    }
+}
