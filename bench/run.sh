@@ -59,6 +59,7 @@ timed() {
   local name="$1"; shift
   /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; exit 1; }
   cat "$work/time.out" >> "$work/$name.times"
+  echo "  $name: $(cut -d' ' -f1 "$work/time.out") s" >&2
 }
 
 pipelines="$repo/bench/pipelines.sh"
