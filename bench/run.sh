@@ -73,6 +73,9 @@ done
 
 echo "warm: $runs runs each" >&2
 mkdir -p "$work/sdk-tmp"
+# The cold loop's last tarball is still in out/: without removing it, the priming build would be skipped as
+# up to date and the first timed warm run would be a cold one.
+rm -rf "$work/out"
 bash "$pipelines" runcible "$project" "$base_image" "$work/cache-warm" "$work/out/" >/dev/null
 TMPDIR="$work/sdk-tmp" bash "$pipelines" sdk "$project" "$base_image" "$work/warm-image.tar.gz" >/dev/null
 for i in $(seq 1 "$runs"); do
