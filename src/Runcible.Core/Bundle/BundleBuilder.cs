@@ -58,11 +58,12 @@ public sealed class BundleBuilder
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
                 try
                 {
-                    pending = Prepare(request, assumed, out var stages);
+                    pending = Prepare(request, assumed, out var stages, cancellationToken);
                     var image = await pulling.ConfigureAwait(false);
                     if (image.ManifestDigest == assumed.ManifestDigest)
                     {
                         _log.LogMessage($"Runcible: registry {clock.Elapsed.TotalMilliseconds:F0} ms (overlapped), {stages}");
+                        cancellationToken.ThrowIfCancellationRequested();
                         return pending.Commit();
                     }
 
@@ -72,6 +73,7 @@ public sealed class BundleBuilder
                 {
                     // Written on the assumed image, the build failed: whether that is the answer depends on the registry's.
                     failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                    _log.LogMessage($"Runcible: the bundle of {assumed.ManifestDigest} (the tag's image at its last pull) failed: {e.Message}");
                 }
                 finally
                 {
@@ -86,22 +88,20 @@ public sealed class BundleBuilder
 
             var pulled = await pulling.ConfigureAwait(false);
             var pullTime = clock.Elapsed;
-            using var fresh = Prepare(request, pulled, out var freshStages);
+            using var fresh = Prepare(request, pulled, out var freshStages, cancellationToken);
             _log.LogMessage($"Runcible: pull {pullTime.TotalMilliseconds:F0} ms, {freshStages}");
+            cancellationToken.ThrowIfCancellationRequested();
             return fresh.Commit();
         }
         finally
         {
             // Whatever happened, the pull is not left running (it uses the caller's registry connections), nor the clean-up.
-            if (!pulling.IsCompleted)
+            try
             {
-                try
-                {
-                    await pulling.ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                }
+                await pulling.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
             }
 
             await emptyingTrash.ConfigureAwait(false);
@@ -109,11 +109,27 @@ public sealed class BundleBuilder
     }
 
     /// <summary>Flattens, configures and writes the bundle of <paramref name="image"/> up to its commit; <paramref name="stages"/> says where the time went.</summary>
-    private BundleWriter.PendingBundle Prepare(BundleRequest request, Oci.PulledImage image, out string stages)
+    private BundleWriter.PendingBundle Prepare(BundleRequest request, Oci.PulledImage image, out string stages, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return PrepareCore(request, image, out stages, cancellationToken);
+        }
+        catch (RuncibleException e) when (e.Error == RuncibleErrors.CorruptLayer || e.Error == RuncibleErrors.LayerDiffIdMismatch)
+        {
+            // A cached layer that passed its digest once may have been damaged on disk since: the next build
+            // hashes the image's blobs again (and fetches a damaged one anew) instead of trusting the record.
+            _stages.Images.ForgetVerification(image);
+            throw;
+        }
+    }
+
+    private BundleWriter.PendingBundle PrepareCore(BundleRequest request, Oci.PulledImage image, out string stages, CancellationToken cancellationToken)
     {
         var settings = request.Settings;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var rootfs = _stages.Flattener.Flatten(image);
+        cancellationToken.ThrowIfCancellationRequested();
         var config = _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, request.Container);
         var extraFiles = _stages.HostRuntime?.Create(settings, config) ?? [];
         var configured = clock.Elapsed;
@@ -129,6 +145,7 @@ public sealed class BundleBuilder
             config.ContainerGid,
             config.DataDirectories,
             extraFiles);
+        cancellationToken.ThrowIfCancellationRequested();
         var pending = _writer.Prepare(content, request.OutputDirectory);
 
         // Where a build's time went, at detailed verbosity: the figures docs/performance.md reasons with.

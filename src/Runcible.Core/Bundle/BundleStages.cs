@@ -15,6 +15,11 @@ public interface IBaseImageProvider
     /// </summary>
     Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
         Task.FromResult<PulledImage?>(null);
+
+    /// <summary>Reading <paramref name="image"/>'s layers failed as a damaged file would: verify its blobs afresh next time.</summary>
+    void ForgetVerification(PulledImage image)
+    {
+    }
 }
 
 /// <summary>The unpack stage's flattened tree of one image: its tar entries for the bundle and single-file reads for the config stage.</summary>

@@ -71,7 +71,17 @@ public sealed class BundleWriter
     {
         try
         {
-            return Directory.Exists(TrashDirectory) ? Directory.GetFiles(TrashDirectory) : [];
+            // Only regular files with the names this writer gives, in a real directory (never through a symlink).
+            var directory = new DirectoryInfo(TrashDirectory);
+            if (!directory.Exists || directory.LinkTarget is not null)
+            {
+                return [];
+            }
+
+            return directory.EnumerateFiles()
+                .Where(f => f.LinkTarget is null && f.Name.Length == 32 && f.Name.All(char.IsAsciiHexDigitLower))
+                .Select(f => f.FullName)
+                .ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -92,7 +102,10 @@ public sealed class BundleWriter
     public string BaseChunkPath(BundleContent content)
     {
         // The level is part of the key: a base part compressed at another level is not reused.
-        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, content.Settings.CompressionLevel, _chunkSize, _toolVersion);
+        // So is whether gzip levels are exact on this runtime: a .NET 8 MSBuild approximates them, and a cache
+        // shared with it must not hand its bytes to a .NET 10 build (or the other way round).
+        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, content.Settings.CompressionLevel,
+            content.Settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
     }
@@ -357,14 +370,9 @@ public sealed class BundleWriter
             {
                 Directory.CreateDirectory(_trashDirectory);
 
-                // Only a rename: across file systems File.Move would copy the whole file.
-                if (IO.FileIdentity.Of(_tempPath) is not { } file || IO.FileIdentity.Of(_trashDirectory) is not { } trash || file.Device != trash.Device)
-                {
-                    return false;
-                }
-
-                File.Move(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
-                return true;
+                // Only a rename (File.Move would copy the whole file across mounts): anything else, and it is freed here.
+                return new DirectoryInfo(_trashDirectory).LinkTarget is null
+                    && Layers.PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

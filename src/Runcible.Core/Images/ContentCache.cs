@@ -81,6 +81,9 @@ public sealed class ContentCache
             return path;
         }
 
+        // The identity is taken before the bytes are read and compared after: a file changed while it was
+        // being hashed is never recorded as verified.
+        var before = FileIdentity.Of(path);
         using (var hash = digest.CreateHash())
         using (var stream = OpenRead(path))
         {
@@ -106,8 +109,25 @@ public sealed class ContentCache
         }
 
         _verified[path] = true;
-        RecordVerification(digest, path);
+        if (before is not null && FileIdentity.Of(path) == before)
+        {
+            RecordVerification(digest, before);
+        }
+
         return path;
+    }
+
+    /// <summary>
+    /// Forgets the recorded verification of these blobs, so the next build re-hashes them (and discards a
+    /// damaged one): for when reading one failed in a way a damaged file would explain.
+    /// </summary>
+    public void ForgetVerification(IEnumerable<Digest> digests)
+    {
+        foreach (var digest in digests)
+        {
+            _verified.TryRemove(BlobPath(digest), out _);
+            TryDelete(StampPath(digest));
+        }
     }
 
     /// <summary>Whether the blob is, by its <see cref="FileIdentity"/>, the file last verified, and the record is trustworthy.</summary>
@@ -131,13 +151,8 @@ public sealed class ContentCache
     }
 
     /// <summary>Records that the blob as it is now hashed to its digest. Best effort: without a record it is hashed again.</summary>
-    private void RecordVerification(Digest digest, string path)
+    private void RecordVerification(Digest digest, FileIdentity blob)
     {
-        if (FileIdentity.Of(path) is not { } blob)
-        {
-            return;
-        }
-
         var stamp = StampPath(digest);
         var temp = stamp + "." + Guid.NewGuid().ToString("N");
         try
@@ -163,7 +178,19 @@ public sealed class ContentCache
 
         var info = new FileInfo(path);
         ImageDocuments.CheckSize(info.Length, "cached document", digest.ToString());
-        return File.ReadAllBytes(path);
+
+        // Documents are hashed as read, whatever the record says: it costs microseconds, and these bytes
+        // become the build's config.json directly.
+        var bytes = File.ReadAllBytes(path);
+        using var hash = digest.CreateHash();
+        hash.AppendData(bytes);
+        if (!digest.Matches(hash.GetHashAndReset()))
+        {
+            Discard(digest, path);
+            return null;
+        }
+
+        return bytes;
     }
 
     /// <summary>

@@ -60,12 +60,15 @@ public sealed class ImagePuller : IBaseImageProvider
         {
             return await PullAsync(reference, platform, cacheOnly: true, cancellationToken).ConfigureAwait(false);
         }
-        catch (RuncibleException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Not (wholly) cached, or not usable: the registry's answer decides.
+            // Not (wholly) cached, not usable, or gone meanwhile: the registry's answer decides.
             return null;
         }
     }
+
+    public void ForgetVerification(PulledImage image) =>
+        _cache.ForgetVerification(image.Layers.Select(l => l.Descriptor.GetDigest()));
 
     private async Task<PulledImage> PullAsync(string reference, Platform platform, bool cacheOnly, CancellationToken cancellationToken)
     {
@@ -99,8 +102,19 @@ public sealed class ImagePuller : IBaseImageProvider
         var manifest = document.Manifest!;
         var configDescriptor = manifest.Config!;
         ImageDocuments.CheckSize(configDescriptor.Size, "config", reference);
-        var configPath = await GetBlobAsync(context, configDescriptor, "config", progress: null, cancellationToken).ConfigureAwait(false);
-        var configBytes = await File.ReadAllBytesAsync(configPath, cancellationToken).ConfigureAwait(false);
+        // The config's bytes are hashed as read (TryReadSmallBlob): they go into config.json as they are.
+        var configDigest = configDescriptor.GetDigest();
+        byte[]? configBytes = null;
+        for (var attempt = 1; configBytes is null; attempt++)
+        {
+            await GetBlobAsync(context, configDescriptor, "config", progress: null, cancellationToken).ConfigureAwait(false);
+            configBytes = _cache.TryReadSmallBlob(configDigest, configDescriptor.Size);
+            if (configBytes is null && attempt >= 2)
+            {
+                throw new RuncibleException(RuncibleErrors.ContentCacheUnusable, _cache.Directory, $"the config {configDigest} changed on disk while it was read");
+            }
+        }
+
         var config = ImageDocuments.ParseConfig(configBytes, reference, manifest.Layers!.Count);
         if (indexDigest is null)
         {

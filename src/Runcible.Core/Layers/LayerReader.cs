@@ -33,8 +33,11 @@ public sealed record FlattenOptions
     /// <summary>zstd window: 2^27 (128 MiB) is zstd's own default limit for decompression.</summary>
     public int MaxZstdWindowLog { get; init; } = 27;
 
-    /// <summary>Layers the index reads at once, each on its own thread (applied in order on the caller's).</summary>
-    public int MaxParallelLayers { get; init; } = Environment.ProcessorCount;
+    /// <summary>
+    /// Layers the index reads at once, each on its own thread (applied in order on the caller's): the processor
+    /// count, at most 4, since each reader may hold a zstd window (<see cref="MaxZstdWindowLog"/>) and a queue.
+    /// </summary>
+    public int MaxParallelLayers { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
     /// <summary>Entries one layer's reader may queue ahead of the index.</summary>
     public int MaxQueuedEntries { get; init; } = 8192;

@@ -114,6 +114,22 @@ internal static class PosixFileCalls
         }
     }
 
+    /// <summary>rename(2) and nothing else: false where it fails (another mount, say), never a copy.</summary>
+    public static bool TryRename(string from, string to)
+    {
+        try
+        {
+            return rename(Bytes(from), Bytes(to)) == 0;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int rename(byte[] oldPath, byte[] newPath);
+
     [DllImport("libc", SetLastError = true)]
     private static extern int renameat2(int oldDirectoryFd, byte[] oldPath, int newDirectoryFd, byte[] newPath, uint flags);
 

@@ -249,6 +249,13 @@ public class BundleWriterTests
         Assert.Equal(firstHash, Sha256(trashed));
         BundleWriter.EmptyTrash(writer.ListTrash());
         Assert.Empty(writer.ListTrash());
+
+        // A trash directory that is a symlink is never listed (nor emptied): its target's files are not ours.
+        Directory.Delete(writer.TrashDirectory);
+        Directory.CreateDirectory(temp.Combine("elsewhere"));
+        File.WriteAllText(temp.Combine("elsewhere", new string('a', 32)), "not a tarball");
+        Directory.CreateSymbolicLink(writer.TrashDirectory, temp.Combine("elsewhere"));
+        Assert.Empty(writer.ListTrash());
     }
 
     private sealed class FailingRootfs : IRootfsContent
