@@ -15,6 +15,9 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
     private const int AtSymlinkNoFollow = 0x100;
     private const uint StatxBasicStats = 0x7ff;
 
+    // What the identity needs the kernel to have filled in (STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE).
+    private const uint StatxNeeded = 0x40 | 0x80 | 0x100 | 0x200;
+
     // Offsets in struct statx (include/uapi/linux/stat.h).
     private const int InodeOffset = 32;
     private const int SizeOffset = 40;
@@ -24,8 +27,6 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
     private const int DeviceMinorOffset = 140;
 
     private static bool s_unavailable;
-
-    public DateTimeOffset Changed => DateTimeOffset.UnixEpoch.AddTicks(ChangedNanoseconds / 100);
 
     /// <summary>The identity of the file at <paramref name="path"/> itself (a symlink is not followed), or null.</summary>
     public static FileIdentity? Of(string path)
@@ -50,6 +51,12 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
         }
 
         var span = buffer.AsSpan();
+        if ((BitConverter.ToUInt32(span) & StatxNeeded) != StatxNeeded)
+        {
+            // A file system that does not report all of them: no identity, so nothing is trusted without hashing.
+            return null;
+        }
+
         ulong major = BitConverter.ToUInt32(span[DeviceMajorOffset..]);
         ulong minor = BitConverter.ToUInt32(span[DeviceMinorOffset..]);
         return new FileIdentity(
