@@ -153,17 +153,29 @@ public sealed class ContentCache
     /// <summary>Records that the blob as it is now hashed to its digest. Best effort: without a record it is hashed again.</summary>
     private void RecordVerification(Digest digest, FileIdentity blob)
     {
-        var stamp = StampPath(digest);
-        var temp = stamp + "." + Guid.NewGuid().ToString("N");
         try
         {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(stamp)!);
-            File.WriteAllText(temp, VerifiedStampFormat + blob.Format() + "\n");
-            File.Move(temp, stamp, overwrite: true);
+            WriteTextAtomically(StampPath(digest), VerifiedStampFormat + blob.Format() + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>Writes a small file whole or not at all (a unique temporary file renamed into place, removed on failure).</summary>
+    private static void WriteTextAtomically(string path, string text)
+    {
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + "." + Guid.NewGuid().ToString("N");
+        try
+        {
+            File.WriteAllText(temp, text);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
             TryDelete(temp);
+            throw;
         }
     }
 
@@ -275,13 +287,9 @@ public sealed class ContentCache
     /// <summary>Remembers that <paramref name="tag"/> of <paramref name="source"/> resolved to <paramref name="manifest"/>.</summary>
     public void RememberTag(string source, string tag, Digest manifest)
     {
-        var path = RefPath(source, tag);
         try
         {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var temp = path + "." + Guid.NewGuid().ToString("N");
-            File.WriteAllText(temp, manifest + "\n");
-            File.Move(temp, path, overwrite: true);
+            WriteTextAtomically(RefPath(source, tag), manifest + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

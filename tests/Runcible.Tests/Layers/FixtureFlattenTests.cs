@@ -14,7 +14,8 @@ namespace Runcible.Tests.Layers;
 /// </summary>
 public class FixtureFlattenTests
 {
-    private static PulledImage Pull(string layoutReference, string cache) =>
+    /// <summary>A fixture layout (<c>path:tag</c>) pulled for linux-x64 into <paramref name="cache"/>.</summary>
+    internal static PulledImage Pull(string layoutReference, string cache) =>
         new ImagePuller(new ContentCache(cache), (r, p) => throw new InvalidOperationException(), new ImagePullerOptions(), NullBuildLog.Instance)
             .PullAsync("oci-layout:" + layoutReference, PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken).GetAwaiter().GetResult();
 

@@ -323,9 +323,7 @@ public class ParallelFlattenTests
         Assert.NotNull(rootfs.Resolve("/big49"));
     }
 
-    private static PulledImage PullFixture(string image, string cache) =>
-        new ImagePuller(new ContentCache(cache), (r, p) => throw new InvalidOperationException(), new ImagePullerOptions(), NullBuildLog.Instance)
-            .PullAsync("oci-layout:" + FixtureImages.LayoutReference(image), PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken).GetAwaiter().GetResult();
+    private static PulledImage PullFixture(string image, string cache) => FixtureFlattenTests.Pull(FixtureImages.LayoutReference(image), cache);
 
     private static PulledImage HundredFilesPerLayer(TempDirectory temp, int layers)
     {
