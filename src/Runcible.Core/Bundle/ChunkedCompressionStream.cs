@@ -18,8 +18,12 @@ public sealed class ChunkedCompressionStream : Stream
     private readonly int _level;
     private readonly int _chunkSize;
     private readonly int _maxInFlight;
-    private readonly Queue<Task<byte[]>> _inFlight = new();
-    private byte[] _buffer;
+    private readonly Queue<(Task Compressing, ChunkSlot Slot)> _inFlight = new();
+
+    // Chunk buffers are reused, never allocated per chunk: a fresh 4 MiB array (and a growing output buffer)
+    // per chunk costs page faults and zeroing on every one of them, and garbage collections on top.
+    private readonly Stack<ChunkSlot> _freeSlots = new();
+    private ChunkSlot _slot;
     private int _filled;
     private long _written;
     private bool _finished;
@@ -37,7 +41,7 @@ public sealed class ChunkedCompressionStream : Stream
         _compression = compression;
         _chunkSize = chunkSize;
         _maxInFlight = Math.Max(1, parallelism ?? Environment.ProcessorCount);
-        _buffer = compression == BundleCompression.None ? [] : new byte[chunkSize];
+        _slot = new ChunkSlot(compression == BundleCompression.None ? 0 : chunkSize);
     }
 
     public override bool CanRead => false;
@@ -66,7 +70,7 @@ public sealed class ChunkedCompressionStream : Stream
         while (!buffer.IsEmpty)
         {
             var take = Math.Min(buffer.Length, _chunkSize - _filled);
-            buffer[..take].CopyTo(_buffer.AsSpan(_filled));
+            buffer[..take].CopyTo(_slot.Input.AsSpan(_filled));
             _filled += take;
             buffer = buffer[take..];
             if (_filled == _chunkSize)
@@ -95,6 +99,7 @@ public sealed class ChunkedCompressionStream : Stream
         }
 
         _finished = true;
+        ReleaseSlots();
         _destination.Flush();
     }
 
@@ -112,9 +117,16 @@ public sealed class ChunkedCompressionStream : Stream
     {
         if (disposing && !_finished)
         {
-            // An abandoned stream (an exception on the way) must not block on or publish its chunks.
+            // An abandoned stream (an exception on the way) must not block on or publish its chunks;
+            // each one's slot is released once its compression has stopped.
             _finished = true;
+            foreach (var (compressing, slot) in _inFlight)
+            {
+                compressing.ContinueWith(_ => slot.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
             _inFlight.Clear();
+            ReleaseSlots();
         }
 
         base.Dispose(disposing);
@@ -130,9 +142,8 @@ public sealed class ChunkedCompressionStream : Stream
                 return GzipMember.Compress(data, effective);
 
             case BundleCompression.Zstd:
-                using (var compressor = new Compressor(effective))
+                using (var compressor = NewZstd(effective))
                 {
-                    compressor.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
                     return compressor.Wrap(data).ToArray();
                 }
 
@@ -153,24 +164,72 @@ public sealed class ChunkedCompressionStream : Stream
         return effective;
     }
 
+    private void ReleaseSlots()
+    {
+        _slot.Dispose();
+        while (_freeSlots.Count > 0)
+        {
+            _freeSlots.Pop().Dispose();
+        }
+    }
+
     private void Dispatch()
     {
-        var chunk = _buffer;
+        var slot = _slot;
         var length = _filled;
         var compression = _compression;
         var level = _level;
-        _inFlight.Enqueue(Task.Run(() => CompressChunk(chunk.AsSpan(0, length), compression, level)));
-        _buffer = new byte[_chunkSize];
-        _filled = 0;
+        _inFlight.Enqueue((Task.Run(() => slot.Compress(length, compression, level)), slot));
         while (_inFlight.Count > _maxInFlight)
         {
             WriteOldest();
         }
+
+        _slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : new ChunkSlot(_chunkSize);
+        _filled = 0;
     }
 
     private void WriteOldest()
     {
-        var compressed = _inFlight.Dequeue().GetAwaiter().GetResult();
-        _destination.Write(compressed);
+        var (compressing, slot) = _inFlight.Dequeue();
+        compressing.GetAwaiter().GetResult();
+        _destination.Write(slot.Output.GetBuffer().AsSpan(0, (int)slot.Output.Length));
+        _freeSlots.Push(slot);
+    }
+
+    /// <summary>One chunk's input buffer and its compressed output, reused chunk after chunk; the zstd context too.</summary>
+    private sealed class ChunkSlot(int chunkSize) : IDisposable
+    {
+        private Compressor? _zstd;
+
+        public byte[] Input { get; } = new byte[chunkSize];
+
+        public MemoryStream Output { get; } = new();
+
+        public void Compress(int length, BundleCompression compression, int level)
+        {
+            Output.SetLength(0);
+            var data = Input.AsSpan(0, length);
+            if (compression == BundleCompression.Gzip)
+            {
+                GzipMember.CompressTo(Output, data, level);
+                return;
+            }
+
+            // Zstd: one reused context (creating one allocates its tables, megabytes at higher levels).
+            _zstd ??= NewZstd(level);
+            Output.SetLength(Compressor.GetCompressBound(length));
+            var written = _zstd.Wrap(data, Output.GetBuffer().AsSpan(0, (int)Output.Length));
+            Output.SetLength(written);
+        }
+
+        public void Dispose() => _zstd?.Dispose();
+    }
+
+    private static Compressor NewZstd(int level)
+    {
+        var compressor = new Compressor(level);
+        compressor.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+        return compressor;
     }
 }

@@ -26,12 +26,20 @@ internal static class GzipMember
     /// <param name="numericLevels">false forces the .NET 8 approximation (for tests on newer runtimes).</param>
     internal static byte[] Compress(ReadOnlySpan<byte> data, int level, bool numericLevels)
     {
+        using var output = new MemoryStream(data.Length / 3 + 64);
+        CompressTo(output, data, level, numericLevels);
+        return output.ToArray();
+    }
+
+    /// <summary>Appends one member to <paramref name="output"/> (a reused buffer: no allocation per chunk once it has grown).</summary>
+    internal static void CompressTo(MemoryStream output, ReadOnlySpan<byte> data, int level, bool numericLevels = true)
+    {
         if (level is < 1 or > 9)
         {
             throw new ArgumentOutOfRangeException(nameof(level), level, "A gzip level is 1 to 9.");
         }
 
-        using var output = new MemoryStream(data.Length / 3 + 64);
+        var start = (int)output.Length;
         using (var gzip = numericLevels && NumericLevelFactory is { } create
             ? create(output, level)
             : new GZipStream(output, Approximation(level), leaveOpen: true))
@@ -39,14 +47,11 @@ internal static class GzipMember
             gzip.Write(data);
         }
 
-        var bytes = output.ToArray();
-
         // RFC 1952 header: no MTIME, no extra flags (zlib writes 2 or 4 by level), a fixed OS, so the
         // bytes depend on neither the clock nor the zlib build's platform.
-        bytes[4] = bytes[5] = bytes[6] = bytes[7] = 0;
-        bytes[8] = 0;
-        bytes[9] = OsUnix;
-        return bytes;
+        var header = output.GetBuffer().AsSpan(start, 10);
+        header[4..9].Clear();
+        header[9] = OsUnix;
     }
 
     /// <summary>The named level that stands in for <paramref name="level"/> on .NET 8.</summary>

@@ -173,6 +173,34 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
+    [InlineData(BundleCompression.Gzip)]
+    [InlineData(BundleCompression.Zstd)]
+    public void EachChunkIsTheSameAsCompressedAlone(BundleCompression compression)
+    {
+        // Buffers and zstd contexts are reused from chunk to chunk: nothing of one chunk may reach the next.
+        var input = TextInput(5 * 256 * 1024 + 1000);
+        var expected = new MemoryStream();
+        for (var offset = 0; offset < input.Length; offset += 256 * 1024)
+        {
+            expected.Write(ChunkedCompressionStream.CompressChunk(input.AsSpan(offset, Math.Min(256 * 1024, input.Length - offset)), compression));
+        }
+
+        Assert.Equal(expected.ToArray(), Compress(input, compression, 2, 65536));
+        Assert.Equal(expected.ToArray(), Compress(input, compression, 1, 4096));
+    }
+
+    [Fact]
+    public void AnAbandonedStreamCanBeDisposedWithChunksInFlight()
+    {
+        var output = new MemoryStream();
+        var stream = new ChunkedCompressionStream(output, BundleCompression.Zstd, 256 * 1024, parallelism: 4);
+        stream.Write(TextInput(3 * 256 * 1024));
+        stream.Dispose();
+        Assert.Equal(0, output.Length);
+        Assert.Throws<ObjectDisposedException>(() => stream.Write(new byte[1]));
+    }
+
+    [Theory]
     [InlineData(BundleCompression.Gzip, 0)]
     [InlineData(BundleCompression.Gzip, 10)]
     [InlineData(BundleCompression.Zstd, 0)]
