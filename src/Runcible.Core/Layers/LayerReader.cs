@@ -80,7 +80,9 @@ internal sealed class LayerReader : IDisposable
             };
             var limit = Math.Min(options.MaxLayerBytes, Math.Max(options.RatioCheckFloor, compressedSize * options.MaxCompressionRatio));
             _bounded = new BoundedHashingStream(_decompressed, limit, options.MaxLayerBytes, this, stop, hashContent ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null);
-            _guard = new TarMetadataGuard(_bounded, options.MaxMetadataBytes, this);
+            // TarReader reads 512-byte headers one by one: buffered here, the decompressor and the hash see
+            // 64 KiB reads instead of a call per header (the guard still sees every byte before TarReader).
+            _guard = new TarMetadataGuard(new BufferedStream(_bounded, 1 << 16), options.MaxMetadataBytes, this);
             Tar = new TarReader(_guard, leaveOpen: true);
         }
         catch
