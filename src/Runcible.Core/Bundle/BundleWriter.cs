@@ -104,7 +104,8 @@ public sealed class BundleWriter
         // The level is part of the key: a base part compressed at another level is not reused.
         // So is whether gzip levels are exact on this runtime: a .NET 8 MSBuild approximates them, and a cache
         // shared with it must not hand its bytes to a .NET 10 build (or the other way round).
-        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Compression, content.Settings.CompressionLevel,
+        // The creation time too: the bundle's own directories at the start of the base part carry it (SOURCE_DATE_EPOCH).
+        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Created.ToUnixTimeSeconds(), content.Settings.Compression, content.Settings.CompressionLevel,
             content.Settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
@@ -219,7 +220,6 @@ public sealed class BundleWriter
 
                     compressed.Finish();
                 }
-
                 file.Flush(flushToDisk: true);
             }
 

@@ -11,7 +11,7 @@ public class BundleWriterTests
     // Small chunks so the 3 MiB test base spans several gzip members / zstd frames.
     private const int ChunkSize = 512 * 1024;
 
-    private static BundleSettings Settings(BundleCompression compression, string? level = null) => new BundleSettingsValidator().Validate(new RawBundleSettings
+    private static BundleSettings Settings(BundleCompression compression, string? level = null, string sourceDateEpoch = "1700000000") => new BundleSettingsValidator().Validate(new RawBundleSettings
     {
         AssemblyName = "HelloWeb",
         BundleVersion = "1.0.0",
@@ -19,7 +19,7 @@ public class BundleWriterTests
         TargetFramework = "net10.0",
         Compression = compression.ToString(),
         CompressionLevel = level,
-        SourceDateEpoch = "1700000000",
+        SourceDateEpoch = sourceDateEpoch,
         Volumes = [new BundleVolume("state", "/var/lib/helloweb")],
     });
 
@@ -192,6 +192,27 @@ public class BundleWriterTests
         Assert.True(again.ReusedBaseChunk);
         Assert.Equal(2, rootfs.WriteCount);
         Assert.Equal(firstBytes, File.ReadAllBytes(again.Path));
+    }
+
+    [Fact]
+    public void AnotherSourceDateEpochIsNotServedTheBasePartOfTheFirst()
+    {
+        // The base part holds the bundle's own directories (opt/ ... rootfs/), stamped with SOURCE_DATE_EPOCH:
+        // a build at another epoch must give what a clean build at that epoch gives, not the cached part's times.
+        using var temp = new TempDirectory();
+        using var clean = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var rootfs = new TestRootfs("base-1");
+        BundleContent At(string epoch) => Content(BundleCompression.Gzip, rootfs, temp.Combine("publish")) with { Settings = Settings(BundleCompression.Gzip, sourceDateEpoch: epoch) };
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
+        writer.Write(At("1700000000"), temp.Combine("out"));
+        var later = writer.Write(At("1750000000"), temp.Combine("out"));
+        Assert.False(later.ReusedBaseChunk);
+
+        var fromClean = new BundleWriter(clean.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(At("1750000000"), clean.Combine("out"));
+        Assert.Equal(Sha256(fromClean.Path), Sha256(later.Path));
+        var listing = ProcessRunner.Run("tar", ["--numeric-owner", "--full-time", "-tvf", later.Path]).EnsureSuccess("tar -tvf").StandardOutput;
+        Assert.Contains("2025-06-15 ", Assert.Single(listing.Split('\n'), l => l.EndsWith(" opt/containers/helloweb-1.0.0/rootfs/", StringComparison.Ordinal)));
     }
 
     [Fact]
