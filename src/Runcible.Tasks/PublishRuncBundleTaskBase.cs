@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;
 
@@ -15,8 +16,21 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     [Required] public string PublishDirectory { get; set; } = "";
     [Required] public string OutputDirectory { get; set; } = "";
     [Required] public string CacheDirectory { get; set; } = "";
-    [Required] public string BaseImage { get; set; } = "";
     [Required] public string ToolVersion { get; set; } = "";
+
+    /// <summary>The base image reference (ComputeRuncBundleSettings' BaseImage); when empty, inferred from the inputs below as it does.</summary>
+    public string? BaseImage { get; set; }
+    public string? ContainerBaseImage { get; set; }
+    public string? ContainerFamily { get; set; }
+    public bool PublishAot { get; set; }
+    public bool UsesAspNetCore { get; set; }
+
+    /// <summary>
+    /// Only start preparing the base part (pull, rootfs reads, compressed base part) in the background and return:
+    /// run early in a publish, so that the PublishRuncBundle call after the publish finds it done. Never fails the
+    /// build: whatever goes wrong is found again, and reported, by that call.
+    /// </summary>
+    public bool PrepareBaseOnly { get; set; }
 
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
@@ -49,6 +63,45 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     [Output] public ITaskItem? Bundle { get; private set; }
 
     protected override void ExecuteCore()
+    {
+        if (PrepareBaseOnly)
+        {
+            StartBasePreparation();
+            return;
+        }
+
+        var (settings, container) = MapSettings();
+        var baseImage = ResolveBaseImage(settings);
+        IBuildLog log = new DeduplicatingBuildLog(BuildLog);
+        var pulledEarlier = CompleteBasePreparation(settings, baseImage, log);
+
+        BundleWriteResult result;
+        try
+        {
+            var stages = CreateStages(settings, log);
+            if (pulledEarlier is not null)
+            {
+                stages = stages with { Images = new PulledInThisBuild(stages.Images, baseImage, settings.RuntimeIdentifier, pulledEarlier) };
+            }
+
+            var builder = new BundleBuilder(stages, new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, log), log);
+            result = builder.BuildAsync(new BundleRequest(baseImage, Path.GetFullPath(PublishDirectory), settings, container, OutputDirectory), CancellationToken)
+                .GetAwaiter().GetResult();
+        }
+        finally
+        {
+            ReleaseStages();
+        }
+
+        var item = new Microsoft.Build.Utilities.TaskItem(result.Path);
+        item.SetMetadata("BundleName", settings.Name);
+        item.SetMetadata("BundleVersion", settings.Version);
+        item.SetMetadata("AppLayerDigest", result.AppLayerDigest);
+        item.SetMetadata("ReusedBaseChunk", result.ReusedBaseChunk ? "true" : "false");
+        Bundle = item;
+    }
+
+    private (BundleSettings Settings, ContainerSettings Container) MapSettings()
     {
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
         {
@@ -85,26 +138,94 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
         };
+        return (settings, container);
+    }
 
-        var log = BuildLog;
-        BundleWriteResult result;
+    private string ResolveBaseImage(BundleSettings settings) => !string.IsNullOrWhiteSpace(BaseImage)
+        ? BaseImage!.Trim()
+        : !string.IsNullOrWhiteSpace(ContainerBaseImage)
+            ? ContainerBaseImage!.Trim()
+            : new BaseImageInference().Infer(new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+
+    /// <summary>What the early call and the one after the publish both compute: the same bundle of the same base, in the same cache.</summary>
+    private string PreparationKey(BundleSettings settings, string baseImage) => string.Join(
+        "\n", "Runcible.BasePreparation/1", Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName), baseImage, Path.GetFullPath(CacheDirectory), ToolVersion);
+
+    private void StartBasePreparation()
+    {
+        BundleSettings settings;
+        ContainerSettings container;
+        string baseImage;
         try
         {
-            var builder = new BundleBuilder(CreateStages(settings, log), new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, log), log);
-            result = builder.BuildAsync(new BundleRequest(BaseImage, Path.GetFullPath(PublishDirectory), settings, container, OutputDirectory), CancellationToken)
-                .GetAwaiter().GetResult();
+            (settings, container) = MapSettings();
+            baseImage = ResolveBaseImage(settings);
         }
-        finally
+        catch (RuncibleException e)
         {
-            ReleaseStages();
+            // ComputeRuncBundleSettings reports it, with its code, when the bundle is built.
+            Log.LogMessage(MessageImportance.Low, $"Runcible: the base part is not prepared ahead: {e.Message}");
+            return;
         }
 
-        var item = new Microsoft.Build.Utilities.TaskItem(result.Path);
-        item.SetMetadata("BundleName", settings.Name);
-        item.SetMetadata("BundleVersion", settings.Version);
-        item.SetMetadata("AppLayerDigest", result.AppLayerDigest);
-        item.SetMetadata("ReusedBaseChunk", result.ReusedBaseChunk ? "true" : "false");
-        Bundle = item;
+        var bundlePath = Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName);
+        if (File.Exists(bundlePath))
+        {
+            // The bundle may well be up to date (its target then does nothing): no registry request for it.
+            Log.LogMessage(MessageImportance.Low, $"Runcible: {bundlePath} exists; the base part is not prepared ahead.");
+            return;
+        }
+
+        var cacheDirectory = Path.GetFullPath(CacheDirectory);
+        var preparation = new BasePreparation();
+        preparation.Start(async (log, cancellationToken) =>
+        {
+            try
+            {
+                var builder = new BundleBuilder(CreateStages(settings, log), new BundleWriter(cacheDirectory, ToolVersion, log), log);
+                return await builder.PrepareBasePartAsync(baseImage, settings, container, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ReleaseStages();
+            }
+        });
+        BuildEngine4.RegisterTaskObject(PreparationKey(settings, baseImage), preparation, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        Log.LogMessage(MessageImportance.Low, $"Runcible: preparing the base part of {bundlePath} from {baseImage} while the app is built and published.");
+    }
+
+    /// <summary>
+    /// Waits for the preparation an early call started, if any; its log is replayed, its coded failure is this build's.
+    /// Returns the image it pulled, or null when there was none or it failed otherwise.
+    /// </summary>
+    private Core.Oci.PulledImage? CompleteBasePreparation(BundleSettings settings, string baseImage, IBuildLog log)
+    {
+        if (BuildEngine4.UnregisterTaskObject(PreparationKey(settings, baseImage), RegisteredTaskObjectLifetime.Build) is not BasePreparation preparation)
+        {
+            return null;
+        }
+
+        using (preparation)
+        {
+            try
+            {
+                var image = preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
+                preparation.Log.ReplayTo(log);
+                return image;
+            }
+            catch (RuncibleException)
+            {
+                // The same image and settings: building it again would fail the same way (after the same timeouts).
+                preparation.Log.ReplayTo(log);
+                throw;
+            }
+            catch (Exception e) when (!CancellationToken.IsCancellationRequested)
+            {
+                preparation.Log.ReplayTo(log);
+                log.LogMessage($"Runcible: preparing the base part ahead failed ({e.GetType().Name}: {e.Message}); it is built now.");
+                return null;
+            }
+        }
     }
 
     /// <summary>
@@ -116,5 +237,43 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     /// <summary>Releases what <see cref="CreateStages"/> opened (connections); MSBuild does not dispose tasks.</summary>
     protected virtual void ReleaseStages()
     {
+    }
+}
+
+/// <summary>
+/// Base-part work an early PublishRuncBundle call left running, registered with MSBuild for the rest of the build:
+/// the call after the publish takes it over; if none does (the build failed before), MSBuild disposes it at the
+/// end of the build, which cancels it and waits for it to stop.
+/// </summary>
+internal sealed class BasePreparation : IDisposable
+{
+    private readonly CancellationTokenSource _cancellation = new();
+    private int _disposed;
+
+    public BufferedBuildLog Log { get; } = new();
+
+    public Task<Core.Oci.PulledImage> Completion { get; private set; } = Task.FromCanceled<Core.Oci.PulledImage>(new CancellationToken(canceled: true));
+
+    public void Start(Func<IBuildLog, CancellationToken, Task<Core.Oci.PulledImage>> work) =>
+        Completion = Task.Run(() => work(Log, _cancellation.Token));
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _cancellation.Cancel();
+        try
+        {
+            Completion.GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+            // Cancelled, or failed: either way nothing is left running and nobody is waiting for the result.
+        }
+
+        _cancellation.Dispose();
     }
 }

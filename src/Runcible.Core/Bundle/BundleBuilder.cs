@@ -108,6 +108,36 @@ public sealed class BundleBuilder
         }
     }
 
+    /// <summary>
+    /// The part of a build that does not depend on the app: pulls the base image, reads what the config stage reads
+    /// from its rootfs (remembered per image) and compresses the base part into the cache. A publish runs this while
+    /// MSBuild compiles and copies the app, so that <see cref="BuildAsync"/> later finds all of it done. Errors are
+    /// the ones <see cref="BuildAsync"/> would give for the same image and settings.
+    /// </summary>
+    /// <returns>The pulled image: within the same build, the bundle is built from it without asking the registry again.</returns>
+    public async Task<PulledImage> PrepareBasePartAsync(string baseImageReference, BundleSettings settings, ContainerSettings container, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var platform = Images.PlatformSelector.FromRuntimeIdentifier(settings.RuntimeIdentifier);
+        var image = await _stages.Images.PullAsync(baseImageReference, platform, cancellationToken).ConfigureAwait(false);
+        var pullTime = clock.Elapsed;
+        try
+        {
+            using var rootfs = _stages.Flattener.Flatten(image);
+            cancellationToken.ThrowIfCancellationRequested();
+            _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, container);
+            var configured = clock.Elapsed;
+            _writer.EnsureBasePart(settings, rootfs, out _, cancellationToken);
+            _log.LogMessage($"Runcible: base part prepared ahead of the app: pull {pullTime.TotalMilliseconds:F0} ms, config {(configured - pullTime).TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms");
+            return image;
+        }
+        catch (RuncibleException e) when (e.Error == RuncibleErrors.CorruptLayer || e.Error == RuncibleErrors.LayerDiffIdMismatch)
+        {
+            _stages.Images.ForgetVerification(image);
+            throw;
+        }
+    }
+
     /// <summary>Flattens, configures and writes the bundle of <paramref name="image"/> up to its commit; <paramref name="stages"/> says where the time went.</summary>
     private BundleWriter.PendingBundle Prepare(BundleRequest request, Oci.PulledImage image, out string stages, CancellationToken cancellationToken)
     {
@@ -152,4 +182,26 @@ public sealed class BundleBuilder
         stages = $"config {configured.TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms";
         return pending;
     }
+}
+
+/// <summary>
+/// The fetch stage for a build whose base image was already pulled earlier in the same build (by
+/// <see cref="BundleBuilder.PrepareBasePartAsync"/>): that pull's answer stands for the whole build, as one
+/// resolution of the tag per build does in the .NET SDK, so the registry is not asked a second time.
+/// Any other reference or platform goes to the real stage.
+/// </summary>
+public sealed class PulledInThisBuild(IBaseImageProvider inner, string reference, string runtimeIdentifier, PulledImage image) : IBaseImageProvider
+{
+    private readonly string _platform = Images.PlatformSelector.FromRuntimeIdentifier(runtimeIdentifier).ToString();
+
+    public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+        IsThePulledOne(reference, platform) ? Task.FromResult(image) : inner.PullAsync(reference, platform, cancellationToken);
+
+    // Nothing to speculate about: the answer is already here.
+    public Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
+        IsThePulledOne(reference, platform) ? Task.FromResult<PulledImage?>(null) : inner.TryGetLastPulledAsync(reference, platform, cancellationToken);
+
+    public void ForgetVerification(PulledImage image) => inner.ForgetVerification(image);
+
+    private bool IsThePulledOne(string reference1, Platform platform) => reference1 == reference && platform.ToString() == _platform;
 }

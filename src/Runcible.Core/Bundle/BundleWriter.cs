@@ -99,16 +99,19 @@ public sealed class BundleWriter
     }
 
     /// <summary>The cache file the base part of <paramref name="content"/> is kept in.</summary>
-    public string BaseChunkPath(BundleContent content)
+    public string BaseChunkPath(BundleContent content) => BaseChunkPath(content.Settings, content.Rootfs);
+
+    /// <summary>The cache file the base part of a bundle with <paramref name="settings"/> over <paramref name="rootfs"/> is kept in.</summary>
+    public string BaseChunkPath(BundleSettings settings, IRootfsContent rootfs)
     {
         // The level is part of the key: a base part compressed at another level is not reused.
         // So is whether gzip levels are exact on this runtime: a .NET 8 MSBuild approximates them, and a cache
         // shared with it must not hand its bytes to a .NET 10 build (or the other way round).
         // The creation time too: the bundle's own directories at the start of the base part carry it (SOURCE_DATE_EPOCH).
-        var key = string.Join("\n", "runcible-base-chunk/1", content.Rootfs.CacheKey, content.Settings.TreePrefix, content.Settings.Created.ToUnixTimeSeconds(), content.Settings.Compression, content.Settings.CompressionLevel,
-            content.Settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
+        var key = string.Join("\n", "runcible-base-chunk/1", rootfs.CacheKey, settings.TreePrefix, settings.Created.ToUnixTimeSeconds(), settings.Compression, settings.CompressionLevel,
+            settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
-        return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + content.Settings.Compression.ToString().ToLowerInvariant());
+        return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + settings.Compression.ToString().ToLowerInvariant());
     }
 
     public BundleWriteResult Write(BundleContent content, string outputDirectory)
@@ -146,7 +149,7 @@ public sealed class BundleWriter
 
         try
         {
-            var reused = EnsureBaseChunk(content, out var basePath);
+            var reused = !EnsureBasePart(settings, content.Rootfs, out var basePath);
             string appDigest;
             // The base part is copied by the kernel (copy_file_range, or a reflink where the file system
             // shares extents), not through a buffer here; the rest is appended.
@@ -185,12 +188,17 @@ public sealed class BundleWriter
         }
     }
 
-    private bool EnsureBaseChunk(BundleContent content, out string basePath)
+    /// <summary>
+    /// Compresses the base part (the bundle's parent directories and the flattened rootfs) into the cache unless
+    /// it is there already; true when it wrote it. A publish that starts this before the app is published
+    /// (see <see cref="BundleBuilder.PrepareBasePartAsync"/>) finds it done when it writes the bundle.
+    /// </summary>
+    public bool EnsureBasePart(BundleSettings settings, IRootfsContent rootfs, out string basePath, CancellationToken cancellationToken = default)
     {
-        basePath = BaseChunkPath(content);
+        basePath = BaseChunkPath(settings, rootfs);
         if (File.Exists(basePath))
         {
-            return true;
+            return false;
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(basePath)!);
@@ -199,18 +207,18 @@ public sealed class BundleWriter
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                using (var compressed = new ChunkedCompressionStream(file, content.Settings.Compression, _chunkSize, level: content.Settings.CompressionLevel))
+                using (var compressed = new ChunkedCompressionStream(file, settings.Compression, _chunkSize, level: settings.CompressionLevel))
                 {
-                    using (var cut = new EndMarkerCutter(compressed))
+                    using (var cut = new EndMarkerCutter(compressed, cancellationToken))
                     {
                         // Rootfs entries with xattrs or long names are PAX: keep their header names free of process ids.
                         var tar = new TarWriter(new PaxHeaderNameNormalizer(cut), TarEntryFormat.Gnu, leaveOpen: true);
-                        var prefix = content.Settings.TreePrefix;
-                        tar.WriteEntry(Dir("opt/", 0, 0, content.Settings.Created));
-                        tar.WriteEntry(Dir("opt/containers/", 0, 0, content.Settings.Created));
-                        tar.WriteEntry(Dir(prefix, 0, 0, content.Settings.Created));
-                        tar.WriteEntry(Dir(prefix + "rootfs/", 0, 0, content.Settings.Created));
-                        content.Rootfs.WriteEntries(tar, prefix + "rootfs/");
+                        var prefix = settings.TreePrefix;
+                        tar.WriteEntry(Dir("opt/", 0, 0, settings.Created));
+                        tar.WriteEntry(Dir("opt/containers/", 0, 0, settings.Created));
+                        tar.WriteEntry(Dir(prefix, 0, 0, settings.Created));
+                        tar.WriteEntry(Dir(prefix + "rootfs/", 0, 0, settings.Created));
+                        rootfs.WriteEntries(tar, prefix + "rootfs/");
 
                         // Every entry is a whole number of 512-byte records; what the writer adds on
                         // dispose is the end-of-archive marker, which belongs only at the end of the bundle.
@@ -220,11 +228,12 @@ public sealed class BundleWriter
 
                     compressed.Finish();
                 }
+
                 file.Flush(flushToDisk: true);
             }
 
             File.Move(temp, basePath, overwrite: true);
-            return false;
+            return true;
         }
         catch
         {
@@ -392,7 +401,8 @@ public sealed class BundleWriter
     }
 
     /// <summary>Passes writes through until <see cref="Cut"/>, then swallows them (the tar end marker of the base part).</summary>
-    private sealed class EndMarkerCutter(Stream inner) : ForwardWriteStream
+    /// <remarks>Also where a cancelled preparation stops: every write of the base part passes here.</remarks>
+    private sealed class EndMarkerCutter(Stream inner, CancellationToken cancellationToken) : ForwardWriteStream
     {
         private bool _cut;
         private long _length;
@@ -417,6 +427,7 @@ public sealed class BundleWriter
                 return;
             }
 
+            cancellationToken.ThrowIfCancellationRequested();
             _length += buffer.Length;
             inner.Write(buffer);
         }

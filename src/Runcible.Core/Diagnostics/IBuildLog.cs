@@ -53,3 +53,67 @@ public sealed class RecordingBuildLog : IBuildLog
         }
     }
 }
+
+/// <summary>
+/// Keeps what is logged, in order, to be replayed into another log later: for work that runs on after the task
+/// that started it has returned (MSBuild takes no messages from a task that is no longer executing).
+/// </summary>
+public sealed class BufferedBuildLog : IBuildLog
+{
+    private readonly object _gate = new();
+    private readonly List<Action<IBuildLog>> _entries = [];
+
+    public void LogMessage(string message, bool important = false)
+    {
+        lock (_gate)
+        {
+            _entries.Add(log => log.LogMessage(message, important));
+        }
+    }
+
+    public void LogWarning(ErrorDescriptor warning, params object?[] args)
+    {
+        lock (_gate)
+        {
+            _entries.Add(log => log.LogWarning(warning, args));
+        }
+    }
+
+    /// <summary>Logs everything kept so far into <paramref name="log"/>, in the order it came, and forgets it.</summary>
+    public void ReplayTo(IBuildLog log)
+    {
+        List<Action<IBuildLog>> entries;
+        lock (_gate)
+        {
+            entries = [.. _entries];
+            _entries.Clear();
+        }
+
+        foreach (var entry in entries)
+        {
+            entry(log);
+        }
+    }
+}
+
+/// <summary>Passes everything on, except a warning identical (code and text) to one already passed: two runs of the same stage warn once.</summary>
+public sealed class DeduplicatingBuildLog(IBuildLog inner) : IBuildLog
+{
+    private readonly HashSet<(string, string)> _warned = [];
+
+    public void LogMessage(string message, bool important = false) => inner.LogMessage(message, important);
+
+    public void LogWarning(ErrorDescriptor warning, params object?[] args)
+    {
+        bool first;
+        lock (_warned)
+        {
+            first = _warned.Add((warning.Code, warning.Format(args)));
+        }
+
+        if (first)
+        {
+            inner.LogWarning(warning, args);
+        }
+    }
+}

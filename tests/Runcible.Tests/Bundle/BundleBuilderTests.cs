@@ -43,6 +43,64 @@ public class BundleBuilderTests
     }
 
     [Fact]
+    public async Task ABasePartPreparedAheadIsWhatTheBuildUsesWithoutASecondPull()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
+        var container = new ContainerSettings { AssemblyName = "HelloWeb", AppHostName = "HelloWeb", User = "app" };
+        var images = new RecordingImages();
+        var config = new PasswdConfig();
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
+
+        // Before the app exists: pulled, configured (the rootfs reads), base part compressed into the cache.
+        var pulled = await new BundleBuilder(new BundleStages(images, new TestFlattener(), config, null), writer, NullBuildLog.Instance)
+            .PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, container, TestContext.Current.CancellationToken);
+        Assert.Equal(1, images.Pulls);
+        Assert.Equal("app", config.SeenUser);
+        Assert.Single(Directory.GetFiles(temp.Combine("cache", "bundle-base")));
+
+        var stages = new BundleStages(new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", pulled), new TestFlattener(), config, null);
+        var request = new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, container, temp.Combine("out"));
+        var result = await new BundleBuilder(stages, writer, NullBuildLog.Instance).BuildAsync(request, TestContext.Current.CancellationToken);
+        Assert.True(result.ReusedBaseChunk);
+        Assert.Equal(1, images.Pulls);
+
+        // The same bytes as a build that did it all at once.
+        using var other = new TempDirectory();
+        var oneGo = await new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), new PasswdConfig(), null), new BundleWriter(other.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance)
+            .BuildAsync(request with { OutputDirectory = other.Combine("out") }, TestContext.Current.CancellationToken);
+        Assert.False(oneGo.ReusedBaseChunk);
+        Assert.Equal(File.ReadAllBytes(oneGo.Path), File.ReadAllBytes(result.Path));
+
+        // Another reference goes to the real stage.
+        await new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", pulled).PullAsync("localhost:5000/runtime:10.0", Runcible.Core.Images.PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken);
+        Assert.Equal(2, images.Pulls);
+    }
+
+    [Fact]
+    public async Task ACancelledPreparationLeavesNoBasePart()
+    {
+        using var temp = new TempDirectory();
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
+        using var cancellation = new CancellationTokenSource();
+        var config = new CancellingConfig(cancellation);
+        var builder = new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), config, null), new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => builder.PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, new ContainerSettings(), cancellation.Token));
+        Assert.Empty(Directory.Exists(temp.Combine("cache", "bundle-base")) ? Directory.GetFiles(temp.Combine("cache", "bundle-base")) : []);
+    }
+
+    /// <summary>Cancels the build the moment the config stage ran: what follows (the base part) must stop and leave nothing.</summary>
+    private sealed class CancellingConfig(CancellationTokenSource cancellation) : IRuntimeConfigProvider
+    {
+        public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
+        {
+            cancellation.Cancel();
+            return new RuntimeConfigOutput("{}"u8.ToArray(), 0, 0, []);
+        }
+    }
+
+    [Fact]
     public async Task AMissingPublishDirectoryIsACodedError()
     {
         using var temp = new TempDirectory();
@@ -218,8 +276,11 @@ public class BundleBuilderTests
     {
         public (string, string, string) Asked { get; private set; }
 
+        public int Pulls { get; private set; }
+
         public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
         {
+            Pulls++;
             Asked = (reference, platform.OS, platform.Architecture);
             var layer = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = LayerDigest.ToString(), Size = 5 };
             var image = new PulledImage(reference, ManifestDigest, null, new ImageManifest { SchemaVersion = 2, Layers = [layer] }, ManifestDigest, [], new ImageConfiguration { OS = "linux", Architecture = platform.Architecture }, [new LocalLayer(layer, LayerDigest, "/nonexistent")]);

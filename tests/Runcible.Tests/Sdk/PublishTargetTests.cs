@@ -28,6 +28,17 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             {
                 public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
                 {
+                    // Every pull is recorded, so tests can count the requests a registry would get.
+                    if (Environment.GetEnvironmentVariable("RUNCIBLE_TEST_PULL_LOG") is { Length: > 0 } pullLog)
+                    {
+                        File.AppendAllText(pullLog, "pull " + reference + "\n");
+                    }
+
+                    if (reference.Contains("missing", StringComparison.Ordinal))
+                    {
+                        throw new Runcible.Core.Diagnostics.RuncibleException(Runcible.Core.Diagnostics.RuncibleErrors.RegistryManifestNotFound, reference, "test");
+                    }
+
                     var digest = Digest.ComputeSha256(System.Text.Encoding.UTF8.GetBytes(reference));
                     return Task.FromResult(new PulledImage(reference, digest, null, new ImageManifest { SchemaVersion = 2, Layers = new() }, digest,
                         Array.Empty<byte>(), new ImageConfiguration { OS = "linux", Architecture = platform.Architecture }, Array.Empty<LocalLayer>()));
@@ -78,28 +89,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
         Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
 
-        // The purpose-built stages, compiled against the packed task assembly.
-        var stagesDir = Path.Combine(sdk.Root, "stages-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(stagesDir);
-        File.WriteAllText(Path.Combine(stagesDir, "TestStages.cs"), TestStagesSource);
-        File.WriteAllText(Path.Combine(stagesDir, "TestStages.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-              </PropertyGroup>
-              <ItemGroup>
-                <Reference Include="Runcible.Tasks" HintPath="{tasksDir}/Runcible.Tasks.dll" />
-                <Reference Include="Runcible.Core" HintPath="{tasksDir}/Runcible.Core.dll" />
-                <Reference Include="Microsoft.Build.Framework" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Framework.dll" Private="false" />
-                <Reference Include="Microsoft.Build.Utilities.Core" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Utilities.Core.dll" Private="false" />
-              </ItemGroup>
-            </Project>
-            """);
-        var stagesOut = Path.Combine(stagesDir, "out");
-        ProcessRunner.Run("dotnet", ["build", Path.Combine(stagesDir, "TestStages.csproj"), "-c", "Release", "-o", stagesOut, "-nodeReuse:false"], stagesDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5))
-            .EnsureSuccess("build test stages");
+        var stagesOut = BuildTestStages(tasksDir);
 
         string[] publish =
         [
@@ -142,6 +132,98 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var atLevel9 = File.ReadAllBytes(tarball);
         Assert.NotEqual(atDefaultLevel, atLevel9);
         Assert.Equal(Gunzip(atDefaultLevel), Gunzip(atLevel9));
+    }
+
+    [Fact]
+    public void ACleanPublishPreparesTheBasePartBeforeTheAppAndPullsOnce()
+    {
+        var project = sdk.CreateProject("Early.App", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Version>1.0.0</Version>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+              </ItemGroup>
+            </Project>
+            """);
+        var projectDir = Path.GetDirectoryName(project)!;
+        sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
+        var stagesOut = BuildTestStages(Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0"));
+        var pullLog = Path.Combine(projectDir, "pulls.log");
+        var environment = sdk.Environment;
+        environment["RUNCIBLE_TEST_PULL_LOG"] = pullLog;
+        var tarball = Path.Combine(projectDir, "bin", "Release", "net10.0", "early-app-1.0.0.tar.gz");
+        ProcessResult Publish(params string[] extra) => ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:d", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"), .. extra,
+            ],
+            projectDir, environment, timeout: TimeSpan.FromMinutes(5));
+        string[] Pulls() => File.Exists(pullLog) ? File.ReadAllLines(pullLog) : [];
+
+        // No tarball yet: the base part is prepared while the app builds, and the bundle is written from that one pull.
+        var first = Publish();
+        first.EnsureSuccess("first publish");
+        Assert.Contains("Runcible: base part prepared ahead of the app", first.StandardOutput);
+        Assert.Single(Pulls());
+        Assert.True(File.Exists(tarball));
+        var early = File.ReadAllBytes(tarball);
+
+        // Nothing changed: nothing prepared, no pull at all.
+        File.Delete(pullLog);
+        var second = Publish();
+        second.EnsureSuccess("second publish");
+        Assert.DoesNotContain("base part prepared ahead", second.StandardOutput);
+        Assert.Empty(Pulls());
+
+        // Without the early start (and with an empty cache), the very same tarball.
+        File.Delete(tarball);
+        Directory.Delete(Path.Combine(projectDir, "cache"), recursive: true);
+        var late = Publish("-p:RuncPrepareBaseEarly=false");
+        late.EnsureSuccess("publish without early preparation");
+        Assert.DoesNotContain("base part prepared ahead", late.StandardOutput);
+        Assert.Single(Pulls());
+        Assert.Equal(early, File.ReadAllBytes(tarball));
+
+        // A base that cannot be pulled: the early pull's coded error is the build's, with no second pull.
+        File.Delete(tarball);
+        File.Delete(pullLog);
+        var failed = Publish("-p:ContainerBaseImage=localhost:5000/missing:1");
+        Assert.NotEqual(0, failed.ExitCode);
+        Assert.Contains("error RUNCIBLE1001: localhost:5000/missing:1", failed.StandardOutput);
+        Assert.Single(Pulls());
+        Assert.False(File.Exists(tarball));
+    }
+
+    /// <summary>The purpose-built stages, compiled against the packed task assembly; returns their output directory.</summary>
+    private string BuildTestStages(string tasksDir)
+    {
+        var stagesDir = Path.Combine(sdk.Root, "stages-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(stagesDir);
+        File.WriteAllText(Path.Combine(stagesDir, "TestStages.cs"), TestStagesSource);
+        File.WriteAllText(Path.Combine(stagesDir, "TestStages.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+              </PropertyGroup>
+              <ItemGroup>
+                <Reference Include="Runcible.Tasks" HintPath="{tasksDir}/Runcible.Tasks.dll" />
+                <Reference Include="Runcible.Core" HintPath="{tasksDir}/Runcible.Core.dll" />
+                <Reference Include="Microsoft.Build.Framework" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Framework.dll" Private="false" />
+                <Reference Include="Microsoft.Build.Utilities.Core" HintPath="$(MSBuildToolsPath)/Microsoft.Build.Utilities.Core.dll" Private="false" />
+              </ItemGroup>
+            </Project>
+            """);
+        var stagesOut = Path.Combine(stagesDir, "out");
+        ProcessRunner.Run("dotnet", ["build", Path.Combine(stagesDir, "TestStages.csproj"), "-c", "Release", "-o", stagesOut, "-nodeReuse:false"], stagesDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5))
+            .EnsureSuccess("build test stages");
+
+        return stagesOut;
     }
 
     private static byte[] Gunzip(byte[] compressed)
