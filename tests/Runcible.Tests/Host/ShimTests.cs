@@ -10,13 +10,14 @@ namespace Runcible.Tests.Host;
 /// </summary>
 public sealed class ShimTests : IDisposable
 {
-    private const string RootlessUser = "runcible-rootless";
+    private const string RootlessUser = SystemUsers.Rootless;
     private readonly TempDirectory _dir = new("runcible-shim");
     private readonly string _name = "shim" + Guid.NewGuid().ToString("N")[..8];
 
     public ShimTests()
     {
-        // The unprivileged user must reach the bundle (temp directories are 0700).
+        // The unprivileged user (created here on a fresh machine) must reach the bundle (temp directories are 0700).
+        SystemUsers.Ensure(RootlessUser);
         ProcessRunner.Run("chmod", ["0755", _dir.Path]).EnsureSuccess("chmod");
     }
 

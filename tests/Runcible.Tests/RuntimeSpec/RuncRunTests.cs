@@ -231,11 +231,7 @@ public sealed class RuncRunTests : IDisposable
     [Fact]
     public void RootlessConfigRunsAsAnUnprivilegedUser()
     {
-        const string user = "runcible-rootless";
-        if (ProcessRunner.Run("id", ["-u", user]).ExitCode != 0)
-        {
-            ProcessRunner.Run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]).EnsureSuccess("useradd");
-        }
+        var user = SystemUsers.Ensure(SystemUsers.Rootless);
 
         var hostUid = uint.Parse(ProcessRunner.Run("id", ["-u", user]).EnsureSuccess("id").StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
         var hostGid = uint.Parse(ProcessRunner.Run("id", ["-g", user]).EnsureSuccess("id").StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
