@@ -32,6 +32,13 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     /// </summary>
     public bool PrepareBaseOnly { get; set; }
 
+    /// <summary>
+    /// With <see cref="PrepareBaseOnly"/>: files whose change means the bundle will be rebuilt (the compiled assembly,
+    /// the sources, the project). When a tarball exists and none of them is newer, nothing is prepared: the bundle
+    /// is probably up to date, and a publish that turns out to have nothing to do must not ask a registry anything.
+    /// </summary>
+    public ITaskItem[] AppInputs { get; set; } = [];
+
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
     public string? RuntimeIdentifier { get; set; }
@@ -171,9 +178,15 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         var bundlePath = Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName);
         if (File.Exists(bundlePath))
         {
-            // The bundle may well be up to date (its target then does nothing): no registry request for it.
-            Log.LogMessage(MessageImportance.Low, $"Runcible: {bundlePath} exists; the base part is not prepared ahead.");
-            return;
+            var written = File.GetLastWriteTimeUtc(bundlePath);
+            if (AppInputs.FirstOrDefault(i => File.GetLastWriteTimeUtc(i.GetMetadata("FullPath")) > written) is not { } changed)
+            {
+                // The bundle may well be up to date (its target then does nothing): no registry request for it.
+                Log.LogMessage(MessageImportance.Low, $"Runcible: {bundlePath} is newer than the app; the base part is not prepared ahead.");
+                return;
+            }
+
+            Log.LogMessage(MessageImportance.Low, $"Runcible: {changed.ItemSpec} changed since {bundlePath} was written.");
         }
 
         var cacheDirectory = Path.GetFullPath(CacheDirectory);

@@ -179,9 +179,19 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.DoesNotContain("base part prepared ahead", second.StandardOutput);
         Assert.Empty(Pulls());
 
+        // The app changed since the tarball was written: prepared ahead again, still one pull in all.
+        File.WriteAllText(Path.Combine(projectDir, "Program.cs"), "System.Console.WriteLine(\"hello again\");\n");
+        var changed = Publish();
+        changed.EnsureSuccess("publish of a changed app");
+        Assert.Contains("Runcible: base part prepared ahead of the app", changed.StandardOutput);
+        Assert.Single(Pulls());
+        Assert.NotEqual(early, File.ReadAllBytes(tarball));
+        early = File.ReadAllBytes(tarball);
+
         // Without the early start (and with an empty cache), the very same tarball.
         File.Delete(tarball);
         Directory.Delete(Path.Combine(projectDir, "cache"), recursive: true);
+        File.Delete(pullLog);
         var late = Publish("-p:RuncPrepareBaseEarly=false");
         late.EnsureSuccess("publish without early preparation");
         Assert.DoesNotContain("base part prepared ahead", late.StandardOutput);
