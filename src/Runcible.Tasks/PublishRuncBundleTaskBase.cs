@@ -79,21 +79,26 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
 
         var (settings, container) = MapSettings();
         var baseImage = ResolveBaseImage(settings);
-        IBuildLog log = new DeduplicatingBuildLog(BuildLog);
-        var pulledEarlier = CompleteBasePreparation(settings, baseImage, log);
+        var log = BuildLog;
+        var prepared = CompleteBasePreparation(settings, baseImage, ref log);
 
         BundleWriteResult result;
         try
         {
             var stages = CreateStages(settings, log);
-            if (pulledEarlier is not null)
+            if (prepared is not null)
             {
-                stages = stages with { Images = new PulledInThisBuild(stages.Images, baseImage, settings.RuntimeIdentifier, pulledEarlier) };
+                stages = stages with { Images = new PulledInThisBuild(stages.Images, baseImage, settings.RuntimeIdentifier, prepared.Image) };
             }
 
             var builder = new BundleBuilder(stages, new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, log), log);
             result = builder.BuildAsync(new BundleRequest(baseImage, Path.GetFullPath(PublishDirectory), settings, container, OutputDirectory), CancellationToken)
                 .GetAwaiter().GetResult();
+            if (prepared is { WroteBasePart: true })
+            {
+                // Compressed by this build after all, only earlier.
+                result = result with { ReusedBaseChunk = false };
+            }
         }
         finally
         {
@@ -154,9 +159,32 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             ? ContainerBaseImage!.Trim()
             : new BaseImageInference().Infer(new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
 
-    /// <summary>What the early call and the one after the publish both compute: the same bundle of the same base, in the same cache.</summary>
-    private string PreparationKey(BundleSettings settings, string baseImage) => string.Join(
-        "\n", "Runcible.BasePreparation/1", Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName), baseImage, Path.GetFullPath(CacheDirectory), ToolVersion);
+    /// <summary>Where the early call leaves its work for the call after the publish: one per project instance (file and global properties).</summary>
+    private string PreparationKey()
+    {
+        var globals = BuildEngine6?.GetGlobalProperties() is { } properties
+            ? string.Join("\n", properties.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => p.Key + "=" + p.Value))
+            : "";
+        return "Runcible.BasePreparation/1\n" + BuildEngine.ProjectFileOfTaskNode + "\n" + globals;
+    }
+
+    /// <summary>
+    /// Everything the early work's result depends on: when the call after the publish sees other values (a target
+    /// between the two changed the version, say), that work is not its own and is dropped.
+    /// </summary>
+    private string PreparationIdentity(BundleSettings settings, string baseImage) => string.Join(
+        "\n",
+        Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName),
+        baseImage,
+        settings.RuntimeIdentifier,
+        settings.TreePrefix,
+        settings.Created.ToUnixTimeSeconds(),
+        settings.Compression,
+        settings.CompressionLevel,
+        settings.Offline,
+        InsecureRegistries,
+        Path.GetFullPath(CacheDirectory),
+        ToolVersion);
 
     private void StartBasePreparation()
     {
@@ -189,13 +217,32 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             Log.LogMessage(MessageImportance.Low, $"Runcible: {changed.ItemSpec} changed since {bundlePath} was written.");
         }
 
-        var cacheDirectory = Path.GetFullPath(CacheDirectory);
-        var preparation = new BasePreparation();
-        preparation.Start(async (log, cancellationToken) =>
+        var key = PreparationKey();
+        if (BuildEngine4.GetRegisteredTaskObject(key, RegisteredTaskObjectLifetime.Build) is not null)
+        {
+            return;
+        }
+
+        // Everything that reads the process's working directory or environment is done here, on the task's thread:
+        // MSBuild changes both when it moves to another project, while the work below runs on.
+        var preparation = new BasePreparation(PreparationIdentity(settings, baseImage));
+        BundleBuilder builder;
+        try
+        {
+            builder = new BundleBuilder(CreateStages(settings, preparation.Log), new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, preparation.Log), preparation.Log);
+        }
+        catch (RuncibleException e)
+        {
+            ReleaseStages();
+            Log.LogMessage(MessageImportance.Low, $"Runcible: the base part is not prepared ahead: {e.Message}");
+            return;
+        }
+
+        BuildEngine4.RegisterTaskObject(key, preparation, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        preparation.Start(async cancellationToken =>
         {
             try
             {
-                var builder = new BundleBuilder(CreateStages(settings, log), new BundleWriter(cacheDirectory, ToolVersion, log), log);
                 return await builder.PrepareBasePartAsync(baseImage, settings, container, cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -203,28 +250,36 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
                 ReleaseStages();
             }
         });
-        BuildEngine4.RegisterTaskObject(PreparationKey(settings, baseImage), preparation, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
         Log.LogMessage(MessageImportance.Low, $"Runcible: preparing the base part of {bundlePath} from {baseImage} while the app is built and published.");
     }
 
     /// <summary>
-    /// Waits for the preparation an early call started, if any; its log is replayed, its coded failure is this build's.
-    /// Returns the image it pulled, or null when there was none or it failed otherwise.
+    /// Waits for the preparation an early call started, if any and if it is for this bundle; its log is replayed
+    /// (and <paramref name="log"/> becomes one that does not repeat its warnings), its coded failure is this build's.
+    /// Returns what it prepared, or null when there was nothing (or nothing usable).
     /// </summary>
-    private Core.Oci.PulledImage? CompleteBasePreparation(BundleSettings settings, string baseImage, IBuildLog log)
+    private PreparedBasePart? CompleteBasePreparation(BundleSettings settings, string baseImage, ref IBuildLog log)
     {
-        if (BuildEngine4.UnregisterTaskObject(PreparationKey(settings, baseImage), RegisteredTaskObjectLifetime.Build) is not BasePreparation preparation)
+        if (BuildEngine4.UnregisterTaskObject(PreparationKey(), RegisteredTaskObjectLifetime.Build) is not BasePreparation preparation)
         {
             return null;
         }
 
         using (preparation)
         {
+            if (preparation.Identity != PreparationIdentity(settings, baseImage))
+            {
+                // Prepared for other settings than the ones the publish ended with: stopped (by the dispose) and not used.
+                log.LogMessage("Runcible: the base part prepared ahead was for other settings; it is built now.");
+                return null;
+            }
+
+            log = new DeduplicatingBuildLog(log);
             try
             {
-                var image = preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
+                var prepared = preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
                 preparation.Log.ReplayTo(log);
-                return image;
+                return prepared;
             }
             catch (RuncibleException)
             {
@@ -258,17 +313,20 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
 /// the call after the publish takes it over; if none does (the build failed before), MSBuild disposes it at the
 /// end of the build, which cancels it and waits for it to stop.
 /// </summary>
-internal sealed class BasePreparation : IDisposable
+internal sealed class BasePreparation(string identity) : IDisposable
 {
     private readonly CancellationTokenSource _cancellation = new();
     private int _disposed;
 
+    /// <summary>What the work was started for (see PreparationIdentity).</summary>
+    public string Identity { get; } = identity;
+
     public BufferedBuildLog Log { get; } = new();
 
-    public Task<Core.Oci.PulledImage> Completion { get; private set; } = Task.FromCanceled<Core.Oci.PulledImage>(new CancellationToken(canceled: true));
+    public Task<PreparedBasePart> Completion { get; private set; } = Task.FromCanceled<PreparedBasePart>(new CancellationToken(canceled: true));
 
-    public void Start(Func<IBuildLog, CancellationToken, Task<Core.Oci.PulledImage>> work) =>
-        Completion = Task.Run(() => work(Log, _cancellation.Token));
+    public void Start(Func<CancellationToken, Task<PreparedBasePart>> work) =>
+        Completion = Task.Run(() => work(_cancellation.Token));
 
     public void Dispose()
     {

@@ -114,8 +114,8 @@ public sealed class BundleBuilder
     /// MSBuild compiles and copies the app, so that <see cref="BuildAsync"/> later finds all of it done. Errors are
     /// the ones <see cref="BuildAsync"/> would give for the same image and settings.
     /// </summary>
-    /// <returns>The pulled image: within the same build, the bundle is built from it without asking the registry again.</returns>
-    public async Task<PulledImage> PrepareBasePartAsync(string baseImageReference, BundleSettings settings, ContainerSettings container, CancellationToken cancellationToken)
+    /// <returns>The pulled image (within the same build, the bundle is built from it without asking the registry again) and whether the base part was compressed now.</returns>
+    public async Task<PreparedBasePart> PrepareBasePartAsync(string baseImageReference, BundleSettings settings, ContainerSettings container, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var platform = Images.PlatformSelector.FromRuntimeIdentifier(settings.RuntimeIdentifier);
@@ -127,9 +127,9 @@ public sealed class BundleBuilder
             cancellationToken.ThrowIfCancellationRequested();
             _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, container);
             var configured = clock.Elapsed;
-            _writer.EnsureBasePart(settings, rootfs, out _, cancellationToken);
+            var wrote = _writer.EnsureBasePart(settings, rootfs, out _, cancellationToken);
             _log.LogMessage($"Runcible: base part prepared ahead of the app: pull {pullTime.TotalMilliseconds:F0} ms, config {(configured - pullTime).TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms");
-            return image;
+            return new PreparedBasePart(image, wrote);
         }
         catch (RuncibleException e) when (e.Error == RuncibleErrors.CorruptLayer || e.Error == RuncibleErrors.LayerDiffIdMismatch)
         {
@@ -183,6 +183,9 @@ public sealed class BundleBuilder
         return pending;
     }
 }
+
+/// <summary>What <see cref="BundleBuilder.PrepareBasePartAsync"/> did: the image it pulled, and whether it compressed the base part (false: it was cached).</summary>
+public sealed record PreparedBasePart(PulledImage Image, bool WroteBasePart);
 
 /// <summary>
 /// The fetch stage for a build whose base image was already pulled earlier in the same build (by

@@ -23,7 +23,7 @@ public sealed class ChunkedCompressionStream : Stream
     // Chunk buffers are reused, never allocated per chunk: a fresh 4 MiB array (and a growing output buffer)
     // per chunk costs page faults and zeroing on every one of them, and garbage collections on top.
     private readonly Stack<ChunkSlot> _freeSlots = new();
-    private ChunkSlot _slot;
+    private ChunkSlot? _slot;
     private int _filled;
     private long _written;
     private bool _finished;
@@ -70,7 +70,7 @@ public sealed class ChunkedCompressionStream : Stream
         while (!buffer.IsEmpty)
         {
             var take = Math.Min(buffer.Length, _chunkSize - _filled);
-            buffer[..take].CopyTo(_slot.Input.AsSpan(_filled));
+            buffer[..take].CopyTo(_slot!.Input.AsSpan(_filled));
             _filled += take;
             buffer = buffer[take..];
             if (_filled == _chunkSize)
@@ -166,7 +166,7 @@ public sealed class ChunkedCompressionStream : Stream
 
     private void ReleaseSlots()
     {
-        _slot.Dispose();
+        _slot?.Dispose();
         while (_freeSlots.Count > 0)
         {
             _freeSlots.Pop().Dispose();
@@ -175,11 +175,15 @@ public sealed class ChunkedCompressionStream : Stream
 
     private void Dispatch()
     {
-        var slot = _slot;
+        var slot = _slot!;
         var length = _filled;
         var compression = _compression;
         var level = _level;
         _inFlight.Enqueue((Task.Run(() => slot.Compress(length, compression, level)), slot));
+
+        // In flight now: should writing an older chunk fail below, the abandoned stream must not release this slot
+        // under its running compression (its continuation does, see Dispose).
+        _slot = null;
         while (_inFlight.Count > _maxInFlight)
         {
             WriteOldest();
@@ -192,35 +196,47 @@ public sealed class ChunkedCompressionStream : Stream
     private void WriteOldest()
     {
         var (compressing, slot) = _inFlight.Dequeue();
-        compressing.GetAwaiter().GetResult();
-        _destination.Write(slot.Output.GetBuffer().AsSpan(0, (int)slot.Output.Length));
-        _freeSlots.Push(slot);
+        try
+        {
+            compressing.GetAwaiter().GetResult();
+            _destination.Write(slot.Result.Span);
+        }
+        finally
+        {
+            // Its compression has ended, whatever happened: free for the next chunk, or for release.
+            _freeSlots.Push(slot);
+        }
     }
 
     /// <summary>One chunk's input buffer and its compressed output, reused chunk after chunk; the zstd context too.</summary>
     private sealed class ChunkSlot(int chunkSize) : IDisposable
     {
+        private readonly MemoryStream _gzipOutput = new();
         private Compressor? _zstd;
+        private byte[]? _zstdOutput;
 
         public byte[] Input { get; } = new byte[chunkSize];
 
-        public MemoryStream Output { get; } = new();
+        /// <summary>The last chunk's compressed bytes.</summary>
+        public ReadOnlyMemory<byte> Result { get; private set; }
 
         public void Compress(int length, BundleCompression compression, int level)
         {
-            Output.SetLength(0);
             var data = Input.AsSpan(0, length);
             if (compression == BundleCompression.Gzip)
             {
-                GzipMember.CompressTo(Output, data, level);
+                _gzipOutput.SetLength(0);
+                GzipMember.CompressTo(_gzipOutput, data, level);
+                Result = _gzipOutput.GetBuffer().AsMemory(0, (int)_gzipOutput.Length);
                 return;
             }
 
-            // Zstd: one reused context (creating one allocates its tables, megabytes at higher levels).
+            // Zstd: one reused context (creating one allocates its tables, megabytes at higher levels) and an output
+            // buffer of the worst case, allocated once.
             _zstd ??= NewZstd(level);
-            Output.SetLength(Compressor.GetCompressBound(length));
-            var written = _zstd.Wrap(data, Output.GetBuffer().AsSpan(0, (int)Output.Length));
-            Output.SetLength(written);
+            _zstdOutput ??= new byte[Compressor.GetCompressBound(Input.Length)];
+            var written = _zstd.Wrap(data, _zstdOutput);
+            Result = _zstdOutput.AsMemory(0, written);
         }
 
         public void Dispose() => _zstd?.Dispose();

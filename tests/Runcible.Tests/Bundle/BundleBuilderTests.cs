@@ -54,8 +54,10 @@ public class BundleBuilderTests
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
 
         // Before the app exists: pulled, configured (the rootfs reads), base part compressed into the cache.
-        var pulled = await new BundleBuilder(new BundleStages(images, new TestFlattener(), config, null), writer, NullBuildLog.Instance)
+        var prepared = await new BundleBuilder(new BundleStages(images, new TestFlattener(), config, null), writer, NullBuildLog.Instance)
             .PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, container, TestContext.Current.CancellationToken);
+        var pulled = prepared.Image;
+        Assert.True(prepared.WroteBasePart);
         Assert.Equal(1, images.Pulls);
         Assert.Equal("app", config.SeenUser);
         Assert.Single(Directory.GetFiles(temp.Combine("cache", "bundle-base")));
@@ -66,6 +68,11 @@ public class BundleBuilderTests
         Assert.True(result.ReusedBaseChunk);
         Assert.Equal(1, images.Pulls);
 
+        // Prepared again (a republish of a changed app): nothing to compress.
+        Assert.False((await new BundleBuilder(new BundleStages(images, new TestFlattener(), config, null), writer, NullBuildLog.Instance)
+            .PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, container, TestContext.Current.CancellationToken)).WroteBasePart);
+        images = new RecordingImages();
+
         // The same bytes as a build that did it all at once.
         using var other = new TempDirectory();
         var oneGo = await new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), new PasswdConfig(), null), new BundleWriter(other.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance)
@@ -73,8 +80,11 @@ public class BundleBuilderTests
         Assert.False(oneGo.ReusedBaseChunk);
         Assert.Equal(File.ReadAllBytes(oneGo.Path), File.ReadAllBytes(result.Path));
 
-        // Another reference goes to the real stage.
-        await new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", pulled).PullAsync("localhost:5000/runtime:10.0", Runcible.Core.Images.PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken);
+        // Another reference, or another platform, goes to the real stage.
+        var inThisBuild = new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", pulled);
+        Assert.Same(pulled, await inThisBuild.PullAsync("localhost:5000/aspnet:10.0", Runcible.Core.Images.PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken));
+        await inThisBuild.PullAsync("localhost:5000/runtime:10.0", Runcible.Core.Images.PlatformSelector.FromRuntimeIdentifier("linux-x64"), TestContext.Current.CancellationToken);
+        await inThisBuild.PullAsync("localhost:5000/aspnet:10.0", Runcible.Core.Images.PlatformSelector.FromRuntimeIdentifier("linux-arm64"), TestContext.Current.CancellationToken);
         Assert.Equal(2, images.Pulls);
     }
 

@@ -201,6 +201,31 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
+    [InlineData(BundleCompression.Gzip)]
+    [InlineData(BundleCompression.Zstd)]
+    public void AFailingDestinationSurfacesItsErrorAndTheStreamCanStillBeDisposed(BundleCompression compression)
+    {
+        var stream = new ChunkedCompressionStream(new FailingStream(), compression, 256 * 1024, parallelism: 2);
+        var input = TextInput(8 * 256 * 1024);
+        Assert.Throws<IOException>(() =>
+        {
+            for (var offset = 0; offset < input.Length; offset += 65536)
+            {
+                stream.Write(input, offset, 65536);
+            }
+        });
+        stream.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => stream.Write(new byte[1]));
+    }
+
+    private sealed class FailingStream : MemoryStream
+    {
+        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException("disk full");
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("disk full");
+    }
+
+    [Theory]
     [InlineData(BundleCompression.Gzip, 0)]
     [InlineData(BundleCompression.Gzip, 10)]
     [InlineData(BundleCompression.Zstd, 0)]

@@ -206,6 +206,19 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.Contains("error RUNCIBLE1001: localhost:5000/missing:1", failed.StandardOutput);
         Assert.Single(Pulls());
         Assert.False(File.Exists(tarball));
+
+        // A version set by a target during the build (as MinVer does): the bundle gets it, as without the early start,
+        // and the early work (done with the version of the evaluation) is dropped, not used.
+        File.WriteAllText(project, File.ReadAllText(project).Replace("</Project>", """
+              <Target Name="SetVersionLate" BeforeTargets="CoreCompile">
+                <PropertyGroup><Version>3.4.5</Version></PropertyGroup>
+              </Target>
+            </Project>
+            """, StringComparison.Ordinal));
+        var versioned = Publish();
+        versioned.EnsureSuccess("publish with a version set by a target");
+        Assert.Contains("the base part prepared ahead was for other settings", versioned.StandardOutput);
+        Assert.True(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "early-app-3.4.5.tar.gz")), versioned.StandardOutput);
     }
 
     /// <summary>The purpose-built stages, compiled against the packed task assembly; returns their output directory.</summary>
