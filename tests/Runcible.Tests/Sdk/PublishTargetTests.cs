@@ -71,25 +71,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
     [Fact]
     public void PublishWritesTheTarballOnceAndAnUnchangedProjectDoesNoWork()
     {
-        var project = sdk.CreateProject("Hello.App", $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <AssemblyName>Hello.App</AssemblyName>
-                <Version>2.1.0</Version>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
-              </ItemGroup>
-            </Project>
-            """);
+        var (project, stagesOut) = ExeProjectWithTestStages("Hello.App", "<AssemblyName>Hello.App</AssemblyName><Version>2.1.0</Version>");
         var projectDir = Path.GetDirectoryName(project)!;
-        sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
-        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
-        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
-
-        var stagesOut = BuildTestStages(tasksDir);
 
         string[] publish =
         [
@@ -137,21 +120,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
     [Fact]
     public void ACleanPublishPreparesTheBasePartBeforeTheAppAndPullsOnce()
     {
-        var project = sdk.CreateProject("Early.App", $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <Version>1.0.0</Version>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
-              </ItemGroup>
-            </Project>
-            """);
+        var (project, stagesOut) = ExeProjectWithTestStages("Early.App", "<Version>1.0.0</Version>");
         var projectDir = Path.GetDirectoryName(project)!;
-        sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
-        var stagesOut = BuildTestStages(Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0"));
         var pullLog = Path.Combine(projectDir, "pulls.log");
         var environment = sdk.Environment;
         environment["RUNCIBLE_TEST_PULL_LOG"] = pullLog;
@@ -219,6 +189,27 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         versioned.EnsureSuccess("publish with a version set by a target");
         Assert.Contains("the base part prepared ahead was for other settings", versioned.StandardOutput);
         Assert.True(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "early-app-3.4.5.tar.gz")), versioned.StandardOutput);
+    }
+
+    /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>
+    private (string Project, string StagesOut) ExeProjectWithTestStages(string name, string properties)
+    {
+        var project = sdk.CreateProject(name, $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Runcible.Sdk" Version="{SdkPackageFixture.Version}" PrivateAssets="all" />
+              </ItemGroup>
+            </Project>
+            """);
+        sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
+        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
+        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
+        return (project, BuildTestStages(tasksDir));
     }
 
     /// <summary>The purpose-built stages, compiled against the packed task assembly; returns their output directory.</summary>
