@@ -79,9 +79,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
             Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
         });
 
-        BaseImage = string.IsNullOrWhiteSpace(ContainerBaseImage)
-            ? new BaseImageInference().Infer(new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily))
-            : ContainerBaseImage!.Trim();
+        BaseImage = new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();

@@ -153,11 +153,10 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         return (settings, container);
     }
 
+    // The effective reference from ComputeRuncBundleSettings; the early call, which runs before it, resolves it the same way.
     private string ResolveBaseImage(BundleSettings settings) => !string.IsNullOrWhiteSpace(BaseImage)
         ? BaseImage!.Trim()
-        : !string.IsNullOrWhiteSpace(ContainerBaseImage)
-            ? ContainerBaseImage!.Trim()
-            : new BaseImageInference().Infer(new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+        : new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
 
     /// <summary>Where the early call leaves its work for the call after the publish: one per project instance (file and global properties).</summary>
     private string PreparationKey()

@@ -34,6 +34,10 @@ public sealed partial class BaseImageInference
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$", RegexOptions.CultureInvariant)]
     private static partial Regex TagPart();
 
+    /// <summary>The base image a build uses: <c>ContainerBaseImage</c> when set, else the inferred one.</summary>
+    public string Resolve(string? containerBaseImage, BaseImageInputs inputs) =>
+        string.IsNullOrWhiteSpace(containerBaseImage) ? Infer(inputs) : containerBaseImage.Trim();
+
     public string Infer(BaseImageInputs inputs)
     {
         var match = FrameworkVersion().Match(inputs.TargetFramework.Trim());

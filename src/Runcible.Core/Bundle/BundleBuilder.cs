@@ -121,34 +121,41 @@ public sealed class BundleBuilder
         var platform = Images.PlatformSelector.FromRuntimeIdentifier(settings.RuntimeIdentifier);
         var image = await _stages.Images.PullAsync(baseImageReference, platform, cancellationToken).ConfigureAwait(false);
         var pullTime = clock.Elapsed;
-        try
+        var configured = pullTime;
+        var wrote = ForgettingVerificationIfDamaged(image, () =>
         {
             using var rootfs = _stages.Flattener.Flatten(image);
             cancellationToken.ThrowIfCancellationRequested();
             _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, container);
-            var configured = clock.Elapsed;
-            var wrote = _writer.EnsureBasePart(settings, rootfs, out _, cancellationToken);
-            _log.LogMessage($"Runcible: base part prepared ahead of the app: pull {pullTime.TotalMilliseconds:F0} ms, config {(configured - pullTime).TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms");
-            return new PreparedBasePart(image, wrote);
-        }
-        catch (RuncibleException e) when (e.Error == RuncibleErrors.CorruptLayer || e.Error == RuncibleErrors.LayerDiffIdMismatch)
-        {
-            _stages.Images.ForgetVerification(image);
-            throw;
-        }
+            configured = clock.Elapsed;
+            return _writer.EnsureBasePart(settings, rootfs, out _, cancellationToken);
+        });
+        _log.LogMessage($"Runcible: base part prepared ahead of the app: pull {pullTime.TotalMilliseconds:F0} ms, config {(configured - pullTime).TotalMilliseconds:F0} ms, write {(clock.Elapsed - configured).TotalMilliseconds:F0} ms");
+        return new PreparedBasePart(image, wrote);
     }
 
     /// <summary>Flattens, configures and writes the bundle of <paramref name="image"/> up to its commit; <paramref name="stages"/> says where the time went.</summary>
     private BundleWriter.PendingBundle Prepare(BundleRequest request, Oci.PulledImage image, out string stages, CancellationToken cancellationToken)
     {
+        string? timing = null;
+        var pending = ForgettingVerificationIfDamaged(image, () => PrepareCore(request, image, out timing, cancellationToken));
+        stages = timing!;
+        return pending;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the layers of <paramref name="image"/>. A cached layer that passed its digest once
+    /// may have been damaged on disk since: when one reads as damaged, the next build hashes the image's blobs again
+    /// (and fetches a damaged one anew) instead of trusting the record.
+    /// </summary>
+    private T ForgettingVerificationIfDamaged<T>(Oci.PulledImage image, Func<T> work)
+    {
         try
         {
-            return PrepareCore(request, image, out stages, cancellationToken);
+            return work();
         }
         catch (RuncibleException e) when (e.Error == RuncibleErrors.CorruptLayer || e.Error == RuncibleErrors.LayerDiffIdMismatch)
         {
-            // A cached layer that passed its digest once may have been damaged on disk since: the next build
-            // hashes the image's blobs again (and fetches a damaged one anew) instead of trusting the record.
             _stages.Images.ForgetVerification(image);
             throw;
         }
@@ -193,12 +200,12 @@ public sealed record PreparedBasePart(PulledImage Image, bool WroteBasePart);
 /// resolution of the tag per build does in the .NET SDK, so the registry is not asked a second time.
 /// Any other reference or platform goes to the real stage.
 /// </summary>
-public sealed class PulledInThisBuild(IBaseImageProvider inner, string reference, string runtimeIdentifier, PulledImage image) : IBaseImageProvider
+public sealed class PulledInThisBuild(IBaseImageProvider inner, string pulledReference, string runtimeIdentifier, PulledImage pulledImage) : IBaseImageProvider
 {
-    private readonly string _platform = Images.PlatformSelector.FromRuntimeIdentifier(runtimeIdentifier).ToString();
+    private readonly string _pulledPlatform = Images.PlatformSelector.FromRuntimeIdentifier(runtimeIdentifier).ToString();
 
     public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
-        IsThePulledOne(reference, platform) ? Task.FromResult(image) : inner.PullAsync(reference, platform, cancellationToken);
+        IsThePulledOne(reference, platform) ? Task.FromResult(pulledImage) : inner.PullAsync(reference, platform, cancellationToken);
 
     // Nothing to speculate about: the answer is already here.
     public Task<PulledImage?> TryGetLastPulledAsync(string reference, Platform platform, CancellationToken cancellationToken) =>
@@ -206,5 +213,5 @@ public sealed class PulledInThisBuild(IBaseImageProvider inner, string reference
 
     public void ForgetVerification(PulledImage image) => inner.ForgetVerification(image);
 
-    private bool IsThePulledOne(string reference1, Platform platform) => reference1 == reference && platform.ToString() == _platform;
+    private bool IsThePulledOne(string reference, Platform platform) => reference == pulledReference && platform.ToString() == _pulledPlatform;
 }

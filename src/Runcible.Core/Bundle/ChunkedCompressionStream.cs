@@ -132,26 +132,6 @@ public sealed class ChunkedCompressionStream : Stream
         base.Dispose(disposing);
     }
 
-    /// <param name="level">The compression level; null for <see cref="BundleCompressionLevels.Default"/>.</param>
-    public static byte[] CompressChunk(ReadOnlySpan<byte> data, BundleCompression compression, int? level = null)
-    {
-        var effective = CheckLevel(compression, level);
-        switch (compression)
-        {
-            case BundleCompression.Gzip:
-                return GzipMember.Compress(data, effective);
-
-            case BundleCompression.Zstd:
-                using (var compressor = NewZstd(effective))
-                {
-                    return compressor.Wrap(data).ToArray();
-                }
-
-            default:
-                return data.ToArray();
-        }
-    }
-
     private static int CheckLevel(BundleCompression compression, int? level)
     {
         var effective = level ?? BundleCompressionLevels.Default(compression);

@@ -182,11 +182,24 @@ public class ChunkedCompressionStreamTests
         var expected = new MemoryStream();
         for (var offset = 0; offset < input.Length; offset += 256 * 1024)
         {
-            expected.Write(ChunkedCompressionStream.CompressChunk(input.AsSpan(offset, Math.Min(256 * 1024, input.Length - offset)), compression));
+            expected.Write(CompressAlone(input.AsSpan(offset, Math.Min(256 * 1024, input.Length - offset)), compression));
         }
 
         Assert.Equal(expected.ToArray(), Compress(input, compression, 2, 65536));
         Assert.Equal(expected.ToArray(), Compress(input, compression, 1, 4096));
+    }
+
+    /// <summary>One chunk compressed on its own, with a fresh compressor: a gzip member as the stream writes it, or a zstd frame with a checksum at the default level.</summary>
+    private static byte[] CompressAlone(ReadOnlySpan<byte> data, BundleCompression compression)
+    {
+        if (compression == BundleCompression.Gzip)
+        {
+            return GzipMember.Compress(data, BundleCompressionLevels.DefaultGzip);
+        }
+
+        using var zstd = new ZstdSharp.Compressor(BundleCompressionLevels.DefaultZstd);
+        zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+        return zstd.Wrap(data).ToArray();
     }
 
     [Fact]
