@@ -85,7 +85,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
         EffectiveCompressionLevel = settings.Compression == BundleCompression.None ? "" : settings.CompressionLevel.ToString(System.Globalization.CultureInfo.InvariantCulture);
         EffectiveWorkingDirectory = settings.WorkingDirectory;
-        BundlePath = Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName);
+        BundlePath = settings.TarballPath(OutputDirectory);
 
         var stamp = new StringBuilder()
             .AppendLine("runcible-settings/1")

@@ -173,7 +173,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     /// </summary>
     private string PreparationIdentity(BundleSettings settings, string baseImage) => string.Join(
         "\n",
-        Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName),
+        settings.TarballPath(OutputDirectory),
         baseImage,
         settings.RuntimeIdentifier,
         settings.TreePrefix,
@@ -202,7 +202,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             return;
         }
 
-        var bundlePath = Path.Combine(Path.GetFullPath(OutputDirectory), settings.FileName);
+        var bundlePath = settings.TarballPath(OutputDirectory);
         if (File.Exists(bundlePath))
         {
             var written = File.GetLastWriteTimeUtc(bundlePath);

@@ -101,6 +101,9 @@ public sealed record BundleSettings(
         _ => ".tar",
     };
 
+    /// <summary>The tarball's full path in <paramref name="outputDirectory"/>: where the writer puts it and every up-to-date check looks.</summary>
+    public string TarballPath(string outputDirectory) => Path.Combine(Path.GetFullPath(outputDirectory), FileName);
+
     /// <summary>The path prefix of the bundle's tree inside the tarball, ending in '/'.</summary>
     public string TreePrefix => $"opt/containers/{BundleId}/";
 }

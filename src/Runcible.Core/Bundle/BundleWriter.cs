@@ -128,7 +128,7 @@ public sealed class BundleWriter
     public PendingBundle Prepare(BundleContent content, string outputDirectory)
     {
         var settings = content.Settings;
-        var finalPath = Path.Combine(Path.GetFullPath(outputDirectory), settings.FileName);
+        var finalPath = settings.TarballPath(outputDirectory);
         string tempPath;
         try
         {
