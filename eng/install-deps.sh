@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, from Debian, every tool the build and the tests use. Idempotent; needs root (or sudo).
+# Installs, from Debian, every tool the build and the tests use. Idempotent; needs root (or sudo) when
+# something is missing. --unit: only what the unit tier reads (eng/test.sh --unit).
 set -euo pipefail
 
 packages=(
@@ -25,6 +26,14 @@ packages=(
   iproute2        # ss: eng/demo.sh checks the port is free
   python3         # eng/demo.sh, bench/run.sh: free ports, medians
 )
+
+if [ "${1:-}" = "--unit" ]; then
+  packages=(
+    golang-github-opencontainers-specs-dev # the OCI runtime-spec JSON schema the config tests validate against
+    tar
+    gzip
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
