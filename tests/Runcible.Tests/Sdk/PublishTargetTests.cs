@@ -55,6 +55,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
                 public string CacheKey => key;
                 public IRootfsReader Reader => this;
                 public byte[]? ReadFile(string path, int maxBytes) => null;
+                public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path) => null;
                 public void WriteEntries(TarWriter writer, string prefix) =>
                     writer.WriteEntry(new GnuTarEntry(TarEntryType.Directory, prefix + "etc/") { Mode = (UnixFileMode)493, ModificationTime = DateTimeOffset.FromUnixTimeSeconds(0) });
                 public void Dispose() { }
