@@ -62,7 +62,17 @@ public static class CacheDirectory
             }
             else
             {
-                Directory.CreateDirectory(path, PrivateMode);
+                // Each missing level with the mode (Directory.CreateDirectory gives it to the last one only).
+                var missing = new Stack<string>();
+                for (var level = Path.GetFullPath(path); !Directory.Exists(level); level = Path.GetDirectoryName(level)!)
+                {
+                    missing.Push(level);
+                }
+
+                while (missing.TryPop(out var level))
+                {
+                    Directory.CreateDirectory(level, PrivateMode);
+                }
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
