@@ -36,6 +36,7 @@ public sealed class TokenServer : IAsyncDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly Task acceptLoop;
     private readonly List<string> requests = [];
+    private readonly List<string?> authorizations = [];
     private readonly ConcurrentDictionary<string, byte> privateRepositories = new(StringComparer.Ordinal);
     private int requestCount;
 
@@ -80,6 +81,18 @@ public sealed class TokenServer : IAsyncDisposable
             lock (requests)
             {
                 return [.. requests];
+            }
+        }
+    }
+
+    /// <summary>The <c>Authorization</c> header of each request in <see cref="Requests"/> (null when it had none), in order.</summary>
+    public IReadOnlyList<string?> Authorizations
+    {
+        get
+        {
+            lock (requests)
+            {
+                return [.. authorizations];
             }
         }
     }
@@ -133,6 +146,7 @@ public sealed class TokenServer : IAsyncDisposable
                 lock (requests)
                 {
                     requests.Add(head.Target);
+                    authorizations.Add(head.Headers.TryGetValue("authorization", out var authorization) ? authorization : null);
                 }
 
                 var form = head.Method == "POST" ? await ReadFormAsync(stream, head, stopping.Token) : null;
