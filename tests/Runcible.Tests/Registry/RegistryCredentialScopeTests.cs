@@ -22,16 +22,6 @@ public sealed class RegistryCredentialScopeTests
         return registry;
     }
 
-    private static RegistryClientOptions ScopedOptions(TempDirectory home, Dictionary<string, string> environment, string? containerRegistry) => new()
-    {
-        Environment = environment,
-        HomeDirectory = home.Path,
-        RetryBaseDelay = TimeSpan.FromMilliseconds(5),
-        MaxRetryDelay = TimeSpan.FromMilliseconds(50),
-        MaxAttempts = 2,
-        ContainerRegistry = containerRegistry,
-    };
-
     private static Dictionary<string, string> Pair(string prefix, RegistryServer registry) => new()
     {
         [prefix + "_UNAME"] = registry.Username!,
@@ -53,7 +43,7 @@ public sealed class RegistryCredentialScopeTests
         foreach (var push in new[] { "DOTNET_CONTAINER_REGISTRY", "SDK_CONTAINER_REGISTRY" })
         {
             var before = registry.TokenServer!.RequestCount;
-            using (var client = new RegistryClient(ScopedOptions(home, Pair(push, registry), "registry.example.com")))
+            using (var client = new RegistryClient(Options(home, Pair(push, registry), containerRegistry: "registry.example.com")))
             using (var source = client.Open(registry.Host, PrivateRepository))
             {
                 var error = await ThrowsCodeAsync("RUNCIBLE1003", () => source.GetManifestAsync("latest", Ct));
@@ -66,7 +56,7 @@ public sealed class RegistryCredentialScopeTests
 
             // Nor without a ContainerRegistry (the SDK then publishes to a local daemon or an archive).
             before = registry.TokenServer.RequestCount;
-            using (var client = new RegistryClient(ScopedOptions(home, Pair(push, registry), null)))
+            using (var client = new RegistryClient(Options(home, Pair(push, registry), containerRegistry: null)))
             using (var source = client.Open(registry.Host, PrivateRepository))
             {
                 await ThrowsCodeAsync("RUNCIBLE1003", () => source.GetManifestAsync("latest", Ct));
@@ -76,7 +66,7 @@ public sealed class RegistryCredentialScopeTests
 
             // When the base image comes from the ContainerRegistry itself, they are the ones to use, as in the SDK.
             before = registry.TokenServer.RequestCount;
-            using (var client = new RegistryClient(ScopedOptions(home, Pair(push, registry), registry.Host)))
+            using (var client = new RegistryClient(Options(home, Pair(push, registry), containerRegistry: registry.Host)))
             using (var source = client.Open(registry.Host, PrivateRepository))
             {
                 Assert.Equal(expected, (await source.GetManifestAsync("latest", Ct)).Bytes);
@@ -87,7 +77,7 @@ public sealed class RegistryCredentialScopeTests
 
         // The SDK's pull credentials: for any base image registry.
         var start = registry.TokenServer!.RequestCount;
-        using (var client = new RegistryClient(ScopedOptions(home, Pair("DOTNET_CONTAINER_PULL_REGISTRY", registry), "registry.example.com")))
+        using (var client = new RegistryClient(Options(home, Pair("DOTNET_CONTAINER_PULL_REGISTRY", registry), containerRegistry: "registry.example.com")))
         using (var source = client.Open(registry.Host, PrivateRepository))
         {
             Assert.Equal(expected, (await source.GetManifestAsync("latest", Ct)).Bytes);
@@ -138,7 +128,7 @@ public sealed class RegistryCredentialScopeTests
         using var home = new TempDirectory();
 
         // Loopback counts as insecure (plain HTTP allowed for a loopback registry), yet a downgrade from HTTPS is not followed.
-        using var client = new RegistryClient(Options(home, trust: null));
+        using var client = new RegistryClient(Options(home));
         using var source = client.Open(registry.Host, "library/app");
         var error = await ThrowsCodeAsync("RUNCIBLE1020", () => source.GetManifestAsync("latest", Ct));
         Assert.Contains(plain.Host, error.Message);

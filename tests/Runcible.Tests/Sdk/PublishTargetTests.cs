@@ -192,6 +192,27 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.True(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "early-app-3.4.5.tar.gz")), versioned.StandardOutput);
     }
 
+    [Fact]
+    public void ACacheDirectoryOthersCanWriteFailsThePublishWithTheCode()
+    {
+        var (project, stagesOut) = ExeProjectWithTestStages("Shared.Cache", "<Version>1.0.0</Version>");
+        var projectDir = Path.GetDirectoryName(project)!;
+        var cache = Path.Combine(projectDir, "cache");
+        Directory.CreateDirectory(cache);
+        ProcessRunner.Run("chmod", "0777", cache).EnsureSuccess("chmod");
+
+        var publish = ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + cache,
+            ],
+            projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        Assert.NotEqual(0, publish.ExitCode);
+        Assert.Contains($"error RUNCIBLE1112: The cache directory '{cache}' is writable by its group and other users", publish.StandardOutput);
+        Assert.False(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "shared-cache-1.0.0.tar.gz")));
+        Assert.False(Directory.Exists(Path.Combine(cache, "bundle-base")));
+    }
+
     /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>
     private (string Project, string StagesOut) ExeProjectWithTestStages(string name, string properties)
     {
