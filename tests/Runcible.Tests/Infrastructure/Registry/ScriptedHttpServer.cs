@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -16,26 +15,18 @@ public sealed record ScriptedResponse(int Status, IReadOnlyList<KeyValuePair<str
 /// another origin, to plain HTTP), or an origin that must receive nothing. One request per connection (it answers
 /// <c>Connection: close</c>); a client that fails the TLS handshake (a plain-HTTP probe) is hung up on.
 /// </summary>
-public sealed class ScriptedHttpServer : IAsyncDisposable
+public sealed class ScriptedHttpServer : LoopbackTcpServer
 {
-    private readonly TcpListener listener;
     private readonly Func<HttpHead, ScriptedResponse> answer;
     private readonly X509Certificate2? certificate;
-    private readonly CancellationTokenSource stopping = new();
     private readonly List<HttpHead> requests = [];
-    private readonly Task acceptLoop;
 
     public ScriptedHttpServer(Func<HttpHead, ScriptedResponse> answer, X509Certificate2? certificate = null)
     {
         this.answer = answer;
         this.certificate = certificate;
-        listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        acceptLoop = Task.Run(AcceptLoopAsync);
+        StartAccepting();
     }
-
-    public int Port { get; }
 
     /// <summary><c>127.0.0.1:port</c>, as a registry is written in a reference.</summary>
     public string Host => $"127.0.0.1:{Port}";
@@ -54,25 +45,7 @@ public sealed class ScriptedHttpServer : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(stopping.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         {
@@ -82,11 +55,11 @@ public sealed class ScriptedHttpServer : IAsyncDisposable
                 if (certificate is not null)
                 {
                     var tls = new SslStream(stream);
-                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, stopping.Token);
+                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, Stopping);
                     stream = tls;
                 }
 
-                var head = await HttpHead.ReadAsync(stream, stopping.Token);
+                var head = await HttpHead.ReadAsync(stream, Stopping);
                 if (head is null)
                 {
                     return;
@@ -104,9 +77,9 @@ public sealed class ScriptedHttpServer : IAsyncDisposable
                     new("Content-Length", body.Length.ToString(CultureInfo.InvariantCulture)),
                     new("Connection", "close"),
                 };
-                await stream.WriteAsync(HttpHead.Format($"HTTP/1.1 {response.Status} Scripted", fields), stopping.Token);
-                await stream.WriteAsync(body, stopping.Token);
-                await stream.FlushAsync(stopping.Token);
+                await stream.WriteAsync(HttpHead.Format($"HTTP/1.1 {response.Status} Scripted", fields), Stopping);
+                await stream.WriteAsync(body, Stopping);
+                await stream.FlushAsync(Stopping);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException
                 or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
@@ -114,20 +87,5 @@ public sealed class ScriptedHttpServer : IAsyncDisposable
                 // A client that hangs up, or speaks plain HTTP to the TLS port: its problem; the server keeps serving.
             }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await stopping.CancelAsync();
-        listener.Stop();
-        try
-        {
-            await acceptLoop;
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        stopping.Dispose();
     }
 }
