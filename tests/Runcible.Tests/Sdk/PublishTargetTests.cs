@@ -22,16 +22,16 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
             protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
-                new(new Images(), new Flattener(), new Config(), null);
+                new(new Images(ContainerRegistry), new Flattener(), new Config(), null);
 
-            private sealed class Images : IBaseImageProvider
+            private sealed class Images(string? containerRegistry) : IBaseImageProvider
             {
                 public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
                 {
                     // Every pull is recorded, so tests can count the requests a registry would get.
                     if (Environment.GetEnvironmentVariable("RUNCIBLE_TEST_PULL_LOG") is { Length: > 0 } pullLog)
                     {
-                        File.AppendAllText(pullLog, "pull " + reference + "\n");
+                        File.AppendAllText(pullLog, "pull " + reference + " (ContainerRegistry=" + containerRegistry + ")\n");
                     }
 
                     if (reference.Contains("missing", StringComparison.Ordinal))
@@ -136,10 +136,11 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         string[] Pulls() => File.Exists(pullLog) ? File.ReadAllLines(pullLog) : [];
 
         // No tarball yet: the base part is prepared while the app builds, and the bundle is written from that one pull.
-        var first = Publish();
+        // The task gets the project's ContainerRegistry (the SDK's push credentials are for pulls from it only).
+        var first = Publish("-p:ContainerRegistry=registry.example.com");
         first.EnsureSuccess("first publish");
         Assert.Contains("Runcible: base part prepared ahead of the app", first.StandardOutput);
-        Assert.Single(Pulls());
+        Assert.EndsWith("(ContainerRegistry=registry.example.com)", Assert.Single(Pulls()));
         Assert.True(File.Exists(tarball));
         var early = File.ReadAllBytes(tarball);
 
