@@ -50,6 +50,13 @@ public sealed class BundleWriter
     private readonly int _chunkSize;
     private long _basePartHashedBytes;
 
+    /// <summary>
+    /// Base parts this process wrote or hashed, with their identity and their record's then: one build's early base part
+    /// is checked by the same build's bundle write without hashing it a second time (and without waiting out the
+    /// record's one-second rule), as long as neither file changed since.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (FileIdentity Part, FileIdentity Record)> s_checkedInThisProcess = new(StringComparer.Ordinal);
+
     private const string BasePartLabel = "runcible-base-part/1 ";
 
     /// <param name="cacheDirectory">Where compressed base chunks are kept (<c>RuncCacheDirectory</c>).</param>
@@ -273,6 +280,12 @@ public sealed class BundleWriter
     private bool IsCachedBasePartIntact(string basePath)
     {
         var recordPath = BasePartRecordPath(basePath);
+        if (s_checkedInThisProcess.TryGetValue(basePath, out var known)
+            && FileIdentity.Of(basePath) == known.Part && FileIdentity.Of(recordPath) == known.Record)
+        {
+            return true;
+        }
+
         var (label, vouches) = VerificationRecord.Read(recordPath, basePath);
         if (label is not null && label.StartsWith(BasePartLabel, StringComparison.Ordinal) && vouches)
         {
@@ -324,6 +337,7 @@ public sealed class BundleWriter
     /// <summary>Best effort: without a record the part is warned about and compressed again by the next build.</summary>
     private static void RecordBasePart(string basePath, Digest digest)
     {
+        s_checkedInThisProcess.TryRemove(basePath, out _);
         if (FileIdentity.Of(basePath) is not { } identity)
         {
             return;
@@ -331,7 +345,12 @@ public sealed class BundleWriter
 
         try
         {
-            VerificationRecord.Write(BasePartRecordPath(basePath), BasePartLabel + digest, identity);
+            var recordPath = BasePartRecordPath(basePath);
+            VerificationRecord.Write(recordPath, BasePartLabel + digest, identity);
+            if (FileIdentity.Of(recordPath) is { } record && FileIdentity.Of(basePath) == identity)
+            {
+                s_checkedInThisProcess[basePath] = (identity, record);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException || (e is RuncibleException coded && coded.Error == RuncibleErrors.ContentCacheUnusable))
         {
