@@ -224,6 +224,12 @@ public class BuildCacheTrustTests
         // A directory of the image, or a path it lacks, holds the app.
         Assert.True(File.Exists((await Build("/srv/app", temp.Combine("ok"), deferred: true)).Path));
         Assert.True(File.Exists((await Build("/opt/app", temp.Combine("ok2"), deferred: false)).Path));
+
+        // What the deferred flattener remembers of the image lives in a cache directory of its own, checked before it is read.
+        var memo = Assert.Single(Directory.GetDirectories(temp.Combine("cache", "rootfs-files")));
+        Assert.Equal(0b111_000_000u, Mode(memo));
+        ProcessRunner.Run("chmod", "0777", memo).EnsureSuccess("chmod");
+        Assert.Equal("RUNCIBLE1112", (await Assert.ThrowsAsync<RuncibleException>(() => Build("/srv/app", temp.Combine("ok3"), deferred: true))).Code);
     }
 
     private sealed class FixedImage(PulledImage image) : IBaseImageProvider
