@@ -25,6 +25,7 @@ public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
             InsecureRegistries = (InsecureRegistries ?? "")
                 .Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Environment = environment,
+            ContainerRegistry = string.IsNullOrWhiteSpace(ContainerRegistry) ? null : ContainerRegistry.Trim(),
             Log = log,
         });
         var cacheDirectory = Path.GetFullPath(CacheDirectory);

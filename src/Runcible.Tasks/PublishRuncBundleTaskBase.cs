@@ -53,6 +53,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
     public string? InsecureRegistries { get; set; }
+
+    /// <summary>The registry the project's image is pushed to (<c>ContainerRegistry</c>): the .NET SDK's push credentials are used to pull only from it.</summary>
+    public string? ContainerRegistry { get; set; }
     public bool SelfContained { get; set; }
     public string? AppHostName { get; set; }
     public string? ContainerUser { get; set; }
@@ -85,6 +88,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         BundleWriteResult result;
         try
         {
+            Core.IO.CacheDirectory.Prepare(CacheDirectory);
             var stages = CreateStages(settings, log);
             if (prepared is not null)
             {
@@ -182,6 +186,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         settings.CompressionLevel,
         settings.Offline,
         InsecureRegistries,
+        ContainerRegistry,
         Path.GetFullPath(CacheDirectory),
         ToolVersion);
 
@@ -228,6 +233,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         BundleBuilder builder;
         try
         {
+            Core.IO.CacheDirectory.Prepare(CacheDirectory);
             builder = new BundleBuilder(CreateStages(settings, preparation.Log), new BundleWriter(Path.GetFullPath(CacheDirectory), ToolVersion, preparation.Log), preparation.Log);
         }
         catch (RuncibleException e)
@@ -296,7 +302,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     }
 
     /// <summary>
-    /// The stage implementations (composition root). <see cref="InsecureRegistries"/> and
+    /// The stage implementations (composition root). <see cref="InsecureRegistries"/>, <see cref="ContainerRegistry"/> and
     /// <see cref="BundleSettings.Offline"/> are for the fetch stage.
     /// </summary>
     protected abstract BundleStages CreateStages(BundleSettings settings, Core.Diagnostics.IBuildLog log);

@@ -34,6 +34,28 @@ public sealed class AppLayer
         _time = time;
     }
 
+    /// <summary>
+    /// Refuses a working directory that the base image makes something other than a directory, at any component
+    /// (<see cref="RuncibleErrors.WorkingDirectoryNotADirectoryInImage"/>): the layer's entries would land through a
+    /// symlink such as <c>/app -&gt; /etc</c> for any extractor that follows it, or replace a file.
+    /// </summary>
+    public static void CheckPlacement(Layers.IRootfsReader baseRootfs, string workingDirectory, string imageName)
+    {
+        if (baseRootfs.FindNonDirectoryComponent(workingDirectory) is { } found)
+        {
+            var what = found.Kind switch
+            {
+                Layers.RootfsNodeKind.SymbolicLink => "a symbolic link",
+                Layers.RootfsNodeKind.RegularFile => "a regular file",
+                Layers.RootfsNodeKind.CharacterDevice => "a character device",
+                Layers.RootfsNodeKind.BlockDevice => "a block device",
+                Layers.RootfsNodeKind.Fifo => "a FIFO",
+                _ => found.Kind.ToString(),
+            };
+            throw new RuncibleException(RuncibleErrors.WorkingDirectoryNotADirectoryInImage, workingDirectory, imageName, found.Path, what);
+        }
+    }
+
     /// <summary>Writes the working directory (and its parents) and the publish output with names under <paramref name="rootfsPrefix"/>.</summary>
     public void WriteEntries(TarWriter writer, string rootfsPrefix)
     {
@@ -73,7 +95,7 @@ public sealed class AppLayer
     public string ComputeDigest()
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using (var sink = new HashingSink(hash))
+        using (var sink = new HashingWriteStream(hash))
         using (var writer = new TarWriter(sink, TarEntryFormat.Gnu, leaveOpen: true))
         {
             WriteEntries(writer, "");
@@ -135,10 +157,5 @@ public sealed class AppLayer
         }
 
         return entry;
-    }
-
-    private sealed class HashingSink(IncrementalHash hash) : ForwardWriteStream
-    {
-        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
     }
 }

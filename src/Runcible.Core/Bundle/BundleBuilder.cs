@@ -167,6 +167,7 @@ public sealed class BundleBuilder
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var rootfs = _stages.Flattener.Flatten(image);
         cancellationToken.ThrowIfCancellationRequested();
+        AppLayer.CheckPlacement(rootfs.Reader, settings.WorkingDirectory, image.Reference);
         var config = _stages.RuntimeConfig.Create(image, rootfs.Reader, settings, request.Container);
         var extraFiles = _stages.HostRuntime?.Create(settings, config) ?? [];
         var configured = clock.Elapsed;

@@ -48,6 +48,16 @@ public sealed class BundleWriter
     private readonly string _toolVersion;
     private readonly IBuildLog _log;
     private readonly int _chunkSize;
+    private long _basePartHashedBytes;
+
+    /// <summary>
+    /// Base parts this process wrote or hashed, with their identity and their record's then: one build's early base part
+    /// is checked by the same build's bundle write without hashing it a second time (and without waiting out the
+    /// record's one-second rule), as long as neither file changed since.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (FileIdentity Part, FileIdentity Record)> s_checkedInThisProcess = new(StringComparer.Ordinal);
+
+    private const string BasePartLabel = "runcible-base-part/1 ";
 
     /// <param name="cacheDirectory">Where compressed base chunks are kept (<c>RuncCacheDirectory</c>).</param>
     /// <param name="toolVersion">Runcible's version: part of the cache key and of bundle.json.</param>
@@ -198,16 +208,25 @@ public sealed class BundleWriter
         basePath = BaseChunkPath(settings, rootfs);
         if (File.Exists(basePath))
         {
-            return false;
+            if (IsCachedBasePartIntact(basePath))
+            {
+                return false;
+            }
+
+            TryDelete(basePath);
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(basePath)!);
+        CacheDirectory.Create(Path.GetDirectoryName(basePath)!);
         var temp = basePath + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        Digest digest;
         try
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            using (var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
             {
-                using (var compressed = new ChunkedCompressionStream(file, settings.Compression, _chunkSize, level: settings.CompressionLevel))
+                // Hashed as written: the digest the next builds check the cached file against.
+                using (var hashing = new HashingWriteStream(hash, file))
+                using (var compressed = new ChunkedCompressionStream(hashing, settings.Compression, _chunkSize, level: settings.CompressionLevel))
                 {
                     using (var cut = new EndMarkerCutter(compressed, cancellationToken))
                     {
@@ -230,15 +249,111 @@ public sealed class BundleWriter
                 }
 
                 file.Flush(flushToDisk: true);
+                digest = Digest.FromSha256Hash(hash.GetHashAndReset());
             }
 
             File.Move(temp, basePath, overwrite: true);
-            return true;
         }
         catch
         {
             TryDelete(temp);
             throw;
+        }
+
+        // Written just after the file, this record is not trusted as is (see VerificationRecord): the next build hashes
+        // the file once, against the digest, and records it again; from then on a statx tells it is unchanged.
+        RecordBasePart(basePath, digest);
+        return true;
+    }
+
+    /// <summary>Bytes of cached base parts this writer hashed to check them (tests prove an unchanged one costs none).</summary>
+    internal long BasePartHashedBytes => Interlocked.Read(ref _basePartHashedBytes);
+
+    private static string BasePartRecordPath(string basePath) =>
+        Path.Combine(Path.GetDirectoryName(basePath)!, "verified", Path.GetFileName(basePath));
+
+    /// <summary>
+    /// Whether the cached base part is the one this cache wrote: its record vouches for the file as it is (one statx), or
+    /// the file hashes to the digest recorded when it was written. Anything else (no record, another digest) is
+    /// warned about, and the part is compressed again rather than shipped.
+    /// </summary>
+    private bool IsCachedBasePartIntact(string basePath)
+    {
+        var recordPath = BasePartRecordPath(basePath);
+        if (s_checkedInThisProcess.TryGetValue(basePath, out var known)
+            && FileIdentity.Of(basePath) == known.Part && FileIdentity.Of(recordPath) == known.Record)
+        {
+            return true;
+        }
+
+        var (label, vouches) = VerificationRecord.Read(recordPath, basePath);
+        if (label is not null && label.StartsWith(BasePartLabel, StringComparison.Ordinal) && vouches)
+        {
+            return true;
+        }
+
+        if (label is null || !label.StartsWith(BasePartLabel, StringComparison.Ordinal)
+            || !Digest.TryParse(label[BasePartLabel.Length..], out var recorded) || recorded.Algorithm != "sha256")
+        {
+            _log.LogWarning(RuncibleErrors.CachedBasePartMismatch, basePath, "has no record of the digest it was written with");
+            return false;
+        }
+
+        // The identity is taken before the bytes are read and compared after: a file changed meanwhile is not recorded.
+        var before = FileIdentity.Of(basePath);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        try
+        {
+            using var stream = new FileStream(basePath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16);
+            var buffer = new byte[1 << 16];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                Interlocked.Add(ref _basePartHashedBytes, read);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning(RuncibleErrors.CachedBasePartMismatch, basePath, "cannot be read (" + e.Message + ")");
+            return false;
+        }
+
+        var actual = Digest.FromSha256Hash(hash.GetHashAndReset());
+        if (actual != recorded)
+        {
+            _log.LogWarning(RuncibleErrors.CachedBasePartMismatch, basePath, $"hashes to {actual}, not to {recorded} as written");
+            return false;
+        }
+
+        if (before is not null && FileIdentity.Of(basePath) == before)
+        {
+            RecordBasePart(basePath, recorded);
+        }
+
+        return true;
+    }
+
+    /// <summary>Best effort: without a record the part is warned about and compressed again by the next build.</summary>
+    private static void RecordBasePart(string basePath, Digest digest)
+    {
+        s_checkedInThisProcess.TryRemove(basePath, out _);
+        if (FileIdentity.Of(basePath) is not { } identity)
+        {
+            return;
+        }
+
+        try
+        {
+            var recordPath = BasePartRecordPath(basePath);
+            VerificationRecord.Write(recordPath, BasePartLabel + digest, identity);
+            if (FileIdentity.Of(recordPath) is { } record && FileIdentity.Of(basePath) == identity)
+            {
+                s_checkedInThisProcess[basePath] = (identity, record);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException || (e is RuncibleException coded && coded.Error == RuncibleErrors.ContentCacheUnusable))
+        {
         }
     }
 
@@ -377,15 +492,15 @@ public sealed class BundleWriter
         {
             try
             {
-                Directory.CreateDirectory(_trashDirectory);
+                CacheDirectory.Create(_trashDirectory);
 
                 // Only a rename (File.Move would copy the whole file across mounts): anything else, and it is freed here.
                 return new DirectoryInfo(_trashDirectory).LinkTarget is null
                     && Layers.PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or RuncibleException)
             {
-                // Another file system (the move would copy), or not writable: freed here after all.
+                // Another file system (the move would copy), not writable, or not private: freed here after all.
                 return false;
             }
         }

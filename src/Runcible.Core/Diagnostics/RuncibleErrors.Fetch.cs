@@ -42,4 +42,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor ContentCacheUnusable = new(
         "RUNCIBLE1110",
         "The content cache '{0}' cannot be used: {1}. Check its permissions and free space, or point RuncCacheDirectory elsewhere.");
+
+    public static readonly ErrorDescriptor CachedBasePartMismatch = new(
+        "RUNCIBLE1111",
+        "The cached compressed base part '{0}' {1}; it is not used, and the base part is compressed again. Something other than Runcible changed the cache; check who can write to RuncCacheDirectory.");
+
+    public static readonly ErrorDescriptor CacheDirectoryNotPrivate = new(
+        "RUNCIBLE1112",
+        "The cache directory '{0}' {1}: whoever can write to it can put files into every bundle built from it. Run 'chown {2} {0}' and 'chmod 700 {0}' if it is yours, or point RuncCacheDirectory at a directory of your own (it is created 0700).");
 }

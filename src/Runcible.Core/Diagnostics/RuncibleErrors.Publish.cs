@@ -70,4 +70,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor InvalidCompressionLevel = new(
         "RUNCIBLE4017",
         "RuncBundleCompressionLevel '{0}' is not valid with RuncBundleCompression {1}: {2}.");
+
+    public static readonly ErrorDescriptor WorkingDirectoryNotADirectoryInImage = new(
+        "RUNCIBLE4018",
+        "ContainerWorkingDirectory '{0}' cannot hold the app: in the base image {1}, '{2}' is {3}. The app would be written through it (a symlink like /app -> /etc puts it elsewhere for tools that follow links). Set ContainerWorkingDirectory to a path that is a directory, or absent, in the base image.");
 }

@@ -74,4 +74,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor RegistryRequestFailed = new(
         "RUNCIBLE1018",
         "{0}: fetching {1} failed with HTTP {2}: {3}. Check the base image reference and the registry's status.");
+
+    public static readonly ErrorDescriptor RegistryRedirectChallenged = new(
+        "RUNCIBLE1019",
+        "{0}: the registry redirected {1} to {2}, which asked for credentials (401). Credentials for {3} are never sent to another origin, nor to a token service that origin names. Check that the registry address is right; a registry whose redirects need credentials of their own is not supported.");
+
+    public static readonly ErrorDescriptor RegistryRedirectToPlainHttp = new(
+        "RUNCIBLE1020",
+        "{0}: the registry redirected {1} to plain HTTP ({2}), which is not followed: from HTTPS never (not even to a loopback address), from plain HTTP only to a registry listed as insecure. Content and tokens would travel unprotected; have the registry redirect to HTTPS.");
 }

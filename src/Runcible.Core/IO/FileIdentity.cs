@@ -18,7 +18,12 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
     // What the identity needs the kernel to have filled in (STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE).
     private const uint StatxNeeded = 0x40 | 0x80 | 0x100 | 0x200;
 
+    // STATX_TYPE | STATX_MODE | STATX_UID.
+    private const uint StatxOwnerAndMode = 0x1 | 0x2 | 0x8;
+
     // Offsets in struct statx (include/uapi/linux/stat.h).
+    private const int UidOffset = 20;
+    private const int ModeOffset = 28;
     private const int InodeOffset = 32;
     private const int SizeOffset = 40;
     private const int ChangeTimeOffset = 96;
@@ -31,22 +36,8 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
     /// <summary>The identity of the file at <paramref name="path"/> itself (a symlink is not followed), or null.</summary>
     public static FileIdentity? Of(string path)
     {
-        if (s_unavailable || !OperatingSystem.IsLinux())
+        if (Statx(path, followLinks: false) is not { } buffer)
         {
-            return null;
-        }
-
-        var buffer = new byte[256];
-        try
-        {
-            if (statx(AtCurrentDirectory, Layers.PosixFileCalls.Bytes(path), AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
-            {
-                return null;
-            }
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            s_unavailable = true;
             return null;
         }
 
@@ -65,6 +56,43 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
             BitConverter.ToInt64(span[SizeOffset..]),
             Nanoseconds(span[ModifyTimeOffset..]),
             Nanoseconds(span[ChangeTimeOffset..]));
+    }
+
+    /// <summary>Owner and mode (file type and permission bits, <c>st_mode</c>) of <paramref name="path"/>, or null when it cannot be had.</summary>
+    public static (uint Uid, uint Mode)? OwnerAndMode(string path, bool followLinks)
+    {
+        if (Statx(path, followLinks) is not { } buffer)
+        {
+            return null;
+        }
+
+        var span = buffer.AsSpan();
+        if ((BitConverter.ToUInt32(span) & StatxOwnerAndMode) != StatxOwnerAndMode)
+        {
+            return null;
+        }
+
+        return (BitConverter.ToUInt32(span[UidOffset..]), BitConverter.ToUInt16(span[ModeOffset..]));
+    }
+
+    /// <summary>struct statx of <paramref name="path"/>, or null (absent, or no statx here).</summary>
+    private static byte[]? Statx(string path, bool followLinks)
+    {
+        if (s_unavailable || !OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        var buffer = new byte[256];
+        try
+        {
+            return statx(AtCurrentDirectory, Layers.PosixFileCalls.Bytes(path), followLinks ? 0 : AtSymlinkNoFollow, StatxBasicStats, buffer) == 0 ? buffer : null;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            s_unavailable = true;
+            return null;
+        }
     }
 
     /// <summary>One line that is equal for two identities exactly when they are equal.</summary>

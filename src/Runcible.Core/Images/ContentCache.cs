@@ -24,10 +24,7 @@ namespace Runcible.Core.Images;
 /// </summary>
 public sealed class ContentCache
 {
-    private const string VerifiedStampFormat = "runcible-verified/1 ";
-
-    /// <summary>How long after a blob's last change its verification record must have been written to be trusted.</summary>
-    private const long StampSeparationNanoseconds = 1_000_000_000;
+    private const string VerifiedStampLabel = "runcible-verified/1";
 
     private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
     private long _hashedBytes;
@@ -131,51 +128,18 @@ public sealed class ContentCache
     }
 
     /// <summary>Whether the blob is, by its <see cref="FileIdentity"/>, the file last verified, and the record is trustworthy.</summary>
-    private bool IsVerificationRecorded(Digest digest, string path)
-    {
-        var stamp = StampPath(digest);
-        if (FileIdentity.Of(path) is not { } blob || FileIdentity.Of(stamp) is not { } record
-            || record.Size > 256 || record.ModifiedNanoseconds - blob.ChangedNanoseconds <= StampSeparationNanoseconds)
-        {
-            return false;
-        }
-
-        try
-        {
-            return File.ReadAllText(stamp) == VerifiedStampFormat + blob.Format() + "\n";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    private bool IsVerificationRecorded(Digest digest, string path) =>
+        VerificationRecord.Read(StampPath(digest), path) is (VerifiedStampLabel, true);
 
     /// <summary>Records that the blob as it is now hashed to its digest. Best effort: without a record it is hashed again.</summary>
     private void RecordVerification(Digest digest, FileIdentity blob)
     {
         try
         {
-            WriteTextAtomically(StampPath(digest), VerifiedStampFormat + blob.Format() + "\n");
+            VerificationRecord.Write(StampPath(digest), VerifiedStampLabel, blob);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException || (e is RuncibleException coded && coded.Error == RuncibleErrors.ContentCacheUnusable))
         {
-        }
-    }
-
-    /// <summary>Writes a small file whole or not at all (a unique temporary file renamed into place, removed on failure).</summary>
-    private static void WriteTextAtomically(string path, string text)
-    {
-        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + "." + Guid.NewGuid().ToString("N");
-        try
-        {
-            File.WriteAllText(temp, text);
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
         }
     }
 
@@ -216,8 +180,8 @@ public sealed class ContentCache
         var temp = Path.Combine(Directory, "tmp", $"{digest.Encoded}.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(final)!);
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+            CacheDirectory.Create(Path.GetDirectoryName(final)!);
+            CacheDirectory.Create(Path.GetDirectoryName(temp)!);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -289,7 +253,7 @@ public sealed class ContentCache
     {
         try
         {
-            WriteTextAtomically(RefPath(source, tag), manifest + "\n");
+            AtomicFile.WriteText(RefPath(source, tag), manifest + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

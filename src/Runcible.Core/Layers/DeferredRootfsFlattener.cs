@@ -1,6 +1,8 @@
 using System.Formats.Tar;
 using System.Text;
 using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Layers;
@@ -36,6 +38,7 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
         private readonly PulledImage _image;
         private readonly string _directory;
         private FlattenedRootfs? _tree;
+        private bool _directoryChecked;
 
         public DeferredRootfs(RootfsFlattener flattener, PulledImage image, string memoDirectory)
         {
@@ -55,7 +58,7 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
 
         public byte[]? ReadFile(string path, int maxBytes)
         {
-            var memo = Path.Combine(_directory, Hash(path));
+            var memo = MemoPath(path);
             if (TryReadMemo(memo, maxBytes, out var remembered))
             {
                 return remembered;
@@ -67,7 +70,43 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
             return bytes;
         }
 
+        public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path)
+        {
+            // Remembered like a file read, as "<kind> <path>"; a distinct key, which no file path can be.
+            var memo = MemoPath("\0non-directory-component " + path);
+            if (TryReadMemo(memo, 8192, out var remembered))
+            {
+                if (remembered is null)
+                {
+                    return null;
+                }
+
+                var text = Encoding.UTF8.GetString(remembered);
+                var space = text.IndexOf(' ');
+                if (space > 0 && Enum.TryParse<RootfsNodeKind>(text[..space], out var kind))
+                {
+                    return (text[(space + 1)..], kind);
+                }
+            }
+
+            var found = Tree.FindNonDirectoryComponent(path);
+            WriteMemo(memo, found is { } f ? Encoding.UTF8.GetBytes(f.Kind + " " + f.Path) : null);
+            return found;
+        }
+
         public void Dispose() => _tree?.Dispose();
+
+        /// <summary>Where the answer for <paramref name="key"/> is remembered; the image's memo directory is checked (<see cref="CacheDirectory.Check"/>) before it is first read.</summary>
+        private string MemoPath(string key)
+        {
+            if (!_directoryChecked)
+            {
+                CacheDirectory.Check(_directory);
+                _directoryChecked = true;
+            }
+
+            return Path.Combine(_directory, Hash(key));
+        }
 
         private static bool TryReadMemo(string memo, int maxBytes, out byte[]? bytes)
         {
@@ -108,7 +147,7 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
             var temp = memo + "." + Guid.NewGuid().ToString("N") + ".tmp";
             try
             {
-                Directory.CreateDirectory(_directory);
+                CacheDirectory.Create(_directory);
                 using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
                 {
                     file.WriteByte(bytes is null ? Absent : Present);
@@ -120,7 +159,7 @@ public sealed class DeferredRootfsFlattener : IRootfsFlattener
 
                 File.Move(temp, memo, overwrite: true);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException || (e is RuncibleException coded && coded.Error == RuncibleErrors.ContentCacheUnusable))
             {
                 try
                 {

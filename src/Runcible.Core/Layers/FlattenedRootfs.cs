@@ -211,6 +211,29 @@ public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
         return result;
     }
 
+    public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path)
+    {
+        var current = Root;
+        var walked = "";
+        foreach (var component in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            walked += "/" + component;
+            if (current.Child(component) is not { } child)
+            {
+                return null;
+            }
+
+            if (child.Kind != RootfsNodeKind.Directory)
+            {
+                return (walked, child.Kind);
+            }
+
+            current = child;
+        }
+
+        return null;
+    }
+
     /// <summary>The node at an absolute path, following symlinks inside the tree (absolute targets from its root, '..' stopping there).</summary>
     public RootfsNode? Resolve(string path)
     {

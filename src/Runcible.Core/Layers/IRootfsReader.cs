@@ -13,4 +13,11 @@ public interface IRootfsReader
     /// <see cref="Diagnostics.RuncibleException"/> when the file is larger than <paramref name="maxBytes"/>.
     /// </summary>
     byte[]? ReadFile(string path, int maxBytes);
+
+    /// <summary>
+    /// Walks <paramref name="path"/> (absolute, normalised) from the root following no symlink, and returns the first
+    /// component that is present and not a directory (a symlink, a file…): its path and kind. Null when every
+    /// component present is a directory (the rest, if any, is absent).
+    /// </summary>
+    (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path);
 }

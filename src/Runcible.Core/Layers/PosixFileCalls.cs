@@ -40,6 +40,8 @@ internal static class PosixFileCalls
 
     public static bool RunningAsRoot => geteuid() == 0;
 
+    public static uint EffectiveUserId => geteuid();
+
     public static byte[] Bytes(string text)
     {
         var bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];

@@ -16,10 +16,13 @@ public sealed record RegistryCredential(string? Username, string? Password, stri
 }
 
 /// <summary>
-/// Finds registry credentials the way docker, podman and the .NET SDK do, in this order:
+/// Finds registry credentials for a pull the way docker, podman and the .NET SDK do, in this order:
 /// <list type="number">
-/// <item>environment: <c>RUNCIBLE_REGISTRY_USERNAME</c>/<c>RUNCIBLE_REGISTRY_PASSWORD</c>, then the .NET SDK's
-/// <c>DOTNET_CONTAINER_REGISTRY_UNAME</c>/<c>DOTNET_CONTAINER_REGISTRY_PWORD</c> (and the older <c>SDK_CONTAINER_REGISTRY_*</c>);</item>
+/// <item>environment: <c>RUNCIBLE_REGISTRY_USERNAME</c>/<c>RUNCIBLE_REGISTRY_PASSWORD</c>, then the .NET SDK's pull
+/// credentials <c>DOTNET_CONTAINER_PULL_REGISTRY_UNAME</c>/<c>DOTNET_CONTAINER_PULL_REGISTRY_PWORD</c>; then, only for the
+/// registry the project publishes to (<see cref="RegistryClientOptions.ContainerRegistry"/>), the SDK's push credentials
+/// <c>DOTNET_CONTAINER_REGISTRY_UNAME</c>/<c>DOTNET_CONTAINER_REGISTRY_PWORD</c> and the older <c>SDK_CONTAINER_REGISTRY_*</c>
+/// (the SDK scopes them the same way: a CI set up to push to a private registry must not hand them to the base image's);</item>
 /// <item>Docker's <c>$DOCKER_CONFIG/config.json</c> or <c>~/.docker/config.json</c>: <c>credHelpers</c> for the host,
 /// then <c>auths</c> (base64 <c>auth</c>, <c>username</c>/<c>password</c>, <c>identitytoken</c>), then <c>credsStore</c>;</item>
 /// <item>containers (podman, skopeo, buildah) <c>auth.json</c>: <c>$REGISTRY_AUTH_FILE</c>,
@@ -42,7 +45,7 @@ public sealed class CredentialStore
     /// <summary>Credentials for <paramref name="repository"/> on <paramref name="registry"/> (as written in the image reference), or null.</summary>
     public RegistryCredential? Find(string registry, string repository)
     {
-        foreach (var (userVariable, passwordVariable) in EnvironmentPairs)
+        foreach (var (userVariable, passwordVariable) in EnvironmentPairsFor(registry))
         {
             var user = options.GetEnvironment(userVariable);
             var password = options.GetEnvironment(passwordVariable);
@@ -63,17 +66,22 @@ public sealed class CredentialStore
         return null;
     }
 
-    /// <summary>Where <see cref="Find"/> looks, for the message of an authorization failure.</summary>
-    public string DescribeLocations() =>
-        string.Join(", ", EnvironmentPairs.Select(p => $"{p.User}/{p.Password}")
+    /// <summary>Where <see cref="Find"/> looks for <paramref name="registry"/>, for the message of an authorization failure.</summary>
+    public string DescribeLocations(string registry) =>
+        string.Join(", ", EnvironmentPairsFor(registry).Select(p => $"{p.User}/{p.Password}")
             .Concat(ConfigFiles().Select(f => File.Exists(f) ? f : f + " (absent)")));
 
-    private static readonly (string User, string Password)[] EnvironmentPairs =
-    [
-        ("RUNCIBLE_REGISTRY_USERNAME", "RUNCIBLE_REGISTRY_PASSWORD"),
-        ("DOTNET_CONTAINER_REGISTRY_UNAME", "DOTNET_CONTAINER_REGISTRY_PWORD"),
-        ("SDK_CONTAINER_REGISTRY_UNAME", "SDK_CONTAINER_REGISTRY_PWORD"),
-    ];
+    /// <summary>The environment variable pairs that may hold credentials for a pull from <paramref name="registry"/>, first match wins.</summary>
+    private IEnumerable<(string User, string Password)> EnvironmentPairsFor(string registry)
+    {
+        yield return ("RUNCIBLE_REGISTRY_USERNAME", "RUNCIBLE_REGISTRY_PASSWORD");
+        yield return ("DOTNET_CONTAINER_PULL_REGISTRY_UNAME", "DOTNET_CONTAINER_PULL_REGISTRY_PWORD");
+        if (options.ContainerRegistry is { Length: > 0 } output && RegistryNames.AreSame(output, registry))
+        {
+            yield return ("DOTNET_CONTAINER_REGISTRY_UNAME", "DOTNET_CONTAINER_REGISTRY_PWORD");
+            yield return ("SDK_CONTAINER_REGISTRY_UNAME", "SDK_CONTAINER_REGISTRY_PWORD");
+        }
+    }
 
     private IEnumerable<string> ConfigFiles()
     {

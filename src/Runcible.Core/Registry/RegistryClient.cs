@@ -20,8 +20,8 @@ namespace Runcible.Core.Registry;
 /// Transport: HTTPS, verified against the system store plus <see cref="RegistryClientOptions.TrustedCertificates"/>.
 /// Insecure registries (loopback, and those listed) are probed in plain HTTP first, then over HTTPS accepting
 /// any certificate (either with a warning), through a connection pool of their own: only a request whose
-/// <c>host:port</c> is insecure may skip certificate verification. Redirects are followed by hand, and the <c>Authorization</c> header
-/// goes only to the registry's own origin. Requests are retried on 429 (honouring <c>Retry-After</c>),
+/// <c>host:port</c> is insecure may skip certificate verification. Redirects are followed by hand, never from HTTPS to plain
+/// HTTP; the <c>Authorization</c> header goes only to the registry's own origin, and a 401 from another origin is an error. Requests are retried on 429 (honouring <c>Retry-After</c>),
 /// 408, 5xx, connection failures and cut bodies, with exponential backoff and jitter, a bounded number of times.
 /// </para>
 /// </summary>
@@ -223,7 +223,7 @@ public sealed class RegistryClient : IDisposable
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(wholeProbe);
-            using var response = await SendRawAsync(new Uri(plain, "v2/"), null, null, null, timeout.Token).ConfigureAwait(false);
+            using var response = (await SendRawAsync(new Uri(plain, "v2/"), null, null, null, timeout.Token).ConfigureAwait(false)).Response;
             if (response.StatusCode != HttpStatusCode.BadRequest)
             {
                 WarnOnce(registry, "http", "content is fetched over plain HTTP", RegistryNames.IsLoopback(registry) && options.LoopbackIsInsecure ? "a loopback address" : "listed as insecure");
@@ -236,7 +236,7 @@ public sealed class RegistryClient : IDisposable
             // Not plain HTTP (or not up): HTTPS decides, and its failure is the one reported.
         }
 
-        using (await SendRawAsync(new Uri(https, "v2/"), null, null, null, cancellationToken).ConfigureAwait(false))
+        using ((await SendRawAsync(new Uri(https, "v2/"), null, null, null, cancellationToken).ConfigureAwait(false)).Response)
         {
         }
 
@@ -260,13 +260,13 @@ public sealed class RegistryClient : IDisposable
         var key = (registry, scope);
         var authorization = GetCachedAuthorization(key);
 
-        var response = await SendRawAsync(uri, accept, rangeFrom, authorization, cancellationToken).ConfigureAwait(false);
+        var response = ThrowIfChallengedElsewhere(name, registry, uri, await SendRawAsync(uri, accept, rangeFrom, authorization, cancellationToken).ConfigureAwait(false));
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
             var challenge = ReadChallenge(response);
             response.Dispose();
             var (newAuthorization, credential) = await AuthenticateAsync(name, registry, repository, scope, challenge, authorization, cancellationToken).ConfigureAwait(false);
-            response = await SendRawAsync(uri, accept, rangeFrom, newAuthorization, cancellationToken).ConfigureAwait(false);
+            response = ThrowIfChallengedElsewhere(name, registry, uri, await SendRawAsync(uri, accept, rangeFrom, newAuthorization, cancellationToken).ConfigureAwait(false));
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
                 response.Dispose();
@@ -291,8 +291,24 @@ public sealed class RegistryClient : IDisposable
         return response;
     }
 
+    /// <summary>
+    /// A 401 from another origin than the registry's (after a redirect, to a storage back end say) is an error: answering
+    /// it would hand the registry's credentials to a token service that origin names.
+    /// </summary>
+    private static HttpResponseMessage ThrowIfChallengedElsewhere(string name, string registry, Uri requested, (HttpResponseMessage Response, Uri AnsweredBy) exchange)
+    {
+        var (response, answeredBy) = exchange;
+        if (response.StatusCode == HttpStatusCode.Unauthorized && !SameOrigin(answeredBy, requested))
+        {
+            response.Dispose();
+            throw new RuncibleException(RuncibleErrors.RegistryRedirectChallenged, name, requested.AbsolutePath, answeredBy.GetLeftPart(UriPartial.Authority), registry);
+        }
+
+        return response;
+    }
+
     private RuncibleException Unauthorized(string name, string registry, string detail) =>
-        new(RuncibleErrors.RegistryUnauthorized, name, detail, Credentials.DescribeLocations(), registry);
+        new(RuncibleErrors.RegistryUnauthorized, name, detail, Credentials.DescribeLocations(registry), registry);
 
     private static AuthenticationChallenge? ReadChallenge(HttpResponseMessage response)
     {
@@ -314,8 +330,11 @@ public sealed class RegistryClient : IDisposable
         return basic;
     }
 
-    /// <summary>One HTTP exchange, following redirects by hand; <c>Authorization</c> only to the first origin.</summary>
-    private async Task<HttpResponseMessage> SendRawAsync(Uri uri, IReadOnlyList<string>? accept, long? rangeFrom,
+    /// <summary>
+    /// One HTTP exchange, following redirects by hand; <c>Authorization</c> only to the first origin, never from HTTPS
+    /// to plain HTTP. Returns the final response and the address that gave it.
+    /// </summary>
+    private async Task<(HttpResponseMessage Response, Uri AnsweredBy)> SendRawAsync(Uri uri, IReadOnlyList<string>? accept, long? rangeFrom,
         AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
     {
         var origin = uri;
@@ -351,7 +370,7 @@ public sealed class RegistryClient : IDisposable
 
             if (!IsRedirect(response.StatusCode))
             {
-                return response;
+                return (response, uri);
             }
 
             var location = response.Headers.Location;
@@ -362,10 +381,17 @@ public sealed class RegistryClient : IDisposable
             }
 
             var next = location.IsAbsoluteUri ? location : new Uri(uri, location);
-            if (next.Scheme != Uri.UriSchemeHttps && !(next.Scheme == Uri.UriSchemeHttp && IsInsecure(next.Authority)))
+            if (next.Scheme == Uri.UriSchemeHttp && (uri.Scheme == Uri.UriSchemeHttps || !IsInsecure(next.Authority)))
+            {
+                // Downgrading drops TLS for whatever follows (a blob, a token in a query), on any host: loopback included,
+                // where another local user may be listening.
+                throw new RuncibleException(RuncibleErrors.RegistryRedirectToPlainHttp, origin.Authority, uri.AbsolutePath, next.GetLeftPart(UriPartial.Authority));
+            }
+
+            if (next.Scheme != Uri.UriSchemeHttps && next.Scheme != Uri.UriSchemeHttp)
             {
                 throw new RuncibleException(RuncibleErrors.RegistryMalformedResponse, uri.Authority, uri.AbsolutePath,
-                    $"a redirect to '{next.GetLeftPart(UriPartial.Authority)}', which is not HTTPS");
+                    $"a redirect to '{next.GetLeftPart(UriPartial.Authority)}', which is not HTTP or HTTPS");
             }
 
             if (hop + 1 > MaxRedirects)

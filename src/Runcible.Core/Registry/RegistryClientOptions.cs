@@ -19,6 +19,13 @@ public sealed class RegistryClientOptions
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
     /// <summary>
+    /// The registry the project publishes its image to (MSBuild <c>ContainerRegistry</c>), or null. The .NET SDK's push
+    /// credentials (<c>DOTNET_CONTAINER_REGISTRY_UNAME</c>/<c>_PWORD</c>, <c>SDK_CONTAINER_REGISTRY_*</c>) are used for a
+    /// pull only from this registry, as the SDK does.
+    /// </summary>
+    public string? ContainerRegistry { get; init; }
+
+    /// <summary>
     /// Whether <c>localhost</c>, <c>127.0.0.1</c> and <c>[::1]</c> (any port) count as insecure registries.
     /// True by default, as in Docker and the .NET SDK; tests turn it off to prove TLS verification on loopback.
     /// </summary>

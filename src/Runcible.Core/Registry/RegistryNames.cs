@@ -22,6 +22,15 @@ public static partial class RegistryNames
     public static bool IsDockerHub(string registry) =>
         registry is DockerHub or "index.docker.io" or DockerHubApiHost;
 
+    /// <summary>Whether two registry names (as references write them) name the same registry: equal ignoring case, or both Docker Hub.</summary>
+    public static bool AreSame(string first, string second)
+    {
+        first = first.Trim().TrimEnd('/');
+        second = second.Trim().TrimEnd('/');
+        return string.Equals(first, second, StringComparison.OrdinalIgnoreCase)
+            || (IsDockerHub(first.ToLowerInvariant()) && IsDockerHub(second.ToLowerInvariant()));
+    }
+
     /// <summary>The <c>host[:port]</c> the HTTP API is reached at (docker.io maps to registry-1.docker.io).</summary>
     public static string ApiHost(string registry) => IsDockerHub(registry) ? DockerHubApiHost : registry;
 

@@ -209,6 +209,8 @@ public class ExtractorTests
         // The user must reach the layer blobs and its own directory.
         ProcessRunner.Run("chmod", ["0755", temp.Path]).EnsureSuccess("chmod");
         using var rootfs = FlattenAssertions.Flatten(RuleImages.Build(rule).Pull(temp.Combine("layout"), temp.Combine("cache")));
+        // The content cache is created private to root (0700): opened up here for the test's other user only.
+        ProcessRunner.Run("chmod", ["-R", "go+rX", temp.Combine("cache")]).EnsureSuccess("chmod");
         var asRoot = FlattenAssertions.ExtractWithExtractor(rootfs, temp.Combine("as-root"));
         var userDirectory = temp.Combine("user");
         Directory.CreateDirectory(userDirectory);

@@ -91,7 +91,13 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
         Assert.Contains(Path.Combine(home.Path, ".docker", "config.json"), error.Message);
         Assert.Contains(Path.Combine(home.Path, ".config", "containers", "auth.json"), error.Message);
         Assert.Contains("RUNCIBLE_REGISTRY_USERNAME", error.Message);
-        Assert.Contains("DOTNET_CONTAINER_REGISTRY_UNAME", error.Message);
+        Assert.Contains("DOTNET_CONTAINER_PULL_REGISTRY_UNAME", error.Message);
+
+        // The SDK's push credentials are looked for only when the registry is the project's ContainerRegistry.
+        Assert.DoesNotContain("DOTNET_CONTAINER_REGISTRY_UNAME", error.Message);
+        using var publishing = new RegistryClient(Options(home, trust: registry, containerRegistry: registry.Host));
+        using var fromOutput = publishing.Open(registry.Host, "busybox");
+        Assert.Contains("DOTNET_CONTAINER_REGISTRY_UNAME", (await ThrowsCodeAsync("RUNCIBLE1003", () => fromOutput.GetManifestAsync("latest", Ct))).Message);
     }
 
     [Fact]
@@ -101,14 +107,14 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
         using var home = new TempDirectory();
         var environment = new Dictionary<string, string>
         {
-            ["DOTNET_CONTAINER_REGISTRY_UNAME"] = registry.Username!,
-            ["DOTNET_CONTAINER_REGISTRY_PWORD"] = "wrong-" + registry.Password,
+            ["DOTNET_CONTAINER_PULL_REGISTRY_UNAME"] = registry.Username!,
+            ["DOTNET_CONTAINER_PULL_REGISTRY_PWORD"] = "wrong-" + registry.Password,
         };
         using var client = new RegistryClient(Options(home, environment, trust: registry));
         using var source = client.Open(registry.Host, "busybox");
 
         var error = await ThrowsCodeAsync("RUNCIBLE1004", () => source.GetManifestAsync("latest", Ct));
-        Assert.Contains("DOTNET_CONTAINER_REGISTRY_UNAME", error.Message);
+        Assert.Contains("DOTNET_CONTAINER_PULL_REGISTRY_UNAME", error.Message);
         Assert.DoesNotContain(registry.Password!, error.Message);
     }
 
@@ -117,13 +123,26 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
-        var environment = new Dictionary<string, string>
+        var pull = new Dictionary<string, string>
+        {
+            ["DOTNET_CONTAINER_PULL_REGISTRY_UNAME"] = registry.Username!,
+            ["DOTNET_CONTAINER_PULL_REGISTRY_PWORD"] = registry.Password!,
+        };
+        using (var client = new RegistryClient(Options(home, pull, trust: registry)))
+        {
+            await PullBusyboxAsync(client, registry);
+        }
+
+        // The push credentials, for a base image on the project's own ContainerRegistry.
+        var push = new Dictionary<string, string>
         {
             ["DOTNET_CONTAINER_REGISTRY_UNAME"] = registry.Username!,
             ["DOTNET_CONTAINER_REGISTRY_PWORD"] = registry.Password!,
         };
-        using var client = new RegistryClient(Options(home, environment, trust: registry));
-        await PullBusyboxAsync(client, registry);
+        using (var client = new RegistryClient(Options(home, push, trust: registry, containerRegistry: registry.Host)))
+        {
+            await PullBusyboxAsync(client, registry);
+        }
     }
 
     [Fact]

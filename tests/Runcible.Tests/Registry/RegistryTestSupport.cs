@@ -22,7 +22,8 @@ internal static class RegistryTestSupport
         RegistryServer? trust = null,
         bool loopbackIsInsecure = true,
         int maxAttempts = 4,
-        TimeSpan? requestTimeout = null) => new()
+        TimeSpan? requestTimeout = null,
+        string? containerRegistry = null) => new()
         {
             Environment = environment ?? new Dictionary<string, string>(),
             HomeDirectory = home.Path,
@@ -33,6 +34,7 @@ internal static class RegistryTestSupport
             Log = log ?? new RecordingBuildLog(),
             TrustedCertificates = trust?.CaCertificate is { } ca ? [ca] : [],
             LoopbackIsInsecure = loopbackIsInsecure,
+            ContainerRegistry = containerRegistry,
         };
 
     /// <summary>Environment with the registry's own user and password in the RUNCIBLE_ variables.</summary>

@@ -28,6 +28,32 @@ public sealed class DirectoryRootfsReader(string root) : IRootfsReader
         return File.ReadAllBytes(resolved);
     }
 
+    public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path)
+    {
+        var walked = "";
+        foreach (var component in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            walked += "/" + component;
+            var info = new FileInfo(root + walked);
+            if (info.LinkTarget is not null)
+            {
+                return (walked, RootfsNodeKind.SymbolicLink);
+            }
+
+            if (info.Exists)
+            {
+                return (walked, RootfsNodeKind.RegularFile);
+            }
+
+            if (!Directory.Exists(root + walked))
+            {
+                return null;
+            }
+        }
+
+        return null;
+    }
+
     private string? Resolve(string path, int depth)
     {
         if (depth > 40)

@@ -22,16 +22,16 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
             protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
-                new(new Images(), new Flattener(), new Config(), null);
+                new(new Images(ContainerRegistry), new Flattener(), new Config(), null);
 
-            private sealed class Images : IBaseImageProvider
+            private sealed class Images(string? containerRegistry) : IBaseImageProvider
             {
                 public Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken)
                 {
                     // Every pull is recorded, so tests can count the requests a registry would get.
                     if (Environment.GetEnvironmentVariable("RUNCIBLE_TEST_PULL_LOG") is { Length: > 0 } pullLog)
                     {
-                        File.AppendAllText(pullLog, "pull " + reference + "\n");
+                        File.AppendAllText(pullLog, "pull " + reference + " (ContainerRegistry=" + containerRegistry + ")\n");
                     }
 
                     if (reference.Contains("missing", StringComparison.Ordinal))
@@ -55,6 +55,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
                 public string CacheKey => key;
                 public IRootfsReader Reader => this;
                 public byte[]? ReadFile(string path, int maxBytes) => null;
+                public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path) => null;
                 public void WriteEntries(TarWriter writer, string prefix) =>
                     writer.WriteEntry(new GnuTarEntry(TarEntryType.Directory, prefix + "etc/") { Mode = (UnixFileMode)493, ModificationTime = DateTimeOffset.FromUnixTimeSeconds(0) });
                 public void Dispose() { }
@@ -135,10 +136,11 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         string[] Pulls() => File.Exists(pullLog) ? File.ReadAllLines(pullLog) : [];
 
         // No tarball yet: the base part is prepared while the app builds, and the bundle is written from that one pull.
-        var first = Publish();
+        // The task gets the project's ContainerRegistry (the SDK's push credentials are for pulls from it only).
+        var first = Publish("-p:ContainerRegistry=registry.example.com");
         first.EnsureSuccess("first publish");
         Assert.Contains("Runcible: base part prepared ahead of the app", first.StandardOutput);
-        Assert.Single(Pulls());
+        Assert.EndsWith("(ContainerRegistry=registry.example.com)", Assert.Single(Pulls()));
         Assert.True(File.Exists(tarball));
         var early = File.ReadAllBytes(tarball);
 
@@ -189,6 +191,27 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         versioned.EnsureSuccess("publish with a version set by a target");
         Assert.Contains("the base part prepared ahead was for other settings", versioned.StandardOutput);
         Assert.True(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "early-app-3.4.5.tar.gz")), versioned.StandardOutput);
+    }
+
+    [Fact]
+    public void ACacheDirectoryOthersCanWriteFailsThePublishWithTheCode()
+    {
+        var (project, stagesOut) = ExeProjectWithTestStages("Shared.Cache", "<Version>1.0.0</Version>");
+        var projectDir = Path.GetDirectoryName(project)!;
+        var cache = Path.Combine(projectDir, "cache");
+        Directory.CreateDirectory(cache);
+        ProcessRunner.Run("chmod", "0777", cache).EnsureSuccess("chmod");
+
+        var publish = ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + cache,
+            ],
+            projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        Assert.NotEqual(0, publish.ExitCode);
+        Assert.Contains($"error RUNCIBLE1112: The cache directory '{cache}' is writable by its group and other users", publish.StandardOutput);
+        Assert.False(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "shared-cache-1.0.0.tar.gz")));
+        Assert.False(Directory.Exists(Path.Combine(cache, "bundle-base")));
     }
 
     /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>

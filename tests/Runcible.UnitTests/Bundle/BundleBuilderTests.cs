@@ -321,6 +321,9 @@ public class BundleBuilderTests
         {
             public byte[]? ReadFile(string path, int maxBytes) =>
                 path == "/etc/passwd" ? "app:x:1654:1654::/home/app:/bin/sh\n"u8.ToArray() : null;
+
+            // Its tree is /etc/passwd alone: no component of a working directory is anything but absent.
+            public (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path) => null;
         }
     }
 

@@ -29,13 +29,11 @@ namespace Runcible.Tests.Infrastructure.Registry;
 /// <c>access</c> claim.
 /// </para>
 /// </summary>
-public sealed class TokenServer : IAsyncDisposable
+public sealed class TokenServer : LoopbackTcpServer
 {
-    private readonly TcpListener listener;
     private readonly IssuedCertificate signingCertificate;
-    private readonly CancellationTokenSource stopping = new();
-    private readonly Task acceptLoop;
     private readonly List<string> requests = [];
+    private readonly List<string?> authorizations = [];
     private readonly ConcurrentDictionary<string, byte> privateRepositories = new(StringComparer.Ordinal);
     private int requestCount;
 
@@ -48,13 +46,8 @@ public sealed class TokenServer : IAsyncDisposable
         Service = service;
         Issuer = issuer;
         Lifetime = lifetime ?? TimeSpan.FromMinutes(5);
-        listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        acceptLoop = Task.Run(AcceptLoopAsync);
+        StartAccepting();
     }
-
-    public int Port { get; }
 
     /// <summary><c>http://127.0.0.1:&lt;port&gt;/token</c>.</summary>
     public Uri Realm => new($"http://127.0.0.1:{Port}/token");
@@ -84,6 +77,18 @@ public sealed class TokenServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The <c>Authorization</c> header of each request in <see cref="Requests"/> (null when it had none), in order.</summary>
+    public IReadOnlyList<string?> Authorizations
+    {
+        get
+        {
+            lock (requests)
+            {
+                return [.. authorizations];
+            }
+        }
+    }
+
     /// <summary>
     /// Makes <paramref name="repository"/> private (like a private repository on Docker Hub): anonymous tokens for it
     /// carry an empty <c>access</c> claim, so the registry answers 401 to anonymous pulls; the user still gets access.
@@ -93,29 +98,7 @@ public sealed class TokenServer : IAsyncDisposable
     /// <summary>The certificate whose key signs the tokens (PEM file), issued by the test CA.</summary>
     public string SigningCertificatePath => signingCertificate.CertificatePath;
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(stopping.Token);
-            }
-            catch (Exception) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         {
@@ -123,7 +106,7 @@ public sealed class TokenServer : IAsyncDisposable
             {
                 var stream = client.GetStream();
                 // One request per connection: the answer says "Connection: close".
-                var head = await HttpHead.ReadAsync(stream, stopping.Token);
+                var head = await HttpHead.ReadAsync(stream, Stopping);
                 if (head is null)
                 {
                     return;
@@ -133,16 +116,17 @@ public sealed class TokenServer : IAsyncDisposable
                 lock (requests)
                 {
                     requests.Add(head.Target);
+                    authorizations.Add(head.Headers.TryGetValue("authorization", out var authorization) ? authorization : null);
                 }
 
-                var form = head.Method == "POST" ? await ReadFormAsync(stream, head, stopping.Token) : null;
+                var form = head.Method == "POST" ? await ReadFormAsync(stream, head, Stopping) : null;
                 var (status, body) = Answer(head, form);
                 var bytes = Encoding.UTF8.GetBytes(body);
                 var extra = status == 401 ? "WWW-Authenticate: Basic realm=\"runcible-test-token-server\"\r\n" : "";
                 var response = $"HTTP/1.1 {status} {Reason(status)}\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\n{extra}Connection: close\r\n\r\n";
-                await stream.WriteAsync(Encoding.ASCII.GetBytes(response), stopping.Token);
-                await stream.WriteAsync(bytes, stopping.Token);
-                await stream.FlushAsync(stopping.Token);
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(response), Stopping);
+                await stream.WriteAsync(bytes, Stopping);
+                await stream.FlushAsync(Stopping);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException)
             {
@@ -338,19 +322,4 @@ public sealed class TokenServer : IAsyncDisposable
         404 => "Not Found",
         _ => "Error",
     };
-
-    public async ValueTask DisposeAsync()
-    {
-        stopping.Cancel();
-        listener.Stop();
-        try
-        {
-            await acceptLoop;
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        stopping.Dispose();
-    }
 }
