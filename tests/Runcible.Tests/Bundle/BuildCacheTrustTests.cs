@@ -44,7 +44,7 @@ public class BuildCacheTrustTests
     public void ATamperedCachedBasePartIsNotShippedButCompressedAgainWithAWarning()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var content = Content(temp.Combine("publish"));
         var clean = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(content, temp.Combine("clean"));
         var expected = File.ReadAllBytes(clean.Path);
@@ -89,7 +89,7 @@ public class BuildCacheTrustTests
     public void AnUntouchedBasePartIsHashedOnceAfterItWasWrittenThenTrustedByItsIdentity()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var content = Content(temp.Combine("publish"));
         var first = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         Assert.False(first.Write(content, temp.Combine("out")).ReusedBaseChunk);
@@ -121,7 +121,7 @@ public class BuildCacheTrustTests
     public async Task CacheDirectoriesAreCreatedPrivate()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var root = temp.Combine("cache");
         CacheDirectory.Prepare(root);
         Assert.Equal(0b111_000_000u, Mode(root));
@@ -184,7 +184,7 @@ public class BuildCacheTrustTests
     public async Task AWorkingDirectoryThatIsASymlinkInTheBaseImageFailsWithTheCodeAndLeavesNoTarball()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var image = new TestImage().Layer(w =>
         {
             w.WriteEntry(TestImage.Dir("etc/"));

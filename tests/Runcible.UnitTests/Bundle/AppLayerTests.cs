@@ -6,31 +6,12 @@ namespace Runcible.Tests.Bundle;
 
 public class AppLayerTests
 {
-    internal static void MakePublishDirectory(string path, string marker = "v1")
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            throw new PlatformNotSupportedException("Bundles are built from Linux publish output with Unix modes.");
-        }
-
-        Directory.CreateDirectory(Path.Combine(path, "wwwroot", "css"));
-        File.WriteAllText(Path.Combine(path, "HelloWeb"), "apphost " + marker);
-        File.WriteAllText(Path.Combine(path, "HelloWeb.dll"), "dll " + marker);
-        File.WriteAllText(Path.Combine(path, "appsettings.json"), "{}");
-        File.WriteAllText(Path.Combine(path, "wwwroot", "css", "site.css"), "body{}");
-        File.WriteAllText(Path.Combine(path, "tool.sh"), "#!/bin/sh\n");
-        File.SetUnixFileMode(Path.Combine(path, "tool.sh"), (UnixFileMode)0b111_000_000);
-        File.SetUnixFileMode(Path.Combine(path, "HelloWeb"), (UnixFileMode)0b110_000_000); // lost its x bit: still 0755
-        File.SetUnixFileMode(Path.Combine(path, "appsettings.json"), (UnixFileMode)0b110_110_110);
-        File.CreateSymbolicLink(Path.Combine(path, "current.css"), "wwwroot/css/site.css");
-    }
-
     [Fact]
     public void EntriesAreSortedOwnedByRootWithFixedModesAndTimes()
     {
         using var temp = new TempDirectory();
         var publish = temp.Combine("publish");
-        MakePublishDirectory(publish);
+        TestPublishDirectory.Create(publish);
         var time = DateTimeOffset.FromUnixTimeSeconds(1234567890);
 
         var stream = new MemoryStream();
@@ -81,8 +62,8 @@ public class AppLayerTests
     {
         using var a = new TempDirectory();
         using var b = new TempDirectory();
-        MakePublishDirectory(a.Path);
-        MakePublishDirectory(b.Path);
+        TestPublishDirectory.Create(a.Path);
+        TestPublishDirectory.Create(b.Path);
         File.SetLastWriteTimeUtc(Path.Combine(b.Path, "HelloWeb.dll"), new DateTime(2001, 1, 1, 0, 0, 0, DateTimeKind.Utc));
         var time = DateTimeOffset.FromUnixTimeSeconds(0);
         var first = new AppLayer(a.Path, "/app", "HelloWeb", time).ComputeDigest();

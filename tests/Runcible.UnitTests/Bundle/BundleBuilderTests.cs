@@ -17,7 +17,7 @@ public class BundleBuilderTests
     public async Task PipelinePassesEachStageWhatItNeedsAndWritesTheBundle()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
         {
             AssemblyName = "HelloWeb", BundleVersion = "2.0.0", RuntimeIdentifier = "linux-arm64", TargetFramework = "net10.0",
@@ -46,7 +46,7 @@ public class BundleBuilderTests
     public async Task ABasePartPreparedAheadIsWhatTheBuildUsesWithoutASecondPull()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
         var container = new ContainerSettings { AssemblyName = "HelloWeb", AppHostName = "HelloWeb", User = "app" };
         var images = new RecordingImages();
@@ -130,7 +130,7 @@ public class BundleBuilderTests
         var hashes = new List<string>();
         foreach (var marker in new[] { "v1", "v2", "v3" })
         {
-            AppLayerTests.MakePublishDirectory(temp.Combine("publish-" + marker), marker);
+            TestPublishDirectory.Create(temp.Combine("publish-" + marker), marker);
             var result = await builder.BuildAsync(
                 new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish-" + marker), PlainSettings(), new ContainerSettings { AssemblyName = "HelloWeb", User = "app" }, temp.Combine("out")),
                 TestContext.Current.CancellationToken);
@@ -157,7 +157,7 @@ public class BundleBuilderTests
     private static async Task<(BundleWriteResult? Result, Exception? Error, SlowRegistry Images, AnsweringConfig Config)> Republish(
         TempDirectory temp, Digest registryAnswer, Digest? failFor = null, Exception? registryError = null)
     {
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         const string reference = "localhost:5000/aspnet:10.0";
         var images = new SlowRegistry(Image(reference, ManifestDigest));
         var config = new AnsweringConfig(images, registryError is null ? Image(reference, registryAnswer) : null, registryError, failFor);

@@ -43,7 +43,7 @@ public class BundleWriterTests
     public void GnuTarReadsTheBundleWithOwnersModesAndContent(BundleCompression compression)
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var result = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize)
             .Write(Content(compression, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
 
@@ -108,8 +108,8 @@ public class BundleWriterTests
     {
         using var a = new TempDirectory();
         using var b = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(a.Combine("publish"));
-        AppLayerTests.MakePublishDirectory(b.Combine("publish"));
+        TestPublishDirectory.Create(a.Combine("publish"));
+        TestPublishDirectory.Create(b.Combine("publish"));
         var first = new BundleWriter(a.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), a.Combine("publish"), level), a.Combine("out"));
         var second = new BundleWriter(b.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize).Write(Content(compression, new TestRootfs("base-1"), b.Combine("publish"), level), b.Combine("out"));
         Assert.False(first.ReusedBaseChunk);
@@ -129,7 +129,7 @@ public class BundleWriterTests
     public void AChangedAppReusesTheCachedBasePartVerbatim(BundleCompression compression)
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"), "v1");
+        TestPublishDirectory.Create(temp.Combine("publish"), "v1");
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         var rootfs = new TestRootfs("base-1");
         var first = writer.Write(Content(compression, rootfs, temp.Combine("publish")), temp.Combine("out"));
@@ -165,7 +165,7 @@ public class BundleWriterTests
     public void ABasePartCompressedAtAnotherLevelIsNotReused(BundleCompression compression, string level, string otherLevel)
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         var rootfs = new TestRootfs("base-1");
         var atLevel = Content(compression, rootfs, temp.Combine("publish"), level);
@@ -201,7 +201,7 @@ public class BundleWriterTests
         // a build at another epoch must give what a clean build at that epoch gives, not the cached part's times.
         using var temp = new TempDirectory();
         using var clean = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var rootfs = new TestRootfs("base-1");
         BundleContent At(string epoch) => Content(BundleCompression.Gzip, rootfs, temp.Combine("publish")) with { Settings = Settings(BundleCompression.Gzip, sourceDateEpoch: epoch) };
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
@@ -219,7 +219,7 @@ public class BundleWriterTests
     public void TheCachedBasePartEndsOnARecordBoundaryWithoutEndMarker()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         var content = Content(BundleCompression.None, new TestRootfs("base-1"), temp.Combine("publish"));
         writer.Write(content, temp.Combine("out"));
@@ -232,7 +232,7 @@ public class BundleWriterTests
     public void AFailedBuildLeavesNoTarballNoTemporaryFileAndNoCacheEntry()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         Assert.Throws<InvalidDataException>(() =>
             writer.Write(Content(BundleCompression.Gzip, new FailingRootfs(), temp.Combine("publish")), temp.Combine("out")));
@@ -253,7 +253,7 @@ public class BundleWriterTests
     public void ARepublishSwapsTheNewTarballInAndLeavesTheReplacedOneForALaterBuildToFree()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
         var first = writer.Write(Content(BundleCompression.Gzip, new TestRootfs("base-1"), temp.Combine("publish")), temp.Combine("out"));
         var firstHash = Sha256(first.Path);
@@ -315,7 +315,7 @@ public class PaxRootfsTests
     public void PaxHeaderNamesCarryNoProcessIdAndGnuTarStillReadsThem()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "pax", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0", Compression = "none" });
         var content = new BundleContent(settings, new PaxRootfs(), new AppLayer(temp.Combine("publish"), "/app", null, settings.Created),
             new BundleBaseImage("r", "sha256:" + new string('c', 64), []), "{}"u8.ToArray(), 0, 0, [], []);
