@@ -163,6 +163,18 @@ container_bundle() {
   runc_cmd state "$id" 2>/dev/null | sed -n 's/^  "bundle": "\(.*\)",*$/\1/p' | head -n 1
 }
 
+# The bundle a runtime bundle directory was rendered for (its config.json's root.path less /rootfs).
+bundle_of_runtime() {
+  case "$1" in
+    '') echo "an unknown bundle" ;;
+    "$runtime_dir/runcible/.bundles/"*)
+      rendered="$(sed -n 's|^    "path": "\(/.*\)/rootfs",*$|\1|p' "$1/config.json" 2>/dev/null | head -n 1)"
+      echo "${rendered:-$1}"
+      ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # Removes this bundle's container left behind (killed runc, host crash), the writable layer and the
 # runtime bundle. A container of the same id from ANOTHER bundle (another version of the same name) is
 # left alone: foreign_container names its bundle for the caller.
@@ -174,7 +186,7 @@ cleanup() {
       runc_cmd kill "$id" KILL >/dev/null 2>&1 || true
       runc_cmd delete --force "$id" >/dev/null 2>&1 || runc_cmd delete --force "$id"
     else
-      foreign_container="${owner:-an unknown bundle}"
+      foreign_container="$(bundle_of_runtime "$owner")"
       # Its writable-root tmpfs is at the same {runtimeDir}/runcible/<name>: keep every mount.
       return 0
     fi

@@ -22,4 +22,28 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<O
     [Fact]
     public Task WritableRootIsDiscardedOnRestartAndLowerRootfsUntouched() =>
         HostScenarios.WritableRootAsync(fixture.Host);
+
+    [Fact]
+    public Task OperatorCommandsTakeTheLockAndTheServiceStartNeverWaitsForIt() =>
+        HostOperationScenarios.LockAsync(fixture.Host);
+
+    [Fact]
+    public Task CommandsOfANonInstalledVersionLeaveTheInstalledContainerAlone() =>
+        HostOperationScenarios.OwnContainerAsync(fixture.Host);
+
+    [Fact]
+    public Task AHostWithoutEtcHostsAndResolvConfStillRunsTheBundle() =>
+        HostOperationScenarios.MissingHostFilesAsync(fixture.Host);
+
+    [Fact]
+    public Task AVolumeThatHeldDataIsNeverRecreatedEmptyAndInstallTightensModes() =>
+        HostOperationScenarios.VolumeRecordAsync(fixture.Host);
+
+    [Fact]
+    public Task AHostInstalledByAnOlderShimIsAdoptedAndUpgraded() =>
+        HostOperationScenarios.AdoptAsync(fixture.Host);
+
+    [Fact]
+    public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
+        HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
 }

@@ -26,4 +26,28 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture
     [Fact]
     public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
         HostScenarios.RootlessUserServiceAsync(fixture.Host);
+
+    [Fact]
+    public Task OperatorCommandsTakeTheLockAndTheServiceStartNeverWaitsForIt() =>
+        HostOperationScenarios.LockAsync(fixture.Host);
+
+    [Fact]
+    public Task CommandsOfANonInstalledVersionLeaveTheInstalledContainerAlone() =>
+        HostOperationScenarios.OwnContainerAsync(fixture.Host);
+
+    [Fact]
+    public Task AHostWithoutEtcHostsAndResolvConfStillRunsTheBundle() =>
+        HostOperationScenarios.MissingHostFilesAsync(fixture.Host);
+
+    [Fact]
+    public Task AVolumeThatHeldDataIsNeverRecreatedEmptyAndInstallTightensModes() =>
+        HostOperationScenarios.VolumeRecordAsync(fixture.Host);
+
+    [Fact]
+    public Task AHostInstalledByAnOlderShimIsAdoptedAndUpgraded() =>
+        HostOperationScenarios.AdoptAsync(fixture.Host);
+
+    [Fact]
+    public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
+        HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
 }
