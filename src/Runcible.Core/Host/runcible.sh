@@ -439,8 +439,15 @@ point_service_at() {
 }
 
 # The lock's fd 9 is closed for the init system's commands: supervise-daemon would inherit it for ever.
+# A start the operator asks for also clears systemd's start-rate limit: starts refused while a transaction
+# was open (RUNCIBLE5027) must not keep the version it installs from starting.
 service_start() {
-  if [ "$init" = systemd ]; then systemctl_cmd start "$name.service" 9>&-; else rc-service "$name" start 9>&-; fi
+  if [ "$init" = systemd ]; then
+    systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 9>&- || true
+    systemctl_cmd start "$name.service" 9>&-
+  else
+    rc-service "$name" start 9>&-
+  fi
 }
 
 service_stop() {
@@ -741,10 +748,21 @@ cmd_run() {
     fi
     lock_release
   else
-    # An operator command holds the lock and owns any open transaction: start only a version it may start now.
+    # An operator command holds the lock and owns any open transaction: only the version that transaction
+    # has settled on may start now (a start of the other one hands over to it).
     lock_release
     journal_load
-    if [ -n "$j_op" ] && ! { [ "$j_phase" = committed ] && [ "$j_to" = "$bundle" ]; } && ! { [ "$j_phase" = reverted ] && [ "$j_from" = "$bundle" ]; }; then
+    if [ "$j_op" = upgrade ] || [ "$j_op" = rollback ]; then
+      case "$j_phase" in
+        committed) settled="$j_to" ;;
+        reverted) settled="$j_from" ;;
+        *) die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes." ;;
+      esac
+      if [ "$settled" != "$bundle" ]; then
+        say "$settled is the version of $name being installed; starting it."
+        exec "$settled/runcible" run
+      fi
+    elif [ -n "$j_op" ]; then
       die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes."
     fi
     load_state

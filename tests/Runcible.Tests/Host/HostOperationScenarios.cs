@@ -182,12 +182,18 @@ internal static class HostOperationScenarios
         host.ExecOk($"/opt/containers/{name}-1.0.0/runcible uninstall --purge && rm -rf /opt/containers/{name}-2.0.0");
     }
 
-    // An mv that, after doing its work, kills -9 every "runcible upgrade" shell above it when RUNCIBLE_TEST_KILL_WHEN holds.
+    // An mv that, after doing its work, when RUNCIBLE_TEST_KILL_WHEN holds: waits for the file RUNCIBLE_TEST_HOLD_UNTIL
+    // to exist when that is set, else kills -9 every "runcible upgrade" shell above it.
     private const string KillingMv = """
         #!/bin/sh
         /bin/mv "$@" || exit
         args="$*"
         eval "${RUNCIBLE_TEST_KILL_WHEN:-false}" || exit 0
+        if [ -n "${RUNCIBLE_TEST_HOLD_UNTIL:-}" ]; then
+          touch "$RUNCIBLE_TEST_HOLD_UNTIL.held"
+          while [ ! -e "$RUNCIBLE_TEST_HOLD_UNTIL" ]; do sleep 0.1; done
+          exit 0
+        fi
         pid=$PPID
         while [ "$pid" -gt 1 ]; do
           parent=$(awk '{ print $4 }' "/proc/$pid/stat")
@@ -257,5 +263,75 @@ internal static class HostOperationScenarios
         }
 
         host.ExecOk($"/opt/containers/{name}-1.2.0/runcible uninstall --purge && rm -rf /opt/containers/{name}-1.0.0 /opt/containers/{name}-1.1.0");
+    }
+
+    /// <summary>
+    /// A start of the service while an upgrade is open: refused (RUNCIBLE5027) before the data moved, and after the commit
+    /// it hands over to the new version; either way the upgrade then finishes on the new version with every byte.
+    /// </summary>
+    public static Task StartDuringUpgradeAsync(HostContainer host) => HostScenarios.WithDiagnosticsAsync(host, "busy", () => StartDuringUpgradeCoreAsync(host));
+
+    private static async Task StartDuringUpgradeCoreAsync(HostContainer host)
+    {
+        const string name = "busy";
+        var port = TestBundle.FreePort();
+        var bundles = new[] { "1.0.0", "1.1.0", "1.2.0" }.Select(v => TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(name, v, port))).ToArray();
+        host.ExecOk($"/opt/containers/{name}-1.0.0/runcible install && " + HostScenarios.StartCommand(host, name));
+        await HostScenarios.GetAsync(port, "/version");
+        var blob = RandomNumberGenerator.GetBytes(64 * 1024);
+        File.WriteAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin"), blob);
+        File.WriteAllText(Path.Combine(host.Root, "usr", "local", "bin", "mv"), KillingMv.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
+        host.ExecOk("chmod 0755 /usr/local/bin/mv");
+        try
+        {
+            // 1. Held right after its data rename (phase begun): a start is refused; the upgrade then starts 1.1.0 anyway.
+            var upgrade = HoldUpgradeAsync(host, name, "1.1.0", "case \"$args\" in */data) true ;; *) false ;; esac");
+            await WaitForHoldAsync(host, name);
+            var start = host.Exec(HostScenarios.StartCommand(host, name));
+            var log = host.Init == HostInit.Systemd ? host.ExecOk($"journalctl -u {name} --no-pager -o cat") : host.ExecOk($"cat /var/log/runcible/{name}.log");
+            Assert.True(start.ExitCode != 0 || log.Contains("RUNCIBLE5027", StringComparison.Ordinal), start.StandardError + log);
+            Assert.False(await HostScenarios.AnswersAsync(port));
+            Assert.False(Directory.Exists(Path.Combine(bundles[0], "data", "state")));
+            host.ExecOk($"touch /run/{name}.release");
+            var result = await upgrade;
+            Assert.True(result.ExitCode == 0, result.StandardError);
+            Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
+
+            // 2. Held right after committing to 1.2.0 (service file and record still 1.1.0): a start brings up 1.2.0, never 1.1.0 on moved data.
+            host.ExecOk($"rm -f /run/{name}.release /run/{name}.release.held");
+            upgrade = HoldUpgradeAsync(host, name, "1.2.0", $"grep -qx phase=committed /var/lib/runcible/{name}/journal 2>/dev/null");
+            await WaitForHoldAsync(host, name);
+            Assert.Contains($"/opt/containers/{name}-1.1.0/runcible", host.ExecOk($"cat {ServiceFile(host, name)}"), StringComparison.Ordinal);
+            host.ExecOk(HostScenarios.StartCommand(host, name));
+            Assert.Equal("1.2.0\n", await HostScenarios.GetAsync(port, "/version"));
+            host.ExecOk($"touch /run/{name}.release");
+            result = await upgrade;
+            Assert.True(result.ExitCode == 0, result.StandardError);
+            Assert.Equal("1.2.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[2], "data", "state", "blob.bin")));
+            Assert.Contains($"/opt/containers/{name}-1.2.0/runcible", host.ExecOk($"cat {ServiceFile(host, name)}"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            host.Exec($"touch /run/{name}.release; rm -f /usr/local/bin/mv");
+        }
+
+        host.ExecOk($"/opt/containers/{name}-1.2.0/runcible uninstall --purge && rm -rf /opt/containers/{name}-1.0.0 /opt/containers/{name}-1.1.0 /run/{name}.release*");
+    }
+
+    private static Task<Infrastructure.ProcessResult> HoldUpgradeAsync(HostContainer host, string name, string version, string when) =>
+        Task.Run(() => host.Exec(
+            $"RUNCIBLE_TEST_KILL_WHEN='{when}' RUNCIBLE_TEST_HOLD_UNTIL=/run/{name}.release RUNCIBLE_SETTLE_SECONDS=3 /opt/containers/{name}-{version}/runcible upgrade",
+            TimeSpan.FromMinutes(3)));
+
+    private static async Task WaitForHoldAsync(HostContainer host, string name)
+    {
+        for (var i = 0; i < 600 && host.Exec($"test -e /run/{name}.release.held").ExitCode != 0; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, host.Exec($"test -e /run/{name}.release.held").ExitCode);
     }
 }

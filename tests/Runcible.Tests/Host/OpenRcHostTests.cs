@@ -46,4 +46,8 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<O
     [Fact]
     public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
         HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
+
+    [Fact]
+    public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
+        HostOperationScenarios.StartDuringUpgradeAsync(fixture.Host);
 }

@@ -50,4 +50,8 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture
     [Fact]
     public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
         HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
+
+    [Fact]
+    public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
+        HostOperationScenarios.StartDuringUpgradeAsync(fixture.Host);
 }
