@@ -547,12 +547,13 @@ note_volumes() {
   done
 }
 
-# run of the installed bundle: a volume that held data is never recreated empty.
+# run of the installed bundle: a volume that held data is never recreated or started empty (a bundle's
+# tarball carries empty data/<volume> directories, so "empty" is what data left behind looks like).
 check_recorded_volumes() {
   [ -n "$st_installed" ] && [ "$st_installed" = "$bundle" ] || return 0
   for vol in $st_volumes; do
-    [ -d "$bundle/data/$vol" ] && continue
-    die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
+    [ -d "$bundle/data/$vol" ] && [ -n "$(ls -A "$bundle/data/$vol" 2>/dev/null)" ] && continue
+    die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing or empty; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
   done
 }
 
@@ -587,23 +588,42 @@ check_movable() {
       die RUNCIBLE5016 "$dir and $to are on different file systems; extract the new bundle next to the old one (and keep data/ on the bundle's file system) so data moves by rename."
   done
   for entry in data logs; do
-    if [ -d "$from/$entry" ] && [ -d "$to/$entry" ] && [ -n "$(ls -A "$to/$entry")" ]; then
+    if [ -d "$from/$entry" ] && [ -d "$to/$entry" ] && ! is_skeleton "$to/$entry"; then
       die RUNCIBLE5016 "$to/$entry already holds files; move them away before moving the $entry of $from there."
     fi
   done
 }
 
-# Moves $1/$3 to $2/$3 by one rename when $1/$3 has something and $2/$3 is absent or empty (an empty
-# target, the tarball's own, is removed with rmdir first). Idempotent: run again, it does nothing.
+# A directory holding nothing but empty directories: what a bundle's tarball carries as data/ (one empty
+# directory per volume) and logs/.
+is_skeleton() {
+  for entry in "$1"/* "$1"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    [ -d "$entry" ] && [ ! -L "$entry" ] && [ -z "$(ls -A "$entry")" ] || return 1
+  done
+  return 0
+}
+
+# Removes a skeleton with rmdir only, which cannot remove anything that holds a file.
+remove_skeleton() {
+  for entry in "$1"/* "$1"/.[!.]*; do
+    [ ! -d "$entry" ] || rmdir "$entry"
+  done
+  rmdir "$1"
+}
+
+# Moves $1/$3 to $2/$3 by one rename when $1/$3 holds something and $2/$3 is absent or a skeleton (the
+# tarball's own, removed with rmdir first). Idempotent: run again, it does nothing.
 move_entry() {
   src="$1/$3"
   dst="$2/$3"
   [ -d "$src" ] || return 0
-  if [ -e "$dst" ] && [ -z "$(ls -A "$src")" ]; then
+  if [ -e "$dst" ] && is_skeleton "$src"; then
     return 0
   fi
   if [ -d "$dst" ]; then
-    rmdir "$dst" 2>/dev/null || die RUNCIBLE5016 "both $src and $dst hold files; decide which is $name's $3, move the other away, then run the command again."
+    is_skeleton "$dst" || die RUNCIBLE5016 "both $src and $dst hold files; decide which is $name's $3, move the other away, then run the command again."
+    remove_skeleton "$dst"
   fi
   [ "$(stat -c %d "$src")" = "$(stat -c %d "$2")" ] || die RUNCIBLE5016 "$src and $2 are on different file systems; $3 moves by rename only."
   mv "$src" "$dst"

@@ -148,6 +148,10 @@ internal static class HostOperationScenarios
         var refused = host.Exec(shim + " run");
         Assert.Contains("runcible: error RUNCIBLE5025: the volume 'state' of vault held data", refused.StandardError, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(bundle, "data", "state")));
+        // An empty directory in its place (what another version's tarball carries) is no better.
+        host.ExecOk($"mkdir /opt/containers/{name}-1.0.0/data/state");
+        Assert.Contains("runcible: error RUNCIBLE5025: ", host.Exec(shim + " run").StandardError, StringComparison.Ordinal);
+        host.ExecOk($"rmdir /opt/containers/{name}-1.0.0/data/state");
 
         host.ExecOk($"mv /root/state.away /opt/containers/{name}-1.0.0/data/state && " + HostScenarios.StartCommand(host, name));
         Assert.Equal("1.0.0\n1.0.0\n1.0.0\n", await HostScenarios.GetAsync(port, "/starts", body => body.Split('\n').Length == 4));
