@@ -345,4 +345,50 @@ internal static class HostOperationScenarios
 
         Assert.Equal(0, host.Exec($"test -e /run/{name}.release.held").ExitCode);
     }
+
+    /// <summary>
+    /// OpenRC: install writes a logrotate snippet (copytruncate) when /etc/logrotate.d exists and uninstall removes it;
+    /// after a rotation (logrotate itself when the host has it, else the same copy-then-truncate and gzip it does) the
+    /// service keeps logging into the same file and <c>runcible logs</c> shows the rotated files, oldest first, then the log.
+    /// </summary>
+    public static Task OpenRcLogRotationAsync(HostContainer host) => HostScenarios.WithDiagnosticsAsync(host, "rota", () => OpenRcLogRotationCoreAsync(host));
+
+    private static async Task OpenRcLogRotationCoreAsync(HostContainer host)
+    {
+        const string name = "rota";
+        var port = TestBundle.FreePort();
+        TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(name, "1.0.0", port));
+        var shim = $"/opt/containers/{name}-1.0.0/runcible";
+        var log = $"/var/log/runcible/{name}.log";
+        host.ExecOk("mkdir -p /etc/logrotate.d");
+        host.ExecOk($"{shim} install && rc-service {name} start");
+        await HostScenarios.GetAsync(port, "/starts", body => body == "1.0.0\n");
+        var snippet = host.ExecOk($"cat /etc/logrotate.d/runcible-{name}");
+        Assert.StartsWith($"{log} {{\n", snippet, StringComparison.Ordinal);
+        Assert.Contains("\tcopytruncate\n", snippet, StringComparison.Ordinal);
+
+        // Two rotations, each followed by a new start of the app by the same supervise-daemon (its container killed,
+        // respawned), which logs through the descriptor it opened at the service's start into the truncated file.
+        for (var rotation = 1; rotation <= 2; rotation++)
+        {
+            host.ExecOk($"command -v logrotate >/dev/null && logrotate -f /etc/logrotate.d/runcible-{name} || " +
+                $"{{ if [ -f {log}.1 ]; then gzip -c {log}.1 >{log}.2.gz && rm {log}.1; fi; cp {log} {log}.1 && : >{log}; }}");
+            host.ExecOk($"kill -KILL {HostScenarios.ContainerPid(host, name)}");
+            await HostScenarios.GetAsync(port, "/starts", body => body.Split('\n').Length == rotation + 2, seconds: 40);
+            await Task.Delay(500);
+        }
+
+        Assert.True(host.Exec($"test -e {log}.2.gz").ExitCode == 0, host.ExecOk("ls -l /var/log/runcible"));
+        // The daemon still writes into the log it had open, at its new end (appending: no hole of NULs where the
+        // rotated lines were): the last start is there, alone.
+        var current = host.ExecOk($"cat {log}");
+        Assert.DoesNotContain("\0", current, StringComparison.Ordinal);
+        Assert.Single(current.Split('\n'), l => l.StartsWith("app 1.0.0 starting", StringComparison.Ordinal));
+        var all = host.ExecOk($"{shim} logs");
+        Assert.Equal(3, all.Split('\n').Count(l => l.StartsWith("app 1.0.0 starting", StringComparison.Ordinal)));
+        Assert.EndsWith(current, all, StringComparison.Ordinal);
+
+        host.ExecOk($"{shim} uninstall --purge");
+        Assert.NotEqual(0, host.Exec($"test -e /etc/logrotate.d/runcible-{name}").ExitCode);
+    }
 }

@@ -50,4 +50,8 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<O
     [Fact]
     public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
         HostOperationScenarios.StartDuringUpgradeAsync(fixture.Host);
+
+    [Fact]
+    public Task LogsAreRotatedWithCopytruncateAndRuncibleLogsReadsTheRotatedFiles() =>
+        HostOperationScenarios.OpenRcLogRotationAsync(fixture.Host);
 }
