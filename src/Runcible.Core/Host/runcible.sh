@@ -711,17 +711,23 @@ restart_recovered() {
   service_start || warn "$name ($st_installed) did not start after the recovery; see '$self logs'."
 }
 
-# ---- commands -----------------------------------------------------------------------------------
-cmd_install() {
-  check_identity
-  check_runc
-  check_ownership
+# install, upgrade, rollback, uninstall: the init system, the lock, any interrupted transaction finished
+# or undone (and its version started), the state record loaded (adopted from an older shim's host).
+begin_operator_command() {
   detect_init
   lock_hold
   recover_pending
   restart_recovered
   load_state
   adopt_state
+}
+
+# ---- commands -----------------------------------------------------------------------------------
+cmd_install() {
+  check_identity
+  check_runc
+  check_ownership
+  begin_operator_command
   current="${st_installed:-$(installed_bundle)}"
   if [ -n "$current" ] && [ "$current" != "$bundle" ]; then
     die RUNCIBLE5015 "another bundle of $name is installed ($current); use '$self upgrade' to replace it."
@@ -867,12 +873,7 @@ cmd_upgrade() {
   check_identity
   check_runc
   check_ownership
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5016 "no installed version of $name to upgrade from; use '$self install'."
   if [ "$current" = "$bundle" ]; then
@@ -912,12 +913,7 @@ cmd_upgrade() {
 cmd_rollback() {
   check_identity
   check_runc quiet
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5019 "$name is not installed; nothing to roll back."
   previous="$st_previous"
@@ -948,12 +944,7 @@ cmd_uninstall() {
   esac
   check_identity
   check_runc quiet
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   if [ "$st_installed" = "$bundle" ]; then
     j_op=uninstall j_from="$bundle" j_to="" j_previous="$st_previous" j_purge="$purge"
     journal_write begun

@@ -207,6 +207,22 @@ internal static class HostOperationScenarios
         """;
 
     /// <summary>
+    /// Bundles 1.0.0, 1.1.0 and 1.2.0 of <paramref name="name"/>; 1.0.0 installed and answering with a blob in its
+    /// volume; <see cref="KillingMv"/> first on the host's PATH (the caller removes /usr/local/bin/mv).
+    /// </summary>
+    private static async Task<(string[] Bundles, byte[] Blob)> ThreeVersionsWithDataAsync(HostContainer host, string name, int port)
+    {
+        var bundles = new[] { "1.0.0", "1.1.0", "1.2.0" }.Select(v => TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(name, v, port))).ToArray();
+        host.ExecOk($"/opt/containers/{name}-1.0.0/runcible install && " + HostScenarios.StartCommand(host, name));
+        await HostScenarios.GetAsync(port, "/version");
+        var blob = RandomNumberGenerator.GetBytes(128 * 1024);
+        File.WriteAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin"), blob);
+        File.WriteAllText(Path.Combine(host.Root, "usr", "local", "bin", "mv"), KillingMv.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
+        host.ExecOk("chmod 0755 /usr/local/bin/mv");
+        return (bundles, blob);
+    }
+
+    /// <summary>
     /// upgrade killed after its data rename (journal begun) or right after committing: the service's start after a
     /// reboot, or the next shim command, finishes or undoes it; the service comes back on one version with every byte.
     /// </summary>
@@ -216,13 +232,7 @@ internal static class HostOperationScenarios
     {
         const string name = "rec";
         var port = TestBundle.FreePort();
-        var bundles = new[] { "1.0.0", "1.1.0", "1.2.0" }.Select(v => TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(name, v, port))).ToArray();
-        host.ExecOk($"/opt/containers/{name}-1.0.0/runcible install && " + HostScenarios.StartCommand(host, name));
-        await HostScenarios.GetAsync(port, "/version");
-        var blob = RandomNumberGenerator.GetBytes(128 * 1024);
-        File.WriteAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin"), blob);
-        File.WriteAllText(Path.Combine(host.Root, "usr", "local", "bin", "mv"), KillingMv.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
-        host.ExecOk("chmod 0755 /usr/local/bin/mv");
+        var (bundles, blob) = await ThreeVersionsWithDataAsync(host, name, port);
         var journal = $"/var/lib/runcible/{name}/journal";
         const string AfterDataRename = "RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in */data) true ;; *) false ;; esac'";
         const string AfterCommit = "RUNCIBLE_TEST_KILL_WHEN='grep -qx phase=committed /var/lib/runcible/rec/journal 2>/dev/null'";
@@ -279,13 +289,7 @@ internal static class HostOperationScenarios
     {
         const string name = "busy";
         var port = TestBundle.FreePort();
-        var bundles = new[] { "1.0.0", "1.1.0", "1.2.0" }.Select(v => TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(name, v, port))).ToArray();
-        host.ExecOk($"/opt/containers/{name}-1.0.0/runcible install && " + HostScenarios.StartCommand(host, name));
-        await HostScenarios.GetAsync(port, "/version");
-        var blob = RandomNumberGenerator.GetBytes(64 * 1024);
-        File.WriteAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin"), blob);
-        File.WriteAllText(Path.Combine(host.Root, "usr", "local", "bin", "mv"), KillingMv.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
-        host.ExecOk("chmod 0755 /usr/local/bin/mv");
+        var (bundles, blob) = await ThreeVersionsWithDataAsync(host, name, port);
         try
         {
             // 1. Held right after its data rename (phase begun): a start is refused; the upgrade then starts 1.1.0 anyway.

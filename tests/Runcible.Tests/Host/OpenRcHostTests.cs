@@ -9,7 +9,7 @@ public sealed class OpenRcHostFixture : IDisposable
 }
 
 /// <summary>The bundle as an OpenRC service (supervise-daemon) on a real OpenRC.</summary>
-public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<OpenRcHostFixture>
+public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : HostOperationTests(fixture.Host), IClassFixture<OpenRcHostFixture>
 {
     [Fact]
     public Task ServiceAnswersRestartsWhenKilledStopsGracefullyAndComesBackAfterReboot() =>
@@ -22,34 +22,6 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<O
     [Fact]
     public Task WritableRootIsDiscardedOnRestartAndLowerRootfsUntouched() =>
         HostScenarios.WritableRootAsync(fixture.Host);
-
-    [Fact]
-    public Task OperatorCommandsTakeTheLockAndTheServiceStartNeverWaitsForIt() =>
-        HostOperationScenarios.LockAsync(fixture.Host);
-
-    [Fact]
-    public Task CommandsOfANonInstalledVersionLeaveTheInstalledContainerAlone() =>
-        HostOperationScenarios.OwnContainerAsync(fixture.Host);
-
-    [Fact]
-    public Task AHostWithoutEtcHostsAndResolvConfStillRunsTheBundle() =>
-        HostOperationScenarios.MissingHostFilesAsync(fixture.Host);
-
-    [Fact]
-    public Task AVolumeThatHeldDataIsNeverRecreatedEmptyAndInstallTightensModes() =>
-        HostOperationScenarios.VolumeRecordAsync(fixture.Host);
-
-    [Fact]
-    public Task AHostInstalledByAnOlderShimIsAdoptedAndUpgraded() =>
-        HostOperationScenarios.AdoptAsync(fixture.Host);
-
-    [Fact]
-    public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
-        HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
-
-    [Fact]
-    public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
-        HostOperationScenarios.StartDuringUpgradeAsync(fixture.Host);
 
     [Fact]
     public Task LogsAreRotatedWithCopytruncateAndRuncibleLogsReadsTheRotatedFiles() =>

@@ -9,7 +9,7 @@ public sealed class SystemdHostFixture : IDisposable
 }
 
 /// <summary>The bundle as a systemd service on a real systemd.</summary>
-public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture<SystemdHostFixture>
+public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperationTests(fixture.Host), IClassFixture<SystemdHostFixture>
 {
     [Fact]
     public Task ServiceAnswersRestartsWhenKilledStopsGracefullyAndComesBackAfterReboot() =>
@@ -26,32 +26,4 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture
     [Fact]
     public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
         HostScenarios.RootlessUserServiceAsync(fixture.Host);
-
-    [Fact]
-    public Task OperatorCommandsTakeTheLockAndTheServiceStartNeverWaitsForIt() =>
-        HostOperationScenarios.LockAsync(fixture.Host);
-
-    [Fact]
-    public Task CommandsOfANonInstalledVersionLeaveTheInstalledContainerAlone() =>
-        HostOperationScenarios.OwnContainerAsync(fixture.Host);
-
-    [Fact]
-    public Task AHostWithoutEtcHostsAndResolvConfStillRunsTheBundle() =>
-        HostOperationScenarios.MissingHostFilesAsync(fixture.Host);
-
-    [Fact]
-    public Task AVolumeThatHeldDataIsNeverRecreatedEmptyAndInstallTightensModes() =>
-        HostOperationScenarios.VolumeRecordAsync(fixture.Host);
-
-    [Fact]
-    public Task AHostInstalledByAnOlderShimIsAdoptedAndUpgraded() =>
-        HostOperationScenarios.AdoptAsync(fixture.Host);
-
-    [Fact]
-    public Task AnInterruptedUpgradeIsUndoneOrFinishedByTheNextCommandOrTheStartAfterAReboot() =>
-        HostOperationScenarios.InterruptedUpgradeAsync(fixture.Host);
-
-    [Fact]
-    public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
-        HostOperationScenarios.StartDuringUpgradeAsync(fixture.Host);
 }
