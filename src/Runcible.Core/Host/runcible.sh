@@ -692,7 +692,13 @@ recover_pending() {
     uninstall)
       if [ "$j_phase" = unregistered ]; then
         say "finishing the interrupted uninstall of $name ($j_from)."
-        finish_uninstall
+        if [ "$j_from" = "$bundle" ]; then
+          # This bundle's own command decides about its files: uninstall removes them, install keeps them.
+          rm -f "$state_file"
+          sync "$state_dir"
+        else
+          finish_uninstall
+        fi
       else
         say "undoing the interrupted uninstall of $name: $j_from stays installed."
       fi

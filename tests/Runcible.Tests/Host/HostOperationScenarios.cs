@@ -187,7 +187,7 @@ internal static class HostOperationScenarios
     }
 
     // An mv that, after doing its work, when RUNCIBLE_TEST_KILL_WHEN holds: waits for the file RUNCIBLE_TEST_HOLD_UNTIL
-    // to exist when that is set, else kills -9 every "runcible upgrade" shell above it.
+    // to exist when that is set, else kills -9 every "runcible upgrade|rollback|uninstall" shell above it.
     private const string KillingMv = """
         #!/bin/sh
         /bin/mv "$@" || exit
@@ -201,7 +201,7 @@ internal static class HostOperationScenarios
         pid=$PPID
         while [ "$pid" -gt 1 ]; do
           parent=$(awk '{ print $4 }' "/proc/$pid/stat")
-          if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'runcible upgrade'; then kill -9 "$pid"; fi
+          if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq 'runcible (upgrade|rollback|uninstall)'; then kill -9 "$pid"; fi
           pid=$parent
         done
         """;
@@ -394,5 +394,42 @@ internal static class HostOperationScenarios
 
         host.ExecOk($"{shim} uninstall --purge");
         Assert.NotEqual(0, host.Exec($"test -e /etc/logrotate.d/runcible-{name}").ExitCode);
+    }
+
+    /// <summary>
+    /// uninstall killed right after it began (service stopped): the start after a reboot undoes it, the service answers;
+    /// killed right after the service was unregistered: the next command finishes it and installs again.
+    /// </summary>
+    public static Task InterruptedUninstallAsync(HostContainer host) => HostScenarios.WithDiagnosticsAsync(host, "gone", () => InterruptedUninstallCoreAsync(host));
+
+    private static async Task InterruptedUninstallCoreAsync(HostContainer host)
+    {
+        const string name = "gone";
+        var port = TestBundle.FreePort();
+        var (bundles, blob) = await ThreeVersionsWithDataAsync(host, name, port);
+        var shim = $"/opt/containers/{name}-1.0.0/runcible";
+        try
+        {
+            Assert.Equal(137, host.Exec($"RUNCIBLE_TEST_KILL_WHEN='grep -qx phase=begun /var/lib/runcible/{name}/journal 2>/dev/null' {shim} uninstall").ExitCode);
+            host.Reboot();
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version", seconds: 60));
+            Assert.NotEqual(0, host.Exec($"test -e /var/lib/runcible/{name}/journal").ExitCode);
+
+            Assert.Equal(137, host.Exec($"RUNCIBLE_TEST_KILL_WHEN='grep -qx phase=unregistered /var/lib/runcible/{name}/journal 2>/dev/null' {shim} uninstall").ExitCode);
+            Assert.NotEqual(0, host.Exec($"test -e {ServiceFile(host, name)}").ExitCode);
+            Assert.False(await HostScenarios.AnswersAsync(port));
+            var install = host.Exec($"{shim} install");
+            Assert.True(install.ExitCode == 0, install.StandardError);
+            Assert.Contains($"finishing the interrupted uninstall of {name}", install.StandardError, StringComparison.Ordinal);
+            host.ExecOk(HostScenarios.StartCommand(host, name));
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
+        }
+        finally
+        {
+            host.Exec("rm -f /usr/local/bin/mv");
+        }
+
+        host.ExecOk($"{shim} uninstall --purge && rm -rf /opt/containers/{name}-1.1.0 /opt/containers/{name}-1.2.0");
     }
 }

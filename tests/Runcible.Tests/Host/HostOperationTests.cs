@@ -33,4 +33,8 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AStartDuringAnUpgradeIsRefusedBeforeItsCommitAndBringsUpTheNewVersionAfter() =>
         HostOperationScenarios.StartDuringUpgradeAsync(host);
+
+    [Fact]
+    public Task AnInterruptedUninstallIsUndoneByTheStartAfterARebootOrFinishedByTheNextCommand() =>
+        HostOperationScenarios.InterruptedUninstallAsync(host);
 }
