@@ -892,6 +892,7 @@ cmd_upgrade() {
   tighten_bundle
   say "upgrading $name $old_version -> $version"
   note_volumes "$current"
+  save_state
   j_op=upgrade j_from="$current" j_to="$bundle" j_previous="$st_previous" j_purge=false
   journal_write begun
   stop_installed "$current"
@@ -930,6 +931,7 @@ cmd_rollback() {
   check_movable "$current" "$previous"
   say "rolling back $name from $current to $previous"
   note_volumes "$current"
+  save_state
   j_op=rollback j_from="$current" j_to="$previous" j_previous="$previous" j_purge=false
   journal_write begun
   stop_installed "$current"
