@@ -107,13 +107,39 @@ internal static class TestBundle
             ProcessRunner.Run("chmod", [Convert.ToString((int)file.Mode, 8), path]).EnsureSuccess("chmod");
         }
 
-        // What the bundle tarball carries: empty data/, config/, logs/ (the shim's install creates data/<volume>).
-        foreach (var dir in new[] { "data", "config", "logs" })
+        // What the bundle tarball carries (BundleWriter): empty config/ and data/ (root's), logs/ and one empty
+        // data/<volume> per volume owned by the container user.
+        foreach (var dir in new[] { "data", "config", "logs", "data/state" })
         {
             Directory.CreateDirectory(Path.Combine(bundle, dir));
         }
 
+        var owner = $"{spec.Info.Uid}:{spec.Info.Gid}";
+        ProcessRunner.Run("chown", [owner, Path.Combine(bundle, "logs"), Path.Combine(bundle, "data", "state")]).EnsureSuccess("chown");
+
         return bundle;
+    }
+
+    /// <summary>
+    /// The runtime bundle the shim renders the effective config.json of <paramref name="bundle"/> into:
+    /// <c>{runtimeDir}/runcible/.bundles/&lt;name&gt;-&lt;cksum of the bundle path&gt;</c>.
+    /// </summary>
+    public static string RuntimeBundleDirectory(string bundle, string name, string runtimeDirectory = "/run")
+    {
+        var cksum = ProcessRunner.Run("sh", ["-c", "printf '%s' \"$1\" | cksum | cut -d ' ' -f 1", "sh", bundle]).EnsureSuccess("cksum").StandardOutput.Trim();
+        return $"{runtimeDirectory}/runcible/.bundles/{name}-{cksum}";
+    }
+
+    /// <summary>Removes the rootful runtime bundles of <paramref name="name"/> a test's runs left under /run.</summary>
+    public static void DeleteRuntimeBundles(string name)
+    {
+        if (Directory.Exists("/run/runcible/.bundles"))
+        {
+            foreach (var runtimeBundle in Directory.EnumerateDirectories("/run/runcible/.bundles", name + "-*"))
+            {
+                Directory.Delete(runtimeBundle, recursive: true);
+            }
+        }
     }
 
     public static int FreePort()
