@@ -221,23 +221,10 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Equal(["config.json", "runcible.json"], Directory.GetFiles(bundle.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(first, File.ReadAllBytes(bundle.Combine("config.json")));
     }
-}
 
-public sealed class RuntimeSpecSecurityDefaultsTests : IDisposable
-{
-    private readonly TempDirectory _rootfs = new("runcible-rootfs");
-    private readonly DirectoryRootfsReader _reader;
-
-    public RuntimeSpecSecurityDefaultsTests()
-    {
-        RuntimeSpecFixtures.WriteRootfs(_rootfs.Path);
-        _reader = new DirectoryRootfsReader(_rootfs.Path);
-    }
-
-    public void Dispose() => _rootfs.Dispose();
-
-    private RuntimeConfig Generate(SeccompSetting? seccomp = null, string? user = "app", string? architecture = null, bool rootless = false) =>
-        new RuntimeSpecGenerator().Generate(RuntimeSpecFixtures.RuntimeDeps(), _reader, new RuntimeSpecSettings
+    // The security defaults of an app with one volume.
+    private RuntimeConfig GenerateSecured(SeccompSetting? seccomp = null, string? user = "app", string? architecture = null, bool rootless = false) =>
+        Generate(new RuntimeSpecSettings
         {
             BundleName = "hello",
             BundleVersion = "1.0.0",
@@ -252,17 +239,17 @@ public sealed class RuntimeSpecSecurityDefaultsTests : IDisposable
     [Fact]
     public void EveryConfigGetsTheDefaultSeccompProfileForItsArchitectureAndCapabilities()
     {
-        var config = Generate();
+        var config = GenerateSecured();
         RuntimeSpecAssertions.ValidatesAgainstSchema(config);
         Assert.Equal(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], config.Linux.Seccomp!.Architectures!);
         Assert.Equal(RuntimeSpecGenerator.Serialize(SeccompProfiles.Default("amd64", [])), RuntimeSpecGenerator.Serialize(config.Linux.Seccomp));
 
         // The bundle's architecture wins over the image's; root's capabilities are the ones resolved against.
-        var arm = Generate(user: "root", architecture: "arm64");
+        var arm = GenerateSecured(user: "root", architecture: "arm64");
         Assert.Equal(RuntimeSpecGenerator.Serialize(SeccompProfiles.Default("arm64", arm.Process.Capabilities.Bounding)), RuntimeSpecGenerator.Serialize(arm.Linux.Seccomp));
         Assert.Contains("CAP_KILL", arm.Process.Capabilities.Bounding);
 
-        var e = Assert.Throws<RuncibleException>(() => Generate(architecture: "mips64le"));
+        var e = Assert.Throws<RuncibleException>(() => GenerateSecured(architecture: "mips64le"));
         Assert.Equal("RUNCIBLE3011", e.Code);
         Assert.Contains("RuncSeccompProfile", e.Message);
     }
@@ -270,11 +257,11 @@ public sealed class RuntimeSpecSecurityDefaultsTests : IDisposable
     [Fact]
     public void UnconfinedHasNoSeccompAndAGivenProfileIsEmbedded()
     {
-        Assert.Null(Generate(SeccompSetting.Unconfined).Linux.Seccomp);
-        Assert.DoesNotContain("seccomp", System.Text.Encoding.UTF8.GetString(RuntimeSpecGenerator.Serialize(Generate(SeccompSetting.Unconfined))));
+        Assert.Null(GenerateSecured(SeccompSetting.Unconfined).Linux.Seccomp);
+        Assert.DoesNotContain("seccomp", System.Text.Encoding.UTF8.GetString(RuntimeSpecGenerator.Serialize(GenerateSecured(SeccompSetting.Unconfined))));
 
         var given = new RuntimeSeccomp { DefaultAction = "SCMP_ACT_LOG", Syscalls = [new() { Names = ["ptrace"], Action = "SCMP_ACT_ERRNO" }] };
-        var config = Generate(SeccompSetting.FromProfile(given));
+        var config = GenerateSecured(SeccompSetting.FromProfile(given));
         Assert.Same(given, config.Linux.Seccomp);
         RuntimeSpecAssertions.ValidatesAgainstSchema(config);
     }
@@ -282,7 +269,7 @@ public sealed class RuntimeSpecSecurityDefaultsTests : IDisposable
     [Fact]
     public void MaskedAndReadOnlyPathsArePodmansDefaults()
     {
-        var linux = Generate().Linux;
+        var linux = GenerateSecured().Linux;
         Assert.Equal(
             ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
              "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware", "/sys/fs/selinux", "/proc/interrupts"],
@@ -295,7 +282,7 @@ public sealed class RuntimeSpecSecurityDefaultsTests : IDisposable
     [InlineData(true)]
     public void NoMountButTheDeviceFileSystemsAllowsDevicesOrSetuid(bool rootless)
     {
-        var mounts = Generate(rootless: rootless).Mounts;
+        var mounts = GenerateSecured(rootless: rootless).Mounts;
         foreach (var mount in mounts)
         {
             Assert.Contains("nosuid", mount.Options ?? []);

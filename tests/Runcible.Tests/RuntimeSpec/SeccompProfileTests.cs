@@ -29,12 +29,8 @@ public sealed class SeccompProfileTests : IDisposable
         Assert.Equal(1u, profile.DefaultErrnoRet);
         Assert.Equal(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], profile.Architectures!);
         var allowed = Allowed(profile);
-        Assert.Contains("read", allowed);
-        Assert.Contains("epoll_pwait", allowed);
-        Assert.Contains("arch_prctl", allowed);
-        Assert.Contains("modify_ldt", allowed);
         // ptrace of its own processes, as moby on kernels whose seccomp holds against it.
-        Assert.Contains("ptrace", allowed);
+        Assert.Empty(new[] { "read", "epoll_pwait", "arch_prctl", "modify_ldt", "ptrace" }.Except(allowed));
         Assert.DoesNotContain("set_tls", allowed);
         Assert.DoesNotContain("riscv_flush_icache", allowed);
         // Denied by omission: the default action answers them.
@@ -65,12 +61,7 @@ public sealed class SeccompProfileTests : IDisposable
     public void CapabilityRulesFollowTheCapabilitiesTheConfigGrants()
     {
         var admin = SeccompProfiles.Default("amd64", ["CAP_SYS_ADMIN"])!;
-        var allowed = Allowed(admin);
-        Assert.Contains("unshare", allowed);
-        Assert.Contains("setns", allowed);
-        Assert.Contains("mount", allowed);
-        Assert.Contains("clone", allowed);
-        Assert.Contains("clone3", allowed);
+        Assert.Empty(new[] { "unshare", "setns", "mount", "clone", "clone3" }.Except(Allowed(admin)));
         Assert.DoesNotContain(admin.Syscalls!, s => s.Args is not null && s.Names.Contains("clone"));
         Assert.DoesNotContain(admin.Syscalls!, s => s.Names.Contains("clone3") && s.Action == "SCMP_ACT_ERRNO");
 
