@@ -86,7 +86,7 @@ ls -l "$tarball"
 
 log "Extract into a scratch root and run it"
 mkdir -p "$work/root"
-tar --numeric-owner -xpf "$tarball" -C "$work/root"
+tar --numeric-owner --xattrs --xattrs-include='*' -xpf "$tarball" -C "$work/root"
 bundle="$work/root/opt/containers/helloweb-1.0.0"
 find "$bundle" -maxdepth 1 | sort
 port=8080

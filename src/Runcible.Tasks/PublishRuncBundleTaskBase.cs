@@ -61,6 +61,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? ContainerUser { get; set; }
     public string? AppCommandInstruction { get; set; }
     public string? OpenFilesLimit { get; set; }
+
+    /// <summary><c>RuncSeccompProfile</c>: empty, <c>unconfined</c>, or the profile file's full path.</summary>
+    public string? SeccompProfile { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
     public ITaskItem[] Capabilities { get; set; } = [];
     public ITaskItem[] Ports { get; set; } = [];
@@ -153,6 +156,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             DefaultArgs = DefaultArgs.Select(i => i.ItemSpec).ToList(),
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
+            SeccompProfile = string.IsNullOrWhiteSpace(SeccompProfile) ? null : SeccompProfile,
         };
         return (settings, container);
     }

@@ -75,6 +75,12 @@ public sealed record ContainerSettings
 
     /// <summary><c>RuncOpenFilesLimit</c> (RLIMIT_NOFILE, raw); empty means the server default.</summary>
     public string? OpenFilesLimit { get; init; }
+
+    /// <summary>
+    /// <c>RuncSeccompProfile</c> (raw): empty for the default profile, <c>unconfined</c> for none, else the path of an
+    /// OCI seccomp profile (the targets make it absolute).
+    /// </summary>
+    public string? SeccompProfile { get; init; }
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>

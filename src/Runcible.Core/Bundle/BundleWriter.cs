@@ -32,7 +32,7 @@ public sealed record BundleContent(
 public sealed record BundleWriteResult(string Path, string AppLayerDigest, bool ReusedBaseChunk);
 
 /// <summary>
-/// Writes <c>&lt;name&gt;-&lt;version&gt;.tar[.gz|.zst]</c>: the base part (bundle parent directories
+/// Writes <c>&lt;name&gt;-&lt;version&gt;.tar[.gz|.zst]</c>: the base part (the bundle directory
 /// and the flattened rootfs) as one compressed chunk, cached by the rootfs' key so a republish reuses
 /// it verbatim, followed by a freshly compressed chunk with the app layer and the bundle's own files
 /// and the tar end-of-archive marker. Gzip members and zstd frames concatenate, and the base part
@@ -43,6 +43,13 @@ public sealed class BundleWriter
 {
     private const UnixFileMode DirectoryMode = (UnixFileMode)0b111_101_101;
     private const UnixFileMode ReadableFileMode = (UnixFileMode)0b110_100_100;
+
+    // The bundle directory is its owner's alone: through it other host users would reach the image's setuid programs
+    // and device nodes, and whatever the app leaves in its volumes (docs/security.md).
+    private const UnixFileMode BundleDirectoryMode = (UnixFileMode)0b111_000_000;
+
+    // config.json holds the ContainerEnvironmentVariable values (connection strings and the like).
+    private const UnixFileMode PrivateFileMode = (UnixFileMode)0b110_000_000;
 
     private readonly string _cacheDirectory;
     private readonly string _toolVersion;
@@ -118,7 +125,8 @@ public sealed class BundleWriter
         // So is whether gzip levels are exact on this runtime: a .NET 8 MSBuild approximates them, and a cache
         // shared with it must not hand its bytes to a .NET 10 build (or the other way round).
         // The creation time too: the bundle's own directories at the start of the base part carry it (SOURCE_DATE_EPOCH).
-        var key = string.Join("\n", "runcible-base-chunk/1", rootfs.CacheKey, settings.TreePrefix, settings.Created.ToUnixTimeSeconds(), settings.Compression, settings.CompressionLevel,
+        // The format version changes whenever the bytes of a base part do (2: no opt/ entries, a 0700 bundle directory).
+        var key = string.Join("\n", "runcible-base-chunk/2", rootfs.CacheKey, settings.TreePrefix, settings.Created.ToUnixTimeSeconds(), settings.Compression, settings.CompressionLevel,
             settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + settings.Compression.ToString().ToLowerInvariant());
@@ -233,9 +241,9 @@ public sealed class BundleWriter
                         // Rootfs entries with xattrs or long names are PAX: keep their header names free of process ids.
                         var tar = new TarWriter(new PaxHeaderNameNormalizer(cut), TarEntryFormat.Gnu, leaveOpen: true);
                         var prefix = settings.TreePrefix;
-                        tar.WriteEntry(Dir("opt/", 0, 0, settings.Created));
-                        tar.WriteEntry(Dir("opt/containers/", 0, 0, settings.Created));
-                        tar.WriteEntry(Dir(prefix, 0, 0, settings.Created));
+                        // No entries for opt/ and opt/containers/: extracted with -C /, they would reset the host's own
+                        // directories' owner, mode and time. tar creates them when they are missing.
+                        tar.WriteEntry(Dir(prefix, 0, 0, settings.Created, BundleDirectoryMode));
                         tar.WriteEntry(Dir(prefix + "rootfs/", 0, 0, settings.Created));
                         rootfs.WriteEntries(tar, prefix + "rootfs/");
 
@@ -366,7 +374,7 @@ public sealed class BundleWriter
 
         var entries = new SortedDictionary<string, Func<TarEntry>>(StringComparer.Ordinal)
         {
-            ["config.json"] = () => FileEntry("config.json", content.ConfigJson, ReadableFileMode, time),
+            ["config.json"] = () => FileEntry("config.json", content.ConfigJson, PrivateFileMode, time),
             ["bundle.json"] = () => FileEntry("bundle.json", BundleManifest(content, appDigest), ReadableFileMode, time),
             ["config"] = () => Dir("config/", 0, 0, time),
             ["data"] = () => Dir("data/", 0, 0, time),
@@ -406,9 +414,9 @@ public sealed class BundleWriter
         return JsonSerializer.SerializeToUtf8Bytes(manifest, BundleJsonContext.Default.BundleManifestDocument);
     }
 
-    private static GnuTarEntry Dir(string name, uint uid, uint gid, DateTimeOffset time) => new(TarEntryType.Directory, name)
+    private static GnuTarEntry Dir(string name, uint uid, uint gid, DateTimeOffset time, UnixFileMode mode = DirectoryMode) => new(TarEntryType.Directory, name)
     {
-        Mode = DirectoryMode,
+        Mode = mode,
         Uid = (int)uid,
         Gid = (int)gid,
         ModificationTime = time,

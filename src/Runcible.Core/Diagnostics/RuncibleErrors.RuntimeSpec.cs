@@ -45,4 +45,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor BadRuntimeSetting = new(
         "RUNCIBLE3011",
         "The setting {0} has the value '{1}', which is not allowed: {2}.");
+
+    public static readonly ErrorDescriptor BadSeccompProfile = new(
+        "RUNCIBLE3012",
+        "The seccomp profile '{0}' (RuncSeccompProfile) is not usable: {1}. Give an OCI seccomp profile (the linux.seccomp object of a config.json), 'unconfined', or leave RuncSeccompProfile empty for the default profile.");
 }

@@ -51,7 +51,23 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         StopTimeoutSeconds = settings.StopTimeoutSeconds,
         Notify = settings.Notify,
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
+        Seccomp = ParseSeccomp(container.SeccompProfile),
+        Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),
     };
+
+    /// <summary><c>RuncSeccompProfile</c>: empty is the default profile, <c>unconfined</c> (any case) none, anything else a profile file (RUNCIBLE3012).</summary>
+    public static SeccompSetting ParseSeccomp(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return SeccompSetting.Default;
+        }
+
+        var trimmed = value.Trim();
+        return string.Equals(trimmed, "unconfined", StringComparison.OrdinalIgnoreCase)
+            ? SeccompSetting.Unconfined
+            : SeccompSetting.FromProfile(SeccompProfiles.LoadProfile(Path.GetFullPath(trimmed)));
+    }
 
     /// <summary><c>ContainerAppCommandInstruction</c> as the .NET SDK spells it (case-insensitive); empty is the default.</summary>
     public static AppCommandInstruction ParseInstruction(string? value)

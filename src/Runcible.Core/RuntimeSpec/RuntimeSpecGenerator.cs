@@ -120,6 +120,7 @@ public sealed partial class RuntimeSpecGenerator
         var volumes = BuildVolumes(container, settings, user);
         config.Mounts = BuildMounts(settings, volumes);
         config.Linux = BuildLinux(settings, user);
+        config.Linux.Seccomp = ChooseSeccomp(settings, image, capabilityList);
 
         var info = new BundleRuntimeInfo
         {
@@ -156,16 +157,27 @@ public sealed partial class RuntimeSpecGenerator
     /// <summary>Writes config.json and runcible.json into <paramref name="bundleDirectory"/> atomically (temp file, rename).</summary>
     public static void WriteBundleFiles(RuntimeSpecResult result, string bundleDirectory)
     {
-        WriteAtomically(Path.Combine(bundleDirectory, ConfigFileName), Serialize(result.Config));
-        WriteAtomically(Path.Combine(bundleDirectory, InfoFileName), Serialize(result.Info));
+        // config.json holds the app's environment (connection strings…): its owner's alone, as in the tarball.
+        WriteAtomically(Path.Combine(bundleDirectory, ConfigFileName), Serialize(result.Config), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        WriteAtomically(Path.Combine(bundleDirectory, InfoFileName), Serialize(result.Info), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
     }
 
-    private static void WriteAtomically(string path, byte[] content)
+    private static void WriteAtomically(string path, byte[] content, UnixFileMode mode)
     {
         var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {
-            File.WriteAllBytes(temporary, content);
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = mode;
+            }
+
+            using (var file = new FileStream(temporary, options))
+            {
+                file.Write(content);
+            }
+
             File.Move(temporary, path, overwrite: true);
         }
         finally
@@ -418,7 +430,8 @@ public sealed partial class RuntimeSpecGenerator
     {
         var mounts = new List<RuntimeMount>
         {
-            new() { Destination = "/proc", Type = "proc", Source = "proc" },
+            // As podman mounts it: nothing in /proc is a program or a device.
+            new() { Destination = "/proc", Type = "proc", Source = "proc", Options = ["nosuid", "noexec", "nodev"] },
             new() { Destination = "/dev", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "strictatime", "mode=755", "size=65536k"] },
             // A rootless namespace maps one gid, so devpts cannot use gid=5 (tty).
             new()
@@ -492,13 +505,15 @@ public sealed partial class RuntimeSpecGenerator
         var linux = new RuntimeLinux
         {
             Namespaces = [new() { Type = "pid" }, new() { Type = "ipc" }, new() { Type = "uts" }, new() { Type = "mount" }],
-            // Exactly as `runc spec` (runc 1.1).
+            // podman's defaults (containers/common pkg/config): runc leaves out a path the host's kernel lacks. Its glob
+            // /sys/devices/system/cpu/cpu*/thermal_throttle is expanded on the running host, which a build does not know.
             MaskedPaths =
             [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-                "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+                "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+                "/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware", "/sys/fs/selinux",
+                "/proc/interrupts",
             ],
-            ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            ReadonlyPaths = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         };
         if (settings.Rootless)
         {
@@ -509,6 +524,26 @@ public sealed partial class RuntimeSpecGenerator
         }
 
         return linux;
+    }
+
+    private static RuntimeSeccomp? ChooseSeccomp(RuntimeSpecSettings settings, ImageConfiguration image, List<string> bounding)
+    {
+        if (settings.Seccomp.IsUnconfined)
+        {
+            return null;
+        }
+
+        if (settings.Seccomp.Profile is { } given)
+        {
+            return given;
+        }
+
+        // Resolved against what this config grants, as moby resolves its profile when it creates a container.
+        var architecture = settings.Architecture ?? image.Architecture ?? "";
+        return SeccompProfiles.Default(architecture, bounding)
+            ?? throw new RuncibleException(
+                RuncibleErrors.BadRuntimeSetting, "RuncSeccompProfile", "",
+                $"there is no default seccomp profile for the architecture '{architecture}' (there is for {string.Join(", ", SeccompProfiles.DefaultArchitectures.Order(StringComparer.Ordinal))}); give a profile file or 'unconfined'");
     }
 
     private static string NormaliseCapability(string capability)

@@ -96,4 +96,13 @@ public sealed class RuntimeSpecSettings
 
     /// <summary>RLIMIT_NOFILE (soft and hard); a server default. runc cannot raise it above the host's hard limit without CAP_SYS_RESOURCE.</summary>
     public ulong OpenFilesLimit { get; init; } = 65536;
+
+    /// <summary><c>RuncSeccompProfile</c>: the default profile, none, or a given one.</summary>
+    public SeccompSetting Seccomp { get; init; } = SeccompSetting.Default;
+
+    /// <summary>
+    /// The bundle's OCI architecture (<c>amd64</c>, <c>arm64</c>…, from the runtime identifier), which picks the default
+    /// seccomp profile's architectures and rules; null means the image's.
+    /// </summary>
+    public string? Architecture { get; init; }
 }

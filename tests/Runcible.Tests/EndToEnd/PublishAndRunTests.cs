@@ -31,8 +31,20 @@ public sealed class PublishAndRunTests(SdkPackageFixture sdk, SharedRegistries r
 
         var root = work.Combine("root");
         Directory.CreateDirectory(root);
-        ProcessRunner.Run("tar", ["--numeric-owner", "-xpf", tarball, "-C", root]).EnsureSuccess("extract the bundle");
+        // As README says (file capabilities travel as extended attributes).
+        ProcessRunner.Run("tar", ["--xattrs", "--xattrs-include=*", "-xpf", tarball, "-C", root]).EnsureSuccess("extract the bundle");
         var bundle = Path.Combine(root, "opt", "containers", "helloweb-1.0.0");
+        Assert.Equal("700 0:0\n", ProcessRunner.Run("stat", ["-c", "%a %u:%g", bundle]).EnsureSuccess("stat").StandardOutput);
+        Assert.Equal("600 0:0\n", ProcessRunner.Run("stat", ["-c", "%a %u:%g", Path.Combine(bundle, "config.json")]).EnsureSuccess("stat").StandardOutput);
+
+        // The app runs under the default seccomp profile (an allow-list) and serves HTTP all the same.
+        using (var config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(bundle, "config.json"))))
+        {
+            var seccomp = config.RootElement.GetProperty("linux").GetProperty("seccomp");
+            Assert.Equal("SCMP_ACT_ERRNO", seccomp.GetProperty("defaultAction").GetString());
+            Assert.Equal("SCMP_ARCH_X86_64", seccomp.GetProperty("architectures")[0].GetString());
+        }
+
         foreach (var expected in new[] { "config.json", "bundle.json", "rootfs/app/HelloWeb.dll", "rootfs/usr/share/dotnet/dotnet", "data/state", "config", "logs" })
         {
             Assert.True(Path.Exists(Path.Combine(bundle, expected)), expected);

@@ -34,9 +34,9 @@ public sealed class PublishedSamples(SharedRegistries registries) : IDisposable
         return tarball;
     }
 
-    /// <summary>Extracts a bundle tarball as root into <paramref name="root"/> (a host's <c>/</c>), owners and modes kept.</summary>
+    /// <summary>Extracts a bundle tarball as root into <paramref name="root"/> (a host's <c>/</c>) with README's command: owners, modes and extended attributes kept.</summary>
     public static void Extract(string tarball, string root) =>
-        ProcessRunner.Run("tar", ["--numeric-owner", "-xpf", tarball, "-C", root]).EnsureSuccess("extract " + tarball);
+        ProcessRunner.Run("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", tarball, "-C", root]).EnsureSuccess("extract " + tarball);
 
     /// <summary>
     /// What an operator does before installing: adds environment variables to the bundle's <c>config.json</c> and,

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
+using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.EndToEnd;
 
 namespace Runcible.Tests.Host;
@@ -130,6 +132,8 @@ internal static class SampleScenarios
         Assert.Equal("true", JsonValue(bundle, "notify"));
         Assert.Contains("Type=notify\n", File.ReadAllText(Path.Combine(bundle, "helloworker.service")), StringComparison.Ordinal);
         PublishedSamples.Configure(bundle, null, "HELLOWORKER_WARMUP_SECONDS=" + warmup.ToString(CultureInfo.InvariantCulture));
+        // Readiness comes through the default seccomp profile (sd_notify is a datagram on an AF_UNIX socket).
+        Assert.Equal("SCMP_ACT_ERRNO", JsonSerializer.Deserialize<RuntimeConfig>(File.ReadAllBytes(Path.Combine(bundle, "config.json")))!.Linux.Seccomp?.DefaultAction);
 
         await HostScenarios.WithDiagnosticsAsync(host, name, async () =>
         {

@@ -63,8 +63,13 @@ public class PublishTargetTests(SdkPackageFixture sdk)
 
             private sealed class Config : IRuntimeConfigProvider
             {
-                public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container) =>
-                    new(System.Text.Encoding.UTF8.GetBytes("{\"ociVersion\":\"1.0.2\"}"), 1654, 1654, new[] { "state" });
+                public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
+                {
+                    // RuncSeccompProfile read as the real config stage reads it: a bad file is its coded error.
+                    var seccomp = Runcible.Core.RuntimeSpec.RuntimeConfigStage.ParseSeccomp(container.SeccompProfile).Profile;
+                    var json = seccomp is null ? "{\"ociVersion\":\"1.0.2\"}" : "{\"ociVersion\":\"1.0.2\",\"seccomp\":\"" + seccomp.DefaultAction + "\"}";
+                    return new(System.Text.Encoding.UTF8.GetBytes(json), 1654, 1654, new[] { "state" });
+                }
             }
         }
         """;
@@ -212,6 +217,48 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.Contains($"error RUNCIBLE1112: The cache directory '{cache}' is writable by its group and other users", publish.StandardOutput);
         Assert.False(File.Exists(Path.Combine(projectDir, "bin", "Release", "net10.0", "shared-cache-1.0.0.tar.gz")));
         Assert.False(Directory.Exists(Path.Combine(cache, "bundle-base")));
+    }
+
+    [Fact]
+    public void TheSeccompProfileFileIsAnInputOfTheBundle()
+    {
+        var (project, stagesOut) = ExeProjectWithTestStages("Secure.App", "<Version>1.0.0</Version><RuncSeccompProfile>policy/seccomp.json</RuncSeccompProfile>");
+        var projectDir = Path.GetDirectoryName(project)!;
+        var profile = Path.Combine(projectDir, "policy", "seccomp.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(profile)!);
+        var tarball = Path.Combine(projectDir, "bin", "Release", "net10.0", "secure-app-1.0.0.tar.gz");
+        ProcessResult Publish() => ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"),
+            ],
+            projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        string Config() => ProcessRunner.Run("tar", ["-xOzf", tarball, "opt/containers/secure-app-1.0.0/config.json"]).EnsureSuccess("tar").StandardOutput;
+
+        // The path is the project's, relative to it.
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_LOG" }""");
+        Publish().EnsureSuccess("first publish");
+        Assert.Contains("SCMP_ACT_LOG", Config());
+
+        var written = File.GetLastWriteTimeUtc(tarball);
+        Publish().EnsureSuccess("unchanged publish");
+        Assert.Equal(written, File.GetLastWriteTimeUtc(tarball));
+
+        // Only the profile's content changed: the bundle is written again with it.
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ERRNO" }""");
+        File.SetLastWriteTimeUtc(profile, DateTime.UtcNow.AddSeconds(5));
+        var changed = Publish();
+        changed.EnsureSuccess("publish after the profile changed");
+        Assert.Contains("SCMP_ACT_ERRNO", Config());
+
+        // A bad profile: its code, and the tarball of the last good build stays as it was.
+        var before = File.ReadAllBytes(tarball);
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ERRNO", "archMap": [] }""");
+        File.SetLastWriteTimeUtc(profile, DateTime.UtcNow.AddSeconds(10));
+        var bad = Publish();
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("error RUNCIBLE3012: The seccomp profile '" + profile + "'", bad.StandardOutput);
+        Assert.Equal(before, File.ReadAllBytes(tarball));
     }
 
     /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>

@@ -122,6 +122,37 @@ public class BundleBuilderTests
     }
 
     [Fact]
+    public async Task ABadSeccompProfileFailsWithItsCodeBeforeAnythingIsWritten()
+    {
+        using var temp = new TempDirectory();
+        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        var profile = temp.Combine("seccomp.json");
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": [], "action": "SCMP_ACT_ALLOW" }] }""");
+        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
+        var container = new ContainerSettings { AssemblyName = "HelloWeb", AppHostName = "HelloWeb", User = "app", SeccompProfile = profile };
+        BundleBuilder Builder() => new(
+            new BundleStages(new RecordingImages(), new TestFlattener(), new Runcible.Core.RuntimeSpec.RuntimeConfigStage(), new ShimFiles()),
+            new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance),
+            NullBuildLog.Instance);
+
+        // Both the base part prepared ahead and the build itself stop at the config stage.
+        var early = await Assert.ThrowsAsync<RuncibleException>(() => Builder().PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, container, TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<RuncibleException>(() => Builder().BuildAsync(
+            new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, container, temp.Combine("out")), TestContext.Current.CancellationToken));
+        Assert.Equal(("RUNCIBLE3012", "RUNCIBLE3012"), (early.Code, e.Code));
+        Assert.Contains(profile, e.Message);
+        Assert.False(Directory.Exists(temp.Combine("out")) && Directory.EnumerateFileSystemEntries(temp.Combine("out")).Any());
+        Assert.False(Directory.Exists(temp.Combine("cache", "bundle-base")) && Directory.EnumerateFileSystemEntries(temp.Combine("cache", "bundle-base")).Any());
+
+        // The same build with a good profile writes the bundle, with that profile in config.json.
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_LOG" }""");
+        var result = await Builder().BuildAsync(
+            new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, container, temp.Combine("out")), TestContext.Current.CancellationToken);
+        var config = ProcessRunner.Run("tar", ["-xOzf", result.Path, settings.TreePrefix + "config.json"]).EnsureSuccess("tar").StandardOutput;
+        Assert.Contains("\"defaultAction\": \"SCMP_ACT_LOG\"", config);
+    }
+
+    [Fact]
     public async Task EachBuildFreesTheTarballsReplacedBeforeItAndLeavesOnlyTheOneItReplaced()
     {
         using var temp = new TempDirectory();

@@ -58,13 +58,16 @@ public class BundleWriterTests
         Assert.StartsWith("drwxr-xr-x 1654/1654", Line(p + "data/state/"));
         Assert.StartsWith("drwxr-xr-x 1654/1654", Line(p + "logs/"));
         Assert.StartsWith("drwxr-xr-x 0/0", Line(p + "config/"));
-        Assert.StartsWith("-rw-r--r-- 0/0", Line(p + "config.json"));
+        Assert.StartsWith("-rw------- 0/0", Line(p + "config.json"));
+        Assert.StartsWith("drwx------ 0/0", Line(p));
         Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "runcible"));
         Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "rootfs/app/HelloWeb"));
         Assert.StartsWith("-rw-r--r-- 0/0", Line(p + "rootfs/app/HelloWeb.dll"));
         Assert.StartsWith("-rwxr-xr-x 0/0", Line(p + "rootfs/usr/bin/big"));
         Assert.Contains("2023-11-14", Line(p + "bundle.json"));
-        Assert.StartsWith("opt/", lines[0].Split(' ').Last());
+        // The bundle directory comes first; opt/ and opt/containers/ are the host's, not the tarball's.
+        Assert.Equal(p, lines[0].Split(' ').Last());
+        Assert.DoesNotContain(lines, l => l.EndsWith(" opt/", StringComparison.Ordinal) || l.EndsWith(" opt/containers/", StringComparison.Ordinal));
 
         // Extract as GNU tar would on a host and check contents survived the chunking.
         Directory.CreateDirectory(temp.Combine("root"));

@@ -221,4 +221,79 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Equal(["config.json", "runcible.json"], Directory.GetFiles(bundle.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(first, File.ReadAllBytes(bundle.Combine("config.json")));
     }
+
+    // The security defaults of an app with one volume.
+    private RuntimeConfig GenerateSecured(SeccompSetting? seccomp = null, string? user = "app", string? architecture = null, bool rootless = false) =>
+        Generate(new RuntimeSpecSettings
+        {
+            BundleName = "hello",
+            BundleVersion = "1.0.0",
+            AssemblyName = "Hello",
+            User = user,
+            Rootless = rootless,
+            Volumes = [new("/var/lib/hello")],
+            Seccomp = seccomp ?? SeccompSetting.Default,
+            Architecture = architecture,
+        }).Config;
+
+    [Fact]
+    public void EveryConfigGetsTheDefaultSeccompProfileForItsArchitectureAndCapabilities()
+    {
+        var config = GenerateSecured();
+        RuntimeSpecAssertions.ValidatesAgainstSchema(config);
+        Assert.Equal(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], config.Linux.Seccomp!.Architectures!);
+        Assert.Equal(RuntimeSpecGenerator.Serialize(SeccompProfiles.Default("amd64", [])), RuntimeSpecGenerator.Serialize(config.Linux.Seccomp));
+
+        // The bundle's architecture wins over the image's; root's capabilities are the ones resolved against.
+        var arm = GenerateSecured(user: "root", architecture: "arm64");
+        Assert.Equal(RuntimeSpecGenerator.Serialize(SeccompProfiles.Default("arm64", arm.Process.Capabilities.Bounding)), RuntimeSpecGenerator.Serialize(arm.Linux.Seccomp));
+        Assert.Contains("CAP_KILL", arm.Process.Capabilities.Bounding);
+
+        var e = Assert.Throws<RuncibleException>(() => GenerateSecured(architecture: "mips64le"));
+        Assert.Equal("RUNCIBLE3011", e.Code);
+        Assert.Contains("RuncSeccompProfile", e.Message);
+    }
+
+    [Fact]
+    public void UnconfinedHasNoSeccompAndAGivenProfileIsEmbedded()
+    {
+        Assert.Null(GenerateSecured(SeccompSetting.Unconfined).Linux.Seccomp);
+        Assert.DoesNotContain("seccomp", System.Text.Encoding.UTF8.GetString(RuntimeSpecGenerator.Serialize(GenerateSecured(SeccompSetting.Unconfined))));
+
+        var given = new RuntimeSeccomp { DefaultAction = "SCMP_ACT_LOG", Syscalls = [new() { Names = ["ptrace"], Action = "SCMP_ACT_ERRNO" }] };
+        var config = GenerateSecured(SeccompSetting.FromProfile(given));
+        Assert.Same(given, config.Linux.Seccomp);
+        RuntimeSpecAssertions.ValidatesAgainstSchema(config);
+    }
+
+    [Fact]
+    public void MaskedAndReadOnlyPathsArePodmansDefaults()
+    {
+        var linux = GenerateSecured().Linux;
+        Assert.Equal(
+            ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+             "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware", "/sys/fs/selinux", "/proc/interrupts"],
+            linux.MaskedPaths);
+        Assert.Equal(["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"], linux.ReadonlyPaths);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NoMountButTheDeviceFileSystemsAllowsDevicesOrSetuid(bool rootless)
+    {
+        var mounts = GenerateSecured(rootless: rootless).Mounts;
+        foreach (var mount in mounts)
+        {
+            Assert.Contains("nosuid", mount.Options ?? []);
+            // runc creates /dev's device nodes in its tmpfs and devpts is one.
+            if (mount.Destination is not ("/dev" or "/dev/pts"))
+            {
+                Assert.Contains("nodev", mount.Options ?? []);
+            }
+        }
+
+        Assert.Equal(["rbind", "rw", "nosuid", "nodev"], mounts.Single(m => m.Destination == "/var/lib/hello").Options);
+        Assert.Equal(["nosuid", "noexec", "nodev"], mounts.Single(m => m.Destination == "/proc").Options);
+    }
 }
