@@ -28,9 +28,10 @@ internal sealed class RetryHandler : DelegatingHandler
         var uri = request.RequestUri!;
         var authorization = request.Headers.Authorization;
 
-        // Without a context (a request of its own), the handler keeps the budget of this one exchange.
+        // Without a context (a request of its own), the handler keeps the budget of this one exchange. A fetch's
+        // attempts are begun by whoever retries it (RegistryClient.WithRetriesAsync); a first exchange begins its own.
         var budget = context?.Budget ?? new RetryBudget(_options, uri.Authority, uri.Authority, uri.AbsolutePath);
-        if (context is null)
+        if (budget.Attempts == 0)
         {
             budget.BeginAttempt();
         }
