@@ -39,17 +39,7 @@ internal sealed class OriginRedirectHandler : DelegatingHandler
             request.RequestUri = uri;
             request.Headers.Authorization = authorization is not null && SameOrigin(uri, origin) ? authorization : null;
 
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.RequestTimeout);
-            HttpResponseMessage response;
-            try
-            {
-                response = await base.SendAsync(request, timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TransientRegistryException($"no answer from {uri.Authority} within {_options.RequestTimeout.TotalSeconds:0} s", null, e);
-            }
+            var response = await TimedExchange.SendAsync(base.SendAsync, request, _options.RequestTimeout, uri.Authority, cancellationToken).ConfigureAwait(false);
 
             if (!IsRedirect(response.StatusCode))
             {

@@ -221,17 +221,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             }
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
-        HttpResponseMessage response;
-        try
-        {
-            response = await _tokenServer.SendAsync(request, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TransientRegistryException($"no answer from the token server within {_options.RequestTimeout.TotalSeconds:0} s", null, e);
-        }
+        var response = await TimedExchange.SendAsync(_tokenServer.SendAsync, request, _options.RequestTimeout, "the token server", cancellationToken).ConfigureAwait(false);
 
         using (response)
         {
