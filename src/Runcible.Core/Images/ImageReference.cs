@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Text.RegularExpressions;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
@@ -10,11 +9,11 @@ namespace Runcible.Core.Images;
 /// docker and skopeo accept): <c>[registry[:port]/]repository[:tag][@digest]</c>, with <c>docker.io</c>
 /// as the default registry and <c>library/</c> for its single-component names.
 /// </summary>
-public sealed partial record ImageReference
+public sealed record ImageReference
 {
     public const string DefaultRegistry = "docker.io";
     public const string DefaultTag = "latest";
-    private const int MaxNameLength = 255;
+    private const int MaxNameLength = ReferenceGrammar.MaxNameLength;
 
     private ImageReference(string registry, string repository, string? tag, Digest? digest)
     {
@@ -84,7 +83,7 @@ public sealed partial record ImageReference
         {
             tag = rest[(colon + 1)..];
             rest = rest[..colon];
-            if (!TagPattern().IsMatch(tag))
+            if (!ReferenceGrammar.IsTag(tag))
             {
                 problem = $"'{tag}' is not a tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')";
                 return false;
@@ -112,7 +111,7 @@ public sealed partial record ImageReference
             // As docker: the first component is a registry when it looks like a host (a dot, a port, localhost).
             if (first.Contains('.') || first.Contains(':') || first == "localhost" || first.StartsWith('['))
             {
-                if (!DomainPattern().IsMatch(first))
+                if (!ReferenceGrammar.IsDomain(first))
                 {
                     problem = $"'{first}' is not a registry host (host or host:port)";
                     return false;
@@ -123,7 +122,7 @@ public sealed partial record ImageReference
             }
         }
 
-        if (repository.Length == 0 || !RepositoryPattern().IsMatch(repository))
+        if (repository.Length == 0 || !ReferenceGrammar.IsRepositoryPath(repository))
         {
             problem = repository.Any(char.IsUpper)
                 ? $"the repository '{repository}' must be lower case"
@@ -145,15 +144,6 @@ public sealed partial record ImageReference
         problem = null;
         return true;
     }
-
-    [GeneratedRegex(@"^[\w][\w.-]{0,127}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TagPattern();
-
-    [GeneratedRegex(@"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]{1,5})?$", RegexOptions.CultureInvariant)]
-    private static partial Regex DomainPattern();
-
-    [GeneratedRegex(@"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex RepositoryPattern();
 }
 
 /// <summary>The kinds of local image source, as skopeo names its transports.</summary>

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Images;
 using Runcible.Core.Oci;
+using Runcible.Core.Registry.Pipeline;
 
 namespace Runcible.Core.Registry;
 
@@ -25,12 +26,12 @@ public sealed class RegistryImageSource : IImageSource
 
     private const int CopyBufferSize = 128 * 1024;
 
-    private readonly RegistryClient client;
-    private int rangeIgnoredNoted;
+    private readonly RegistryClient _client;
+    private int _rangeIgnoredNoted;
 
     internal RegistryImageSource(RegistryClient client, string registry, string repository)
     {
-        this.client = client;
+        _client = client;
         Registry = registry;
         Repository = repository;
         Name = registry + "/" + repository;
@@ -52,22 +53,22 @@ public sealed class RegistryImageSource : IImageSource
         // Bytes damaged on the way are fetched once more, as the puller does for blobs, then reported.
         for (var attempt = 1; ; attempt++)
         {
-            var (bytes, contentType, announced) = await client.WithRetriesAsync(Name, Registry, what, async () =>
+            var context = _client.CreateContext(Name, Registry, Repository, what);
+            var (bytes, contentType, announced) = await _client.WithRetriesAsync(context, async () =>
             {
-                using var response = await client.SendAsync(Name, Registry, Repository, path, ManifestMediaTypes, null, cancellationToken).ConfigureAwait(false);
+                using var response = await _client.SendAsync(context, path, ManifestMediaTypes, null, cancellationToken).ConfigureAwait(false);
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
                     throw new RuncibleException(RuncibleErrors.RegistryManifestNotFound, Name, tagOrDigest);
                 }
 
-                RegistryClient.ThrowIfTransient(response);
                 if (!response.IsSuccessStatusCode)
                 {
                     throw new RuncibleException(RuncibleErrors.RegistryRequestFailed, Name, what, (int)response.StatusCode, await ErrorExcerptAsync(response, cancellationToken).ConfigureAwait(false));
                 }
 
                 var body = await RegistryClient.ReadCappedAsync(response.Content, RegistryClient.MaxDocumentBytes, Name, what, cancellationToken,
-                    client.Options.RequestTimeout).ConfigureAwait(false);
+                    _client.Options.RequestTimeout).ConfigureAwait(false);
                 return (body, response.Content.Headers.ContentType?.MediaType, AnnouncedDigest(response));
             }, null, cancellationToken).ConfigureAwait(false);
 
@@ -81,7 +82,7 @@ public sealed class RegistryImageSource : IImageSource
                     throw new RuncibleException(RuncibleErrors.RegistryManifestDigestMismatch, Name, tagOrDigest, actual, wanted);
                 }
 
-                client.Options.Log.LogMessage($"{Name}: manifest '{tagOrDigest}' arrived with digest {actual}, not {wanted}; fetching it again.");
+                _client.Options.Log.LogMessage($"{Name}: manifest '{tagOrDigest}' arrived with digest {actual}, not {wanted}; fetching it again.");
                 continue;
             }
 
@@ -157,20 +158,20 @@ public sealed class RegistryImageSource : IImageSource
         var what = $"blob {digest}";
         var path = $"v2/{Repository}/blobs/{digest}";
         long written = 0;
-        await client.WithRetriesAsync(Name, Registry, what, async () =>
+        var context = _client.CreateContext(Name, Registry, Repository, what);
+        await _client.WithRetriesAsync(context, async () =>
         {
             if (written > 0 && written == blob.Size)
             {
                 return true;
             }
 
-            using var response = await client.SendAsync(Name, Registry, Repository, path, null, written > 0 ? written : null, cancellationToken).ConfigureAwait(false);
+            using var response = await _client.SendAsync(context, path, null, written > 0 ? written : null, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 throw new RuncibleException(RuncibleErrors.RegistryBlobNotFound, Name, digest);
             }
 
-            RegistryClient.ThrowIfTransient(response);
             long skip = 0;
             if (response.StatusCode == HttpStatusCode.PartialContent)
             {
@@ -197,9 +198,9 @@ public sealed class RegistryImageSource : IImageSource
 
                 // A server that ignores Range sends everything again: skip what the destination already has.
                 skip = written;
-                if (written > 0 && Interlocked.Exchange(ref rangeIgnoredNoted, 1) == 0)
+                if (written > 0 && Interlocked.Exchange(ref _rangeIgnoredNoted, 1) == 0)
                 {
-                    client.Options.Log.LogMessage($"{Name}: the registry ignored a Range request; skipping the {written} bytes already written.");
+                    _client.Options.Log.LogMessage($"{Name}: the registry ignored a Range request; skipping the {written} bytes already written.");
                 }
             }
             else
@@ -214,7 +215,7 @@ public sealed class RegistryImageSource : IImageSource
                 using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 while (true)
                 {
-                    stall.CancelAfter(client.Options.RequestTimeout);
+                    stall.CancelAfter(_client.Options.RequestTimeout);
                     var read = await body.ReadAsync(buffer.AsMemory(0, CopyBufferSize), stall.Token).ConfigureAwait(false);
                     if (read == 0)
                     {
@@ -262,7 +263,7 @@ public sealed class RegistryImageSource : IImageSource
         try
         {
             var body = await RegistryClient.ReadCappedAsync(response.Content, 64 * 1024, "", "error body", cancellationToken,
-                client.Options.RequestTimeout).ConfigureAwait(false);
+                _client.Options.RequestTimeout).ConfigureAwait(false);
             var text = System.Text.Encoding.UTF8.GetString(body).Trim();
             text = text.Length > 300 ? text[..300] + "…" : text;
             return text.Length == 0 ? response.ReasonPhrase ?? "" : text;

@@ -1,14 +1,14 @@
-using System.Text.RegularExpressions;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.Images;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Registry;
 
 /// <summary>
-/// Registry host names, repository names and tags: their grammar (checked before they go into a URL),
+/// Registry host names, repository names and tags: checked against <see cref="ReferenceGrammar"/> before they go into a URL;
 /// Docker Hub's aliases, and which hosts count as loopback.
 /// </summary>
-public static partial class RegistryNames
+public static class RegistryNames
 {
     public const string DockerHub = "docker.io";
 
@@ -53,7 +53,7 @@ public static partial class RegistryNames
 
     public static void ValidateRegistry(string registry)
     {
-        if (!RegistryPattern().IsMatch(registry))
+        if (!ReferenceGrammar.IsDomain(registry))
         {
             throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "registry host", registry);
         }
@@ -61,7 +61,7 @@ public static partial class RegistryNames
 
     public static void ValidateRepository(string repository)
     {
-        if (repository.Length > 255 || !RepositoryPattern().IsMatch(repository))
+        if (repository.Length > ReferenceGrammar.MaxNameLength || !ReferenceGrammar.IsRepositoryPath(repository))
         {
             throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "repository name", repository);
         }
@@ -70,20 +70,9 @@ public static partial class RegistryNames
     /// <summary>A tag, or a digest (grammar-checked by <see cref="Digest"/>).</summary>
     public static void ValidateTagOrDigest(string tagOrDigest)
     {
-        if (tagOrDigest.Contains(':') ? !Digest.TryParse(tagOrDigest, out _) : !TagPattern().IsMatch(tagOrDigest))
+        if (tagOrDigest.Contains(':') ? !Digest.TryParse(tagOrDigest, out _) : !ReferenceGrammar.IsTag(tagOrDigest))
         {
             throw new RuncibleException(RuncibleErrors.InvalidRegistryName, "tag or digest", tagOrDigest);
         }
     }
-
-    // host: DNS labels or an IPv4 address, or a bracketed IPv6 literal; optional :port.
-    [GeneratedRegex(@"^(?:(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$", RegexOptions.CultureInvariant)]
-    private static partial Regex RegistryPattern();
-
-    // The distribution reference grammar for path components.
-    [GeneratedRegex(@"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex RepositoryPattern();
-
-    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TagPattern();
 }
