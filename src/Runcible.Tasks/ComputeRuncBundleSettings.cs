@@ -10,7 +10,7 @@ namespace Runcible.Tasks;
 /// as the .NET SDK does, and writes a settings stamp (only when it changed) that PublishRuncBundle uses
 /// as an input, so changing any setting rebuilds the bundle and changing none does nothing.
 /// </summary>
-public sealed class ComputeRuncBundleSettings : RuncibleTask
+public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
 {
     [Required]
     public string AssemblyName { get; set; } = "";
@@ -18,6 +18,9 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
     public string? RuntimeIdentifier { get; set; }
+    public string? ContainerRuntimeIdentifiers { get; set; }
+    public string? SdkRuntimeIdentifier { get; set; }
+    public string? ContainerRepository { get; set; }
     public string? TargetFramework { get; set; }
     public string? TargetFrameworks { get; set; }
     public string? Compression { get; set; }
@@ -35,7 +38,10 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? ContainerFamily { get; set; }
     public bool SelfContained { get; set; }
     public bool PublishAot { get; set; }
+    public bool PublishTrimmed { get; set; }
+    public bool InvariantGlobalization { get; set; }
     public bool UsesAspNetCore { get; set; }
+    public string? SdkVersion { get; set; }
 
     [Required]
     public string OutputDirectory { get; set; } = "";
@@ -57,34 +63,19 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     [Output] public string EffectiveCompressionLevel { get; private set; } = "";
     [Output] public string EffectiveWorkingDirectory { get; private set; } = "";
 
+    /// <summary>The bundle's runtime identifier: RuntimeIdentifier, or the default the .NET SDK's containers use.</summary>
+    [Output] public string EffectiveRuntimeIdentifier { get; private set; } = "";
+
     protected override void ExecuteCore()
     {
-        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
-        {
-            AssemblyName = AssemblyName,
-            BundleName = BundleName,
-            BundleVersion = BundleVersion,
-            RuntimeIdentifier = RuntimeIdentifier,
-            TargetFramework = TargetFramework,
-            TargetFrameworks = TargetFrameworks,
-            Compression = Compression,
-            CompressionLevel = CompressionLevel,
-            StopTimeout = StopTimeout,
-            WorkingDirectory = WorkingDirectory,
-            Rootless = Rootless,
-            WritableRootfs = WritableRootfs,
-            Notify = Notify,
-            Offline = Offline,
-            SourceDateEpoch = SourceDateEpoch,
-            Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
-        });
-
-        BaseImage = new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+        var settings = new BundleSettingsValidator().Validate(this.ToRawSettings(TargetFrameworks));
+        BaseImage = this.ResolveBaseImage(settings);
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
         EffectiveCompressionLevel = settings.Compression == BundleCompression.None ? "" : settings.CompressionLevel.ToString(System.Globalization.CultureInfo.InvariantCulture);
         EffectiveWorkingDirectory = settings.WorkingDirectory;
+        EffectiveRuntimeIdentifier = settings.RuntimeIdentifier;
         BundlePath = settings.TarballPath(OutputDirectory);
 
         var stamp = new StringBuilder()

@@ -10,7 +10,7 @@ namespace Runcible.Tasks;
 /// and returns the tarball. The concrete task (the composition root) supplies
 /// <see cref="CreateStages"/> with the fetch, unpack, runtime-config and host-runtime stages.
 /// </summary>
-public abstract class PublishRuncBundleTaskBase : RuncibleTask
+public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInputs
 {
     [Required] public string AssemblyName { get; set; } = "";
     [Required] public string PublishDirectory { get; set; } = "";
@@ -23,7 +23,10 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? ContainerBaseImage { get; set; }
     public string? ContainerFamily { get; set; }
     public bool PublishAot { get; set; }
+    public bool PublishTrimmed { get; set; }
+    public bool InvariantGlobalization { get; set; }
     public bool UsesAspNetCore { get; set; }
+    public string? SdkVersion { get; set; }
 
     /// <summary>
     /// Only start preparing the base part (pull, rootfs reads, compressed base part) in the background and return:
@@ -42,6 +45,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
     public string? RuntimeIdentifier { get; set; }
+    public string? ContainerRuntimeIdentifiers { get; set; }
+    public string? SdkRuntimeIdentifier { get; set; }
+    public string? ContainerRepository { get; set; }
     public string? TargetFramework { get; set; }
     public string? Compression { get; set; }
     public string? CompressionLevel { get; set; }
@@ -115,24 +121,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
 
     private (BundleSettings Settings, ContainerSettings Container) MapSettings()
     {
-        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
-        {
-            AssemblyName = AssemblyName,
-            BundleName = BundleName,
-            BundleVersion = BundleVersion,
-            RuntimeIdentifier = RuntimeIdentifier,
-            TargetFramework = TargetFramework,
-            Compression = Compression,
-            CompressionLevel = CompressionLevel,
-            StopTimeout = StopTimeout,
-            WorkingDirectory = WorkingDirectory,
-            Rootless = Rootless,
-            WritableRootfs = WritableRootfs,
-            Notify = Notify,
-            Offline = Offline,
-            SourceDateEpoch = SourceDateEpoch,
-            Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
-        });
+        var settings = new BundleSettingsValidator().Validate(this.ToRawSettings());
 
         var container = new ContainerSettings
         {
@@ -156,7 +145,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     // The effective reference from ComputeRuncBundleSettings; the early call, which runs before it, resolves it the same way.
     private string ResolveBaseImage(BundleSettings settings) => !string.IsNullOrWhiteSpace(BaseImage)
         ? BaseImage!.Trim()
-        : new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+        : this.ResolveBaseImage(settings);
 
     /// <summary>Where the early call leaves its work for the call after the publish: one per project instance (file and global properties).</summary>
     private string PreparationKey()

@@ -59,6 +59,16 @@ public sealed record RawBundleSettings
     public string? BundleName { get; init; }
     public string? BundleVersion { get; init; }
     public string? RuntimeIdentifier { get; init; }
+
+    /// <summary>The .NET SDK's ContainerRuntimeIdentifiers (';'-separated): with no <see cref="RuntimeIdentifier"/>, the first Linux one is the bundle's.</summary>
+    public string? ContainerRuntimeIdentifiers { get; init; }
+
+    /// <summary>The running SDK's own RID (NETCoreSdkPortableRuntimeIdentifier): failing all else, the bundle is for linux-&lt;its architecture&gt;.</summary>
+    public string? SdkRuntimeIdentifier { get; init; }
+
+    /// <summary>The .NET SDK's ContainerRepository: its last segment names the bundle when <see cref="BundleName"/> is not set.</summary>
+    public string? ContainerRepository { get; init; }
+
     public string? TargetFramework { get; init; }
     public string? TargetFrameworks { get; init; }
     public string? Compression { get; init; }

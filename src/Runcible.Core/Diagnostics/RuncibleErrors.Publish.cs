@@ -70,4 +70,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor InvalidCompressionLevel = new(
         "RUNCIBLE4017",
         "RuncBundleCompressionLevel '{0}' is not valid with RuncBundleCompression {1}: {2}.");
+
+    public static readonly ErrorDescriptor BaseImageNotInferable = new(
+        "RUNCIBLE4040",
+        "Cannot infer a base image as the .NET SDK would: {0}. Set ContainerBaseImage (or fix the runtime identifiers).");
 }
