@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;
 
@@ -46,6 +47,9 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     [Required]
     public string OutputDirectory { get; set; } = "";
 
+    /// <summary>The .NET SDK container properties the project itself set that a bundle cannot honour (one item each, by name): warned about.</summary>
+    public ITaskItem[] UnhonouredProperties { get; set; } = [];
+
     /// <summary>Every other setting that should rebuild the bundle when it changes (ports, env, labels, user…), one per item.</summary>
     public ITaskItem[] StampInputs { get; set; } = [];
 
@@ -70,6 +74,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     {
         var settings = new BundleSettingsValidator().Validate(this.ToRawSettings(TargetFrameworks));
         BaseImage = this.ResolveBaseImage(settings);
+        WarnAboutUnhonouredProperties(settings);
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
@@ -96,6 +101,22 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
 
         var bytes = Encoding.UTF8.GetBytes(stamp.ToString());
         WriteIfChanged(StampFile, Encoding.UTF8.GetBytes(Convert.ToHexString(SHA256.HashData(bytes)) + "\n"));
+    }
+
+    private void WarnAboutUnhonouredProperties(BundleSettings settings)
+    {
+        foreach (var name in UnhonouredProperties.Select(i => i.ItemSpec).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (UnhonouredContainerProperties.Reasons.TryGetValue(name, out var reason))
+            {
+                BuildLog.LogWarning(RuncibleErrors.UnhonouredContainerProperty, name, reason);
+            }
+        }
+
+        if (UnhonouredContainerProperties.SeveralRuntimeIdentifiers(RuntimeIdentifier, ContainerRuntimeIdentifiers, settings.RuntimeIdentifier) is { } note)
+        {
+            BuildLog.LogWarning(RuncibleErrors.UnhonouredContainerProperty, "ContainerRuntimeIdentifiers", note);
+        }
     }
 
     private static bool IsWellKnownMetadata(string name) => name is

@@ -69,6 +69,15 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     public ITaskItem[] Ports { get; set; } = [];
     public ITaskItem[] EnvironmentVariables { get; set; } = [];
     public ITaskItem[] Labels { get; set; } = [];
+
+    /// <summary>Labels the .NET SDK generates from project properties (ContainerGenerateLabels); the project's Labels win over them.</summary>
+    public ITaskItem[] GeneratedLabels { get; set; } = [];
+
+    /// <summary>Add <c>org.opencontainers.image.base.name</c> (ContainerGenerateLabels and ContainerGenerateLabelsImageBaseName).</summary>
+    public bool GenerateBaseNameLabel { get; set; }
+
+    /// <summary>Add the creation time labels, from SOURCE_DATE_EPOCH only (ContainerGenerateLabels and ContainerGenerateLabelsImageCreated).</summary>
+    public bool GenerateCreatedLabel { get; set; }
     public ITaskItem[] AppCommand { get; set; } = [];
     public ITaskItem[] AppCommandArgs { get; set; } = [];
     public ITaskItem[] DefaultArgs { get; set; } = [];
@@ -85,6 +94,14 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
 
         var (settings, container) = MapSettings();
         var baseImage = ResolveBaseImage(settings);
+        container = container with
+        {
+            Labels = Core.Bundle.GeneratedLabels.Merge(
+                GeneratedLabels.Select(l => new KeyValuePair<string, string>(l.ItemSpec, l.GetMetadata("Value"))),
+                GenerateBaseNameLabel ? baseImage : null,
+                GenerateCreatedLabel && !string.IsNullOrWhiteSpace(SourceDateEpoch) ? settings.Created : null,
+                container.Labels),
+        };
         var log = BuildLog;
         var prepared = CompleteBasePreparation(settings, baseImage, ref log);
 
@@ -139,6 +156,10 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
         };
+
+        // Checked again by the config stage; here so that a typo fails the build before the base image is pulled.
+        _ = Core.RuntimeSpec.RuntimeConfigStage.ParseInstruction(container.AppCommandInstruction);
+        _ = Core.RuntimeSpec.RuntimeConfigStage.ParseOpenFilesLimit(container.OpenFilesLimit);
         return (settings, container);
     }
 

@@ -74,4 +74,8 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor BaseImageNotInferable = new(
         "RUNCIBLE4040",
         "Cannot infer a base image as the .NET SDK would: {0}. Set ContainerBaseImage (or fix the runtime identifiers).");
+
+    public static readonly ErrorDescriptor UnhonouredContainerProperty = new(
+        "RUNCIBLE4041",
+        "The project sets the .NET SDK container property {0}, which a runc bundle cannot honour: {1}.");
 }
