@@ -70,7 +70,7 @@ internal static class BundleTaskInputs
     };
 
     /// <summary><c>ContainerBaseImage</c>, or the image the .NET SDK would infer for these settings.</summary>
-    public static string ResolveBaseImage(this IBundleTaskInputs task, BundleSettings settings) =>
+    public static string ContainerOrInferredBaseImage(this IBundleTaskInputs task, BundleSettings settings) =>
         new BaseImageInference().Resolve(task.ContainerBaseImage, new BaseImageInputs(
             settings.TargetFramework,
             task.SelfContained,

@@ -73,7 +73,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     protected override void ExecuteCore()
     {
         var settings = new BundleSettingsValidator().Validate(this.ToRawSettings(TargetFrameworks));
-        BaseImage = this.ResolveBaseImage(settings);
+        BaseImage = this.ContainerOrInferredBaseImage(settings);
         WarnAboutUnhonouredProperties(settings);
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;

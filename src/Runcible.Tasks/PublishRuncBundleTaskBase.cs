@@ -166,7 +166,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     // The effective reference from ComputeRuncBundleSettings; the early call, which runs before it, resolves it the same way.
     private string ResolveBaseImage(BundleSettings settings) => !string.IsNullOrWhiteSpace(BaseImage)
         ? BaseImage!.Trim()
-        : this.ResolveBaseImage(settings);
+        : this.ContainerOrInferredBaseImage(settings);
 
     /// <summary>Where the early call leaves its work for the call after the publish: one per project instance (file and global properties).</summary>
     private string PreparationKey()
