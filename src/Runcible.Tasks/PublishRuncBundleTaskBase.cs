@@ -284,23 +284,25 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
             }
 
             log = new DeduplicatingBuildLog(log);
+            // What the work logged before this task ran is shown now; what it logs while this task waits, as it happens.
+            preparation.Log.ForwardTo(log);
             try
             {
-                var prepared = preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
-                preparation.Log.ReplayTo(log);
-                return prepared;
+                return preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
             }
             catch (RuncibleException)
             {
                 // The same image and settings: building it again would fail the same way (after the same timeouts).
-                preparation.Log.ReplayTo(log);
                 throw;
             }
             catch (Exception e) when (!CancellationToken.IsCancellationRequested)
             {
-                preparation.Log.ReplayTo(log);
                 log.LogMessage($"Runcible: preparing the base part ahead failed ({e.GetType().Name}: {e.Message}); it is built now.");
                 return null;
+            }
+            finally
+            {
+                preparation.Log.StopForwarding();
             }
         }
     }

@@ -38,6 +38,8 @@ public sealed class SdkConventionsPublishTests(SdkPackageFixture sdk, SharedRegi
             environment,
             timeout: TimeSpan.FromMinutes(8)).EnsureSuccess("publish HelloWorker without -r");
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(publish.StandardOutput, "warning RUNCIBLE4041: [^\n]*ContainerImageTags"));
+        // The pull's progress shows at the default verbosity, also when the early base part pulled.
+        Assert.Contains("Runcible: pulled " + registry.Host + "/runtime:latest", publish.StandardOutput);
 
         // No RID: the publish output is portable, under bin/Release/net10.0/, and so is the tarball.
         var tarball = Path.Combine(Path.GetDirectoryName(project)!, "bin", "Release", "net10.0", "ticker-1.0.0.tar.gz");
