@@ -105,13 +105,8 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
         Assert.DoesNotMatch(@"RUNCIBLE1\d{3}", result.StandardOutput);
     }
 
-    private static Dictionary<string, string> Labels(Infrastructure.ProcessResult result)
-    {
-        result.EnsureSuccess("msbuild");
-        var json = result.StandardOutput[result.StandardOutput.IndexOf('{')..];
-        using var doc = System.Text.Json.JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("Items").TryGetProperty("_RuncGeneratedLabel", out var items)
+    private static Dictionary<string, string> Labels(Infrastructure.ProcessResult result) =>
+        SdkPackageFixture.OutputJson(result).GetProperty("Items").TryGetProperty("_RuncGeneratedLabel", out var items)
             ? items.EnumerateArray().ToDictionary(i => i.GetProperty("Identity").GetString()!, i => i.GetProperty("Value").GetString()!)
             : [];
-    }
 }

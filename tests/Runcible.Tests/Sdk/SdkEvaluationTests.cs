@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Sdk;
@@ -23,13 +22,8 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         </Project>
         """;
 
-    private static Dictionary<string, string> Properties(ProcessResult result)
-    {
-        result.EnsureSuccess("dotnet msbuild");
-        var json = result.StandardOutput[result.StandardOutput.IndexOf('{')..];
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("Properties").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
-    }
+    private static Dictionary<string, string> Properties(ProcessResult result) =>
+        SdkPackageFixture.OutputJson(result).GetProperty("Properties").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
 
     [Fact]
     public void ThePackageShipsSdkBuildAndTasksButNoMSBuildAssemblies()

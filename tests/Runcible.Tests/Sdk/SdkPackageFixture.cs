@@ -70,6 +70,14 @@ public sealed class SdkPackageFixture : IDisposable
     public ProcessResult MSBuild(string project, params string[] arguments) =>
         ProcessRunner.Run("dotnet", ["msbuild", project, "-restore", "-nodeReuse:false", "-nologo", .. arguments], Path.GetDirectoryName(project), Environment, timeout: TimeSpan.FromMinutes(5));
 
+    /// <summary>The JSON document <c>dotnet msbuild -getProperty:/-getItem:</c> prints, after whatever was logged before it.</summary>
+    public static System.Text.Json.JsonElement OutputJson(ProcessResult result)
+    {
+        result.EnsureSuccess("dotnet msbuild");
+        using var doc = System.Text.Json.JsonDocument.Parse(result.StandardOutput[result.StandardOutput.IndexOf('{')..]);
+        return doc.RootElement.Clone();
+    }
+
     public void Dispose() => _temp.Dispose();
 }
 
