@@ -20,6 +20,9 @@ public interface IBundleTaskInputs
     /// <summary>ContainerRepository: its last segment names the bundle when RuncBundleName is not set.</summary>
     string? ContainerRepository { get; }
 
+    /// <summary>"true" in the per-RID publishes of a ContainerRuntimeIdentifiers build: the tarball's name ends in -&lt;rid&gt;.</summary>
+    string? RuntimeIdentifierInFileName { get; }
+
     string? TargetFramework { get; }
     string? Compression { get; }
     string? CompressionLevel { get; }
@@ -55,6 +58,7 @@ internal static class BundleTaskInputs
         ContainerRuntimeIdentifiers = task.ContainerRuntimeIdentifiers,
         SdkRuntimeIdentifier = task.SdkRuntimeIdentifier,
         ContainerRepository = task.ContainerRepository,
+        RuntimeIdentifierInFileName = task.RuntimeIdentifierInFileName,
         TargetFramework = task.TargetFramework,
         TargetFrameworks = targetFrameworks,
         Compression = task.Compression,

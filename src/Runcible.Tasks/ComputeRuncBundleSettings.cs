@@ -22,6 +22,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     public string? ContainerRuntimeIdentifiers { get; set; }
     public string? SdkRuntimeIdentifier { get; set; }
     public string? ContainerRepository { get; set; }
+    public string? RuntimeIdentifierInFileName { get; set; }
     public string? TargetFramework { get; set; }
     public string? TargetFrameworks { get; set; }
     public string? Compression { get; set; }
@@ -74,7 +75,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     {
         var settings = new BundleSettingsValidator().Validate(this.ToRawSettings(TargetFrameworks));
         BaseImage = this.ContainerOrInferredBaseImage(settings);
-        WarnAboutUnhonouredProperties(settings);
+        WarnAboutUnhonouredProperties();
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
@@ -103,7 +104,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
         WriteIfChanged(StampFile, Encoding.UTF8.GetBytes(Convert.ToHexString(SHA256.HashData(bytes)) + "\n"));
     }
 
-    private void WarnAboutUnhonouredProperties(BundleSettings settings)
+    private void WarnAboutUnhonouredProperties()
     {
         foreach (var name in UnhonouredProperties.Select(i => i.ItemSpec).Distinct(StringComparer.OrdinalIgnoreCase))
         {
@@ -111,11 +112,6 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
             {
                 BuildLog.LogWarning(RuncibleErrors.UnhonouredContainerProperty, name, reason);
             }
-        }
-
-        if (UnhonouredContainerProperties.SeveralRuntimeIdentifiers(RuntimeIdentifier, ContainerRuntimeIdentifiers, settings.RuntimeIdentifier) is { } note)
-        {
-            BuildLog.LogWarning(RuncibleErrors.UnhonouredContainerProperty, "ContainerRuntimeIdentifiers", note);
         }
     }
 

@@ -48,6 +48,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     public string? ContainerRuntimeIdentifiers { get; set; }
     public string? SdkRuntimeIdentifier { get; set; }
     public string? ContainerRepository { get; set; }
+    public string? RuntimeIdentifierInFileName { get; set; }
     public string? TargetFramework { get; set; }
     public string? Compression { get; set; }
     public string? CompressionLevel { get; set; }
@@ -131,6 +132,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
         var item = new Microsoft.Build.Utilities.TaskItem(result.Path);
         item.SetMetadata("BundleName", settings.Name);
         item.SetMetadata("BundleVersion", settings.Version);
+        item.SetMetadata("RuntimeIdentifier", settings.RuntimeIdentifier);
         item.SetMetadata("AppLayerDigest", result.AppLayerDigest);
         item.SetMetadata("ReusedBaseChunk", result.ReusedBaseChunk ? "true" : "false");
         Bundle = item;

@@ -69,6 +69,9 @@ public sealed record RawBundleSettings
     /// <summary>The .NET SDK's ContainerRepository: its last segment names the bundle when <see cref="BundleName"/> is not set.</summary>
     public string? ContainerRepository { get; init; }
 
+    /// <summary>"true" in the per-RID publishes of a ContainerRuntimeIdentifiers build: <see cref="BundleSettings.RuntimeIdentifierInFileName"/>.</summary>
+    public string? RuntimeIdentifierInFileName { get; init; }
+
     public string? TargetFramework { get; init; }
     public string? TargetFrameworks { get; init; }
     public string? Compression { get; init; }
@@ -104,7 +107,10 @@ public sealed record BundleSettings(
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
     public string BundleId => $"{Name}-{Version}";
 
-    public string FileName => BundleId + Compression switch
+    /// <summary>One bundle per runtime identifier from one publish: the file is <c>&lt;name&gt;-&lt;version&gt;-&lt;rid&gt;</c> (the tree inside is the same).</summary>
+    public bool RuntimeIdentifierInFileName { get; init; }
+
+    public string FileName => BundleId + (RuntimeIdentifierInFileName ? "-" + RuntimeIdentifier : "") + Compression switch
     {
         BundleCompression.Gzip => ".tar.gz",
         BundleCompression.Zstd => ".tar.zst",

@@ -141,7 +141,10 @@ public sealed partial class BundleSettingsValidator
             Bool("RuncNotify", raw.Notify),
             Bool("RuncOffline", raw.Offline),
             created,
-            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList());
+            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList())
+        {
+            RuntimeIdentifierInFileName = Bool("RuntimeIdentifierInFileName", raw.RuntimeIdentifierInFileName),
+        };
     }
 
     /// <summary>

@@ -14,22 +14,4 @@ public static class UnhonouredContainerProperties
         ["ContainerEntrypoint"] = "the bundle's process is ContainerAppCommand (with ContainerAppCommandInstruction); set that instead",
         ["ContainerEntrypointArgs"] = "the bundle's process arguments are ContainerAppCommandArgs and ContainerDefaultArgs; set those instead",
     };
-
-    /// <summary>
-    /// The warning for runtime identifiers taken from a list (no RuntimeIdentifier), when the list has more than
-    /// the one the bundle is for; null when there is nothing to say.
-    /// </summary>
-    public static string? SeveralRuntimeIdentifiers(string? runtimeIdentifier, string? containerRuntimeIdentifiers, string chosen)
-    {
-        if (!string.IsNullOrWhiteSpace(runtimeIdentifier))
-        {
-            return null;
-        }
-
-        var others = (containerRuntimeIdentifiers ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(r => r != chosen).Distinct(StringComparer.Ordinal).ToList();
-        return others.Count == 0
-            ? null
-            : $"one bundle is built per publish, this one for {chosen}; publish again with -r <rid> for {string.Join(", ", others.Where(r => r.StartsWith("linux-", StringComparison.Ordinal)).DefaultIfEmpty("none of the others: they are not Linux ones"))}";
-    }
 }

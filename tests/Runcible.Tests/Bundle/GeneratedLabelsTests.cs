@@ -21,22 +21,4 @@ public class GeneratedLabelsTests
         Assert.DoesNotContain(noEpoch, l => l.Key.EndsWith(".created", StringComparison.Ordinal) || l.Key.EndsWith("base.name", StringComparison.Ordinal));
         Assert.Equal(2, noEpoch.Count);
     }
-
-    [Theory]
-    [InlineData(null, null)]
-    [InlineData("linux-x64", null)]
-    [InlineData("", "linux-x64")]
-    public void OneOrNoRuntimeIdentifierListedIsNothingToSay(string? listed, string? rid) =>
-        Assert.Null(UnhonouredContainerProperties.SeveralRuntimeIdentifiers(rid, listed, "linux-x64"));
-
-    [Fact]
-    public void SeveralListedRuntimeIdentifiersWithoutOneSetAreWarnedAbout()
-    {
-        Assert.Null(UnhonouredContainerProperties.SeveralRuntimeIdentifiers("linux-x64", "linux-x64;linux-arm64", "linux-x64"));
-        var note = UnhonouredContainerProperties.SeveralRuntimeIdentifiers("", "linux-x64;linux-arm64;win-x64", "linux-x64");
-        Assert.NotNull(note);
-        Assert.Contains("for linux-x64", note);
-        Assert.Contains("-r <rid> for linux-arm64", note);
-        Assert.DoesNotContain("win-x64", note);
-    }
 }

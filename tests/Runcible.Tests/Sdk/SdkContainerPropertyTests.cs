@@ -54,16 +54,16 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
         Assert.DoesNotContain("RUNCIBLE4041", result.StandardOutput);
     }
 
-    /// <summary>Without a runtime identifier, a list of several gives one bundle for the first Linux one, and says so.</summary>
+    /// <summary>Without a runtime identifier, one Linux RID among ContainerRuntimeIdentifiers is the bundle's, with nothing to warn about.</summary>
     [Fact]
-    public void SeveralContainerRuntimeIdentifiersBuildOneBundleAndSaySo()
+    public void OneLinuxContainerRuntimeIdentifierIsTheBundles()
     {
-        var project = Project("<RuntimeIdentifier></RuntimeIdentifier><ContainerRuntimeIdentifiers>win-x64;linux-arm64;linux-x64</ContainerRuntimeIdentifiers>");
+        var project = Project("<RuntimeIdentifier></RuntimeIdentifier><ContainerRuntimeIdentifiers>win-x64;linux-arm64</ContainerRuntimeIdentifiers>");
         var result = sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-v:m").EnsureSuccess("msbuild");
-        var warning = Assert.Single(Warnings(result.StandardOutput));
-        Assert.Contains("ContainerRuntimeIdentifiers", warning);
-        Assert.Contains("this one for linux-arm64", warning);
-        Assert.Contains("-r <rid> for linux-x64", warning);
+        Assert.Empty(Warnings(result.StandardOutput));
+        var json = SdkPackageFixture.OutputJson(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-getProperty:ContainerRuntimeIdentifier", "-getProperty:RuncBundlePath"));
+        Assert.Equal("linux-arm64", json.GetProperty("Properties").GetProperty("ContainerRuntimeIdentifier").GetString());
+        Assert.EndsWith("props-app-1.0.0.tar.gz", json.GetProperty("Properties").GetProperty("RuncBundlePath").GetString());
     }
 
     /// <summary>ContainerGenerateLabels (default true): the SDK's labels from the same properties; its switches turn each off.</summary>
