@@ -34,18 +34,8 @@ public sealed class MultiArchPublishTests(SdkPackageFixture sdk, SharedRegistrie
               </ItemGroup>
             </Project>
             """);
-        var publish = ProcessRunner.Run(
-            "dotnet",
-            [
-                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:m",
-                "-p:PublishRuncBundle=true",
-                "-p:ContainerBaseImage=" + registry.Host + "/multiarch:latest",
-                "-p:RuncCacheDirectory=" + work.Combine("cache"),
-                "-p:RuncOpenFilesLimit=4096",
-            ],
-            Path.GetDirectoryName(project),
-            sdk.Environment,
-            timeout: TimeSpan.FromMinutes(8)).EnsureSuccess("publish for two architectures");
+        var publish = SampleProjects.PublishFor(project, null, registry.Host + "/multiarch:latest", work.Combine("cache"), sdk.Environment)
+            .EnsureSuccess("publish for two architectures");
         Assert.Contains("no bundle for win-x64", publish.StandardOutput);
 
         foreach (var (rid, arch) in new[] { ("linux-x64", "amd64"), ("linux-arm64", "arm64") })

@@ -22,21 +22,9 @@ public sealed class SdkConventionsPublishTests(SdkPackageFixture sdk, SharedRegi
         var project = SampleProjects.Copy(sdk, "HelloWorker");
         var environment = sdk.Environment;
         environment["SOURCE_DATE_EPOCH"] = "1700000000";
-        var publish = ProcessRunner.Run(
-            "dotnet",
-            [
-                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:m", "-clp:NoSummary",
-                "-p:PublishRuncBundle=true",
-                "-p:ContainerBaseImage=" + registry.Host + "/runtime:latest",
-                "-p:RuncCacheDirectory=" + work.Combine("cache"),
-                "-p:RuncOpenFilesLimit=4096",
-                "-p:ContainerWorkingDirectory=/app/",
-                "-p:ContainerImageTags=1.0.0%3Blatest",
-                "-p:ContainerRepository=myorg/ticker",
-            ],
-            Path.GetDirectoryName(project),
-            environment,
-            timeout: TimeSpan.FromMinutes(8)).EnsureSuccess("publish HelloWorker without -r");
+        var publish = SampleProjects.PublishFor(project, null, registry.Host + "/runtime:latest", work.Combine("cache"), environment,
+                "-clp:NoSummary", "-p:ContainerWorkingDirectory=/app/", "-p:ContainerImageTags=1.0.0%3Blatest", "-p:ContainerRepository=myorg/ticker")
+            .EnsureSuccess("publish HelloWorker without -r");
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(publish.StandardOutput, "warning RUNCIBLE4041: [^\n]*ContainerImageTags"));
         // The pull's progress shows at the default verbosity, also when the early base part pulled.
         Assert.Contains("Runcible: pulled " + registry.Host + "/runtime:latest", publish.StandardOutput);
