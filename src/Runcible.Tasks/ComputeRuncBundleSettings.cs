@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;
 
@@ -10,7 +11,7 @@ namespace Runcible.Tasks;
 /// as the .NET SDK does, and writes a settings stamp (only when it changed) that PublishRuncBundle uses
 /// as an input, so changing any setting rebuilds the bundle and changing none does nothing.
 /// </summary>
-public sealed class ComputeRuncBundleSettings : RuncibleTask
+public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
 {
     [Required]
     public string AssemblyName { get; set; } = "";
@@ -18,6 +19,10 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
     public string? RuntimeIdentifier { get; set; }
+    public string? ContainerRuntimeIdentifiers { get; set; }
+    public string? SdkRuntimeIdentifier { get; set; }
+    public string? ContainerRepository { get; set; }
+    public string? RuntimeIdentifierInFileName { get; set; }
     public string? TargetFramework { get; set; }
     public string? TargetFrameworks { get; set; }
     public string? Compression { get; set; }
@@ -35,10 +40,16 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? ContainerFamily { get; set; }
     public bool SelfContained { get; set; }
     public bool PublishAot { get; set; }
+    public bool PublishTrimmed { get; set; }
+    public bool InvariantGlobalization { get; set; }
     public bool UsesAspNetCore { get; set; }
+    public string? SdkVersion { get; set; }
 
     [Required]
     public string OutputDirectory { get; set; } = "";
+
+    /// <summary>The .NET SDK container properties the project itself set that a bundle cannot honour (one item each, by name): warned about.</summary>
+    public ITaskItem[] UnhonouredProperties { get; set; } = [];
 
     /// <summary>Every other setting that should rebuild the bundle when it changes (ports, env, labels, user…), one per item.</summary>
     public ITaskItem[] StampInputs { get; set; } = [];
@@ -57,34 +68,20 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     [Output] public string EffectiveCompressionLevel { get; private set; } = "";
     [Output] public string EffectiveWorkingDirectory { get; private set; } = "";
 
+    /// <summary>The bundle's runtime identifier: RuntimeIdentifier, or the default the .NET SDK's containers use.</summary>
+    [Output] public string EffectiveRuntimeIdentifier { get; private set; } = "";
+
     protected override void ExecuteCore()
     {
-        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
-        {
-            AssemblyName = AssemblyName,
-            BundleName = BundleName,
-            BundleVersion = BundleVersion,
-            RuntimeIdentifier = RuntimeIdentifier,
-            TargetFramework = TargetFramework,
-            TargetFrameworks = TargetFrameworks,
-            Compression = Compression,
-            CompressionLevel = CompressionLevel,
-            StopTimeout = StopTimeout,
-            WorkingDirectory = WorkingDirectory,
-            Rootless = Rootless,
-            WritableRootfs = WritableRootfs,
-            Notify = Notify,
-            Offline = Offline,
-            SourceDateEpoch = SourceDateEpoch,
-            Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
-        });
-
-        BaseImage = new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+        var settings = new BundleSettingsValidator().Validate(this.ToRawSettings(TargetFrameworks));
+        BaseImage = this.ContainerOrInferredBaseImage(settings);
+        WarnAboutUnhonouredProperties();
         NormalizedBundleName = settings.Name;
         NormalizedBundleVersion = settings.Version;
         EffectiveCompression = settings.Compression.ToString().ToLowerInvariant();
         EffectiveCompressionLevel = settings.Compression == BundleCompression.None ? "" : settings.CompressionLevel.ToString(System.Globalization.CultureInfo.InvariantCulture);
         EffectiveWorkingDirectory = settings.WorkingDirectory;
+        EffectiveRuntimeIdentifier = settings.RuntimeIdentifier;
         BundlePath = settings.TarballPath(OutputDirectory);
 
         var stamp = new StringBuilder()
@@ -105,6 +102,17 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
 
         var bytes = Encoding.UTF8.GetBytes(stamp.ToString());
         WriteIfChanged(StampFile, Encoding.UTF8.GetBytes(Convert.ToHexString(SHA256.HashData(bytes)) + "\n"));
+    }
+
+    private void WarnAboutUnhonouredProperties()
+    {
+        foreach (var name in UnhonouredProperties.Select(i => i.ItemSpec).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (UnhonouredContainerProperties.Reasons.TryGetValue(name, out var reason))
+            {
+                BuildLog.LogWarning(RuncibleErrors.UnhonouredContainerProperty, name, reason);
+            }
+        }
     }
 
     private static bool IsWellKnownMetadata(string name) => name is

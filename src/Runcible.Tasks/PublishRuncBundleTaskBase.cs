@@ -10,7 +10,7 @@ namespace Runcible.Tasks;
 /// and returns the tarball. The concrete task (the composition root) supplies
 /// <see cref="CreateStages"/> with the fetch, unpack, runtime-config and host-runtime stages.
 /// </summary>
-public abstract class PublishRuncBundleTaskBase : RuncibleTask
+public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInputs
 {
     [Required] public string AssemblyName { get; set; } = "";
     [Required] public string PublishDirectory { get; set; } = "";
@@ -23,7 +23,10 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? ContainerBaseImage { get; set; }
     public string? ContainerFamily { get; set; }
     public bool PublishAot { get; set; }
+    public bool PublishTrimmed { get; set; }
+    public bool InvariantGlobalization { get; set; }
     public bool UsesAspNetCore { get; set; }
+    public string? SdkVersion { get; set; }
 
     /// <summary>
     /// Only start preparing the base part (pull, rootfs reads, compressed base part) in the background and return:
@@ -42,6 +45,10 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? BundleName { get; set; }
     public string? BundleVersion { get; set; }
     public string? RuntimeIdentifier { get; set; }
+    public string? ContainerRuntimeIdentifiers { get; set; }
+    public string? SdkRuntimeIdentifier { get; set; }
+    public string? ContainerRepository { get; set; }
+    public string? RuntimeIdentifierInFileName { get; set; }
     public string? TargetFramework { get; set; }
     public string? Compression { get; set; }
     public string? CompressionLevel { get; set; }
@@ -69,6 +76,15 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public ITaskItem[] Ports { get; set; } = [];
     public ITaskItem[] EnvironmentVariables { get; set; } = [];
     public ITaskItem[] Labels { get; set; } = [];
+
+    /// <summary>Labels the .NET SDK generates from project properties (ContainerGenerateLabels); the project's Labels win over them.</summary>
+    public ITaskItem[] GeneratedLabels { get; set; } = [];
+
+    /// <summary>Add <c>org.opencontainers.image.base.name</c> (ContainerGenerateLabels and ContainerGenerateLabelsImageBaseName).</summary>
+    public bool GenerateBaseNameLabel { get; set; }
+
+    /// <summary>Add the creation time labels, from SOURCE_DATE_EPOCH only (ContainerGenerateLabels and ContainerGenerateLabelsImageCreated).</summary>
+    public bool GenerateCreatedLabel { get; set; }
     public ITaskItem[] AppCommand { get; set; } = [];
     public ITaskItem[] AppCommandArgs { get; set; } = [];
     public ITaskItem[] DefaultArgs { get; set; } = [];
@@ -85,6 +101,14 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
 
         var (settings, container) = MapSettings();
         var baseImage = ResolveBaseImage(settings);
+        container = container with
+        {
+            Labels = Core.Bundle.GeneratedLabels.Merge(
+                GeneratedLabels.Select(l => new KeyValuePair<string, string>(l.ItemSpec, l.GetMetadata("Value"))),
+                GenerateBaseNameLabel ? baseImage : null,
+                GenerateCreatedLabel && !string.IsNullOrWhiteSpace(SourceDateEpoch) ? settings.Created : null,
+                container.Labels),
+        };
         var log = BuildLog;
         var prepared = CompleteBasePreparation(settings, baseImage, ref log);
 
@@ -115,6 +139,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
         var item = new Microsoft.Build.Utilities.TaskItem(result.Path);
         item.SetMetadata("BundleName", settings.Name);
         item.SetMetadata("BundleVersion", settings.Version);
+        item.SetMetadata("RuntimeIdentifier", settings.RuntimeIdentifier);
         item.SetMetadata("AppLayerDigest", result.AppLayerDigest);
         item.SetMetadata("ReusedBaseChunk", result.ReusedBaseChunk ? "true" : "false");
         Bundle = item;
@@ -122,24 +147,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
 
     private (BundleSettings Settings, ContainerSettings Container) MapSettings()
     {
-        var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
-        {
-            AssemblyName = AssemblyName,
-            BundleName = BundleName,
-            BundleVersion = BundleVersion,
-            RuntimeIdentifier = RuntimeIdentifier,
-            TargetFramework = TargetFramework,
-            Compression = Compression,
-            CompressionLevel = CompressionLevel,
-            StopTimeout = StopTimeout,
-            WorkingDirectory = WorkingDirectory,
-            Rootless = Rootless,
-            WritableRootfs = WritableRootfs,
-            Notify = Notify,
-            Offline = Offline,
-            SourceDateEpoch = SourceDateEpoch,
-            Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
-        });
+        var settings = new BundleSettingsValidator().Validate(this.ToRawSettings());
 
         var container = new ContainerSettings
         {
@@ -158,13 +166,17 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
             SeccompProfile = string.IsNullOrWhiteSpace(SeccompProfile) ? null : SeccompProfile,
         };
+
+        // Checked again by the config stage; here so that a typo fails the build before the base image is pulled.
+        _ = Core.RuntimeSpec.RuntimeConfigStage.ParseInstruction(container.AppCommandInstruction);
+        _ = Core.RuntimeSpec.RuntimeConfigStage.ParseOpenFilesLimit(container.OpenFilesLimit);
         return (settings, container);
     }
 
     // The effective reference from ComputeRuncBundleSettings; the early call, which runs before it, resolves it the same way.
     private string ResolveBaseImage(BundleSettings settings) => !string.IsNullOrWhiteSpace(BaseImage)
         ? BaseImage!.Trim()
-        : new BaseImageInference().Resolve(ContainerBaseImage, new BaseImageInputs(settings.TargetFramework, SelfContained, PublishAot, UsesAspNetCore, ContainerFamily));
+        : this.ContainerOrInferredBaseImage(settings);
 
     /// <summary>Where the early call leaves its work for the call after the publish: one per project instance (file and global properties).</summary>
     private string PreparationKey()
@@ -284,23 +296,25 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             }
 
             log = new DeduplicatingBuildLog(log);
+            // What the work logged before this task ran is shown now; what it logs while this task waits, as it happens.
+            preparation.Log.ForwardTo(log);
             try
             {
-                var prepared = preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
-                preparation.Log.ReplayTo(log);
-                return prepared;
+                return preparation.Completion.WaitAsync(CancellationToken).GetAwaiter().GetResult();
             }
             catch (RuncibleException)
             {
                 // The same image and settings: building it again would fail the same way (after the same timeouts).
-                preparation.Log.ReplayTo(log);
                 throw;
             }
             catch (Exception e) when (!CancellationToken.IsCancellationRequested)
             {
-                preparation.Log.ReplayTo(log);
                 log.LogMessage($"Runcible: preparing the base part ahead failed ({e.GetType().Name}: {e.Message}); it is built now.");
                 return null;
+            }
+            finally
+            {
+                preparation.Log.StopForwarding();
             }
         }
     }

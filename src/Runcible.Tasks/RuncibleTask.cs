@@ -73,8 +73,9 @@ public abstract class RuncibleTask : MSBuildTask, ICancelableTask
 
     private sealed class TaskBuildLog(RuncibleTask task) : IBuildLog
     {
+        // Important messages (pull progress, throttled) at high importance: a default `dotnet publish` shows them, as it shows the SDK's own pull and push progress.
         public void LogMessage(string message, bool important = false) =>
-            task.Log.LogMessage(important ? MessageImportance.Normal : MessageImportance.Low, message);
+            task.Log.LogMessage(important ? MessageImportance.High : MessageImportance.Low, message);
 
         public void LogWarning(ErrorDescriptor warning, params object?[] args) =>
             task.Log.LogWarning(subcategory: null, warning.Code, helpKeyword: null, file: null, lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0, message: warning.Format(args));

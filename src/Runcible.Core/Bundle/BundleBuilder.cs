@@ -182,7 +182,8 @@ public sealed class BundleBuilder
             config.ContainerUid,
             config.ContainerGid,
             config.DataDirectories,
-            extraFiles);
+            extraFiles,
+            request.Container.Labels);
         cancellationToken.ThrowIfCancellationRequested();
         var pending = _writer.Prepare(content, request.OutputDirectory);
 

@@ -59,6 +59,19 @@ public sealed record RawBundleSettings
     public string? BundleName { get; init; }
     public string? BundleVersion { get; init; }
     public string? RuntimeIdentifier { get; init; }
+
+    /// <summary>The .NET SDK's ContainerRuntimeIdentifiers (';'-separated): with no <see cref="RuntimeIdentifier"/>, the first Linux one is the bundle's.</summary>
+    public string? ContainerRuntimeIdentifiers { get; init; }
+
+    /// <summary>The running SDK's own RID (NETCoreSdkPortableRuntimeIdentifier): failing all else, the bundle is for linux-&lt;its architecture&gt;.</summary>
+    public string? SdkRuntimeIdentifier { get; init; }
+
+    /// <summary>The .NET SDK's ContainerRepository: its last segment names the bundle when <see cref="BundleName"/> is not set.</summary>
+    public string? ContainerRepository { get; init; }
+
+    /// <summary>"true" in the per-RID publishes of a ContainerRuntimeIdentifiers build: <see cref="BundleSettings.RuntimeIdentifierInFileName"/>.</summary>
+    public string? RuntimeIdentifierInFileName { get; init; }
+
     public string? TargetFramework { get; init; }
     public string? TargetFrameworks { get; init; }
     public string? Compression { get; init; }
@@ -94,7 +107,10 @@ public sealed record BundleSettings(
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
     public string BundleId => $"{Name}-{Version}";
 
-    public string FileName => BundleId + Compression switch
+    /// <summary>One bundle per runtime identifier from one publish: the file is <c>&lt;name&gt;-&lt;version&gt;-&lt;rid&gt;</c> (the tree inside is the same).</summary>
+    public bool RuntimeIdentifierInFileName { get; init; }
+
+    public string FileName => BundleId + (RuntimeIdentifierInFileName ? "-" + RuntimeIdentifier : "") + Compression switch
     {
         BundleCompression.Gzip => ".tar.gz",
         BundleCompression.Zstd => ".tar.zst",

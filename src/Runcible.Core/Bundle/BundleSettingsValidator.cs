@@ -50,6 +50,11 @@ public sealed partial class BundleSettingsValidator
         var rid = raw.RuntimeIdentifier?.Trim() ?? "";
         if (rid.Length == 0)
         {
+            rid = DefaultRuntimeIdentifier(raw.ContainerRuntimeIdentifiers, raw.SdkRuntimeIdentifier);
+        }
+
+        if (rid.Length == 0)
+        {
             throw new RuncibleException(RuncibleErrors.MissingRuntimeIdentifier);
         }
 
@@ -60,7 +65,9 @@ public sealed partial class BundleSettingsValidator
 
         _ = OciArchitecture(rid);
 
-        var name = string.IsNullOrWhiteSpace(raw.BundleName) ? DefaultName(raw.AssemblyName) : raw.BundleName!.Trim();
+        var name = !string.IsNullOrWhiteSpace(raw.BundleName)
+            ? raw.BundleName!.Trim()
+            : DefaultName(RepositoryName(raw.ContainerRepository) ?? raw.AssemblyName);
         if (!BundleNameGrammar().IsMatch(name))
         {
             throw new RuncibleException(RuncibleErrors.InvalidBundleName, name);
@@ -92,10 +99,13 @@ public sealed partial class BundleSettingsValidator
         }
 
         var workingDirectory = string.IsNullOrWhiteSpace(raw.WorkingDirectory) ? "/app" : raw.WorkingDirectory!.Trim();
-        if (!IsCleanAbsolutePath(workingDirectory) || workingDirectory == "/" || IsUnderKernelFilesystem(workingDirectory))
+        if (!IsCleanAbsolutePath(workingDirectory) || IsUnderKernelFilesystem(workingDirectory.TrimEnd('/')) || workingDirectory.TrimEnd('/').Length == 0)
         {
             throw new RuncibleException(RuncibleErrors.InvalidWorkingDirectory, workingDirectory);
         }
+
+        // The SDK's own default is "/app/": the directory, without its trailing slash.
+        workingDirectory = workingDirectory.TrimEnd('/');
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var volume in raw.Volumes)
@@ -131,7 +141,34 @@ public sealed partial class BundleSettingsValidator
             Bool("RuncNotify", raw.Notify),
             Bool("RuncOffline", raw.Offline),
             created,
-            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList());
+            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList())
+        {
+            RuntimeIdentifierInFileName = Bool("RuntimeIdentifierInFileName", raw.RuntimeIdentifierInFileName),
+        };
+    }
+
+    /// <summary>
+    /// The RID the .NET SDK's containers use when the build has none: the first Linux one of
+    /// ContainerRuntimeIdentifiers (one bundle per build), else linux-&lt;the SDK's own architecture&gt;.
+    /// </summary>
+    private static string DefaultRuntimeIdentifier(string? containerRuntimeIdentifiers, string? sdkRuntimeIdentifier)
+    {
+        var listed = (containerRuntimeIdentifiers ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .FirstOrDefault(r => r.StartsWith("linux-", StringComparison.Ordinal));
+        if (listed is not null)
+        {
+            return listed;
+        }
+
+        var sdk = sdkRuntimeIdentifier?.Trim() ?? "";
+        return sdk.Length == 0 ? "" : "linux-" + sdk[(sdk.LastIndexOf('-') + 1)..];
+    }
+
+    /// <summary>The last path segment of a repository (<c>myorg/my-app</c> → <c>my-app</c>), or null when unset.</summary>
+    private static string? RepositoryName(string? repository)
+    {
+        var trimmed = repository?.Trim().TrimEnd('/') ?? "";
+        return trimmed.Length == 0 ? null : trimmed[(trimmed.LastIndexOf('/') + 1)..];
     }
 
     /// <summary>The OCI architecture (GOARCH) of a Linux RID such as <c>linux-x64</c> or <c>linux-musl-arm64</c>.</summary>

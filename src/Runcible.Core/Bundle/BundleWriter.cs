@@ -27,7 +27,8 @@ public sealed record BundleContent(
     uint ContainerUid,
     uint ContainerGid,
     IReadOnlyList<string> DataDirectories,
-    IReadOnlyList<BundleFile> ExtraFiles);
+    IReadOnlyList<BundleFile> ExtraFiles,
+    IReadOnlyList<KeyValuePair<string, string>>? Labels = null);
 
 public sealed record BundleWriteResult(string Path, string AppLayerDigest, bool ReusedBaseChunk);
 
@@ -410,8 +411,26 @@ public sealed class BundleWriter
             new BundleManifestBase(content.BaseImage.Reference, content.BaseImage.ManifestDigest, content.BaseImage.LayerDigests),
             appDigest,
             s.Created.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
-            _toolVersion);
+            _toolVersion,
+            LabelsDocument(content.Labels));
         return JsonSerializer.SerializeToUtf8Bytes(manifest, BundleJsonContext.Default.BundleManifestDocument);
+    }
+
+    /// <summary>The labels as config.json's annotations get them (later wins), sorted by key; none: no property.</summary>
+    private static SortedDictionary<string, string>? LabelsDocument(IReadOnlyList<KeyValuePair<string, string>>? labels)
+    {
+        if (labels is not { Count: > 0 })
+        {
+            return null;
+        }
+
+        var document = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in labels)
+        {
+            document[key] = value;
+        }
+
+        return document;
     }
 
     private static GnuTarEntry Dir(string name, uint uid, uint gid, DateTimeOffset time, UnixFileMode mode = DirectoryMode) => new(TarEntryType.Directory, name)
@@ -567,7 +586,8 @@ internal sealed record BundleManifestDocument(
     BundleManifestBase Base,
     string AppLayerDigest,
     string Created,
-    string ToolVersion);
+    string ToolVersion,
+    SortedDictionary<string, string>? Labels);
 
 internal sealed record BundleManifestPlatform(string Os, string Architecture);
 

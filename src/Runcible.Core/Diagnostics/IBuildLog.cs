@@ -6,7 +6,7 @@ namespace Runcible.Core.Diagnostics;
 /// </summary>
 public interface IBuildLog
 {
-    /// <summary>A message; <paramref name="important"/> ones show at normal verbosity, others at detailed.</summary>
+    /// <summary>A message; <paramref name="important"/> ones (pull progress) show at the default verbosity, others at detailed.</summary>
     void LogMessage(string message, bool important = false);
 
     /// <summary>A warning with a code from the error table (warnings share <see cref="RuncibleErrors"/>).</summary>
@@ -56,42 +56,56 @@ public sealed class RecordingBuildLog : IBuildLog
 
 /// <summary>
 /// Keeps what is logged, in order, to be replayed into another log later: for work that runs on after the task
-/// that started it has returned (MSBuild takes no messages from a task that is no longer executing).
+/// that started it has returned (MSBuild takes no messages from a task that is no longer executing). Once a task
+/// that is executing takes the work over, <see cref="ForwardTo"/> replays what was kept and passes everything
+/// logged after it straight on, so that progress is seen as it happens while that task waits.
 /// </summary>
 public sealed class BufferedBuildLog : IBuildLog
 {
     private readonly object _gate = new();
     private readonly List<Action<IBuildLog>> _entries = [];
+    private IBuildLog? _live;
 
-    public void LogMessage(string message, bool important = false)
+    public void LogMessage(string message, bool important = false) => Add(log => log.LogMessage(message, important));
+
+    public void LogWarning(ErrorDescriptor warning, params object?[] args) => Add(log => log.LogWarning(warning, args));
+
+    /// <summary>Replays what was kept into <paramref name="log"/> and passes on everything logged from now on, until <see cref="StopForwarding"/>.</summary>
+    public void ForwardTo(IBuildLog log)
     {
+        // Under the lock: a message logged meanwhile waits, so the order stays the order things happened.
         lock (_gate)
         {
-            _entries.Add(log => log.LogMessage(message, important));
-        }
-    }
+            foreach (var entry in _entries)
+            {
+                entry(log);
+            }
 
-    public void LogWarning(ErrorDescriptor warning, params object?[] args)
-    {
-        lock (_gate)
-        {
-            _entries.Add(log => log.LogWarning(warning, args));
-        }
-    }
-
-    /// <summary>Logs everything kept so far into <paramref name="log"/>, in the order it came, and forgets it.</summary>
-    public void ReplayTo(IBuildLog log)
-    {
-        List<Action<IBuildLog>> entries;
-        lock (_gate)
-        {
-            entries = [.. _entries];
             _entries.Clear();
+            _live = log;
         }
+    }
 
-        foreach (var entry in entries)
+    /// <summary>Keeps messages again (the log <see cref="ForwardTo"/> was given may be about to go away).</summary>
+    public void StopForwarding()
+    {
+        lock (_gate)
         {
-            entry(log);
+            _live = null;
+        }
+    }
+
+    private void Add(Action<IBuildLog> entry)
+    {
+        lock (_gate)
+        {
+            if (_live is { } live)
+            {
+                entry(live);
+                return;
+            }
+
+            _entries.Add(entry);
         }
     }
 }

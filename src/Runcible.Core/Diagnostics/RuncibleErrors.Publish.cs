@@ -74,4 +74,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor WorkingDirectoryNotADirectoryInImage = new(
         "RUNCIBLE4018",
         "ContainerWorkingDirectory '{0}' cannot hold the app: in the base image {1}, '{2}' is {3}. The app would be written through it (a symlink like /app -> /etc puts it elsewhere for tools that follow links). Set ContainerWorkingDirectory to a path that is a directory, or absent, in the base image.");
+
+    public static readonly ErrorDescriptor BaseImageNotInferable = new(
+        "RUNCIBLE4040",
+        "Cannot infer a base image as the .NET SDK would: {0}. Set ContainerBaseImage (or fix the runtime identifiers).");
+
+    public static readonly ErrorDescriptor UnhonouredContainerProperty = new(
+        "RUNCIBLE4041",
+        "The project sets the .NET SDK container property {0}, which a runc bundle cannot honour: {1}.");
 }

@@ -10,6 +10,14 @@ namespace Runcible.Core.Layers;
 /// name into memory before anything can look at it; a hostile header can claim up to 2 GiB, so
 /// metadata entries are refused from their header, before their data is read, when they claim more
 /// than <see cref="FlattenOptions.MaxMetadataBytes"/>. Stops watching at the end-of-archive block.
+/// <para>
+/// It also ends a layer as leniently as Go's archive/tar (which umoci, containerd and podman use): a
+/// stream that ends at an entry boundary, or in the padding after the last entry's data, is the end
+/// of the archive, and the missing padding and end-of-archive blocks are supplied to TarReader as
+/// zeros (never hashed: the diff_id covers the publisher's bytes only). An end inside a header, inside
+/// an entry's data, or right after a metadata entry (PAX 'x', GNU 'L'/'K', whose entry is missing)
+/// stays a cut layer.
+/// </para>
 /// </summary>
 internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, LayerReader owner) : ForwardReadStream
 {
@@ -22,12 +30,39 @@ internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, Laye
     private long _paxDataRemaining;
     private long? _sizeOverride;
     private bool _ended;
+    private long _paddingOfCurrent;
+    private bool _metadataPending;
+    private long _suppliedZeros;
 
     public override int Read(Span<byte> buffer)
     {
+        if (_suppliedZeros > 0)
+        {
+            return SupplyZeros(buffer);
+        }
+
         var read = inner.Read(buffer);
+        if (read == 0 && buffer.Length > 0 && !_ended && EndsAtEntryBoundary())
+        {
+            // Whatever padding is missing, then the two end-of-archive blocks.
+            _suppliedZeros = _dataRemaining + (2 * Block);
+            _ended = true;
+            return SupplyZeros(buffer);
+        }
+
         Observe(buffer[..read]);
         return read;
+    }
+
+    /// <summary>Whether the bytes so far end a whole entry: no header begun, no data missing but padding, no metadata entry waiting for its entry.</summary>
+    private bool EndsAtEntryBoundary() => _headerFill == 0 && _dataRemaining <= _paddingOfCurrent && !_metadataPending;
+
+    private int SupplyZeros(Span<byte> buffer)
+    {
+        var count = (int)Math.Min(buffer.Length, _suppliedZeros);
+        buffer[..count].Clear();
+        _suppliedZeros -= count;
+        return count;
     }
 
     private void Observe(ReadOnlySpan<byte> bytes)
@@ -103,7 +138,9 @@ internal sealed class TarMetadataGuard(Stream inner, long maxMetadataBytes, Laye
             _sizeOverride = null;
         }
 
+        _metadataPending = type is 'x' or 'L' or 'K';
         _dataRemaining = (size + Block - 1) / Block * Block;
+        _paddingOfCurrent = _dataRemaining - size;
     }
 
     /// <summary>The size field: octal digits (space or NUL padded), or base-256 with the high bit set.</summary>

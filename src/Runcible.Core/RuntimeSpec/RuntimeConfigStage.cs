@@ -89,7 +89,7 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
     private const ulong DefaultOpenFilesLimit = 65536;
 
     // runc sets soft and hard; 64 is the least any .NET server survives with, 2^20 is Linux's default nr_open.
-    private static ulong ParseOpenFilesLimit(string? value)
+    public static ulong ParseOpenFilesLimit(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {

@@ -57,10 +57,15 @@ internal static class SampleProjects
     /// fixture registry; returns the process result. <paramref name="extra"/> adds properties.
     /// </summary>
     public static ProcessResult Publish(SdkPackageFixture sdk, string project, string baseImage, string cacheDirectory, params string[] extra) =>
+        PublishFor(project, "linux-x64", baseImage, cacheDirectory, sdk.Environment, extra);
+
+    /// <summary>As <see cref="Publish"/>, for <paramref name="runtimeIdentifier"/> (null: no <c>-r</c>, as a project using the SDK's defaults), in <paramref name="environment"/>.</summary>
+    public static ProcessResult PublishFor(string project, string? runtimeIdentifier, string baseImage, string cacheDirectory, IDictionary<string, string?> environment, params string[] extra) =>
         ProcessRunner.Run(
             "dotnet",
             [
-                "publish", project, "-c", "Release", "-r", "linux-x64", "-nodeReuse:false", "-v:m",
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:m",
+                .. runtimeIdentifier is null ? Array.Empty<string>() : ["-r", runtimeIdentifier],
                 "-p:PublishRuncBundle=true",
                 "-p:ContainerBaseImage=" + baseImage,
                 "-p:RuncCacheDirectory=" + cacheDirectory,
@@ -69,7 +74,7 @@ internal static class SampleProjects
                 .. extra,
             ],
             Path.GetDirectoryName(project),
-            sdk.Environment,
+            environment,
             timeout: TimeSpan.FromMinutes(8));
 
     public static string Tarball(string project, string fileName) =>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Sdk;
@@ -23,13 +22,8 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         </Project>
         """;
 
-    private static Dictionary<string, string> Properties(ProcessResult result)
-    {
-        result.EnsureSuccess("dotnet msbuild");
-        var json = result.StandardOutput[result.StandardOutput.IndexOf('{')..];
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("Properties").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
-    }
+    private static Dictionary<string, string> Properties(ProcessResult result) =>
+        SdkPackageFixture.OutputJson(result).GetProperty("Properties").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
 
     [Fact]
     public void ThePackageShipsSdkBuildAndTasksButNoMSBuildAssemblies()
@@ -106,11 +100,12 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
         Assert.Equal(SdkPackageFixture.Version, props["RuncibleSdkVersion"]);
         Assert.StartsWith(Path.Combine(sdk.Root, "packages", "runcible.sdk"), Path.GetFullPath(props["RuncibleTasksAssembly"]));
 
-        // Self-contained zstd with a family: runtime-deps, the family tag and the .tar.zst name.
+        // Self-contained zstd with a family: runtime-deps, the family tag (-extra: a chiseled family for an app that is
+        // not invariant-globalized, as the SDK chooses) and the .tar.zst name.
         var props2 = Properties(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-arm64",
             "-p:SelfContained=true", "-p:ContainerFamily=noble-chiseled", "-p:RuncBundleCompression=zstd", "-p:RuncBundleName=api",
             "-getProperty:RuncBaseImage", "-getProperty:RuncBundlePath", "-getProperty:RuncBundleCompressionLevel"));
-        Assert.Equal("mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled", props2["RuncBaseImage"]);
+        Assert.Equal("mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled-extra", props2["RuncBaseImage"]);
         Assert.EndsWith("api-2.1.0.tar.zst", props2["RuncBundlePath"]);
         Assert.Equal("3", props2["RuncBundleCompressionLevel"]);
 

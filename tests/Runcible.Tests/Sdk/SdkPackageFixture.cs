@@ -11,6 +11,9 @@ public sealed class SdkPackageFixture : IDisposable
 {
     public const string Version = "0.1.0-test";
 
+    /// <summary>The project URL the test pack gives the package (a reserved .invalid name: the project has no public address yet).</summary>
+    public const string ProjectUrl = "https://runcible.invalid/";
+
     private readonly TempDirectory _temp = new("runcible-sdk");
 
     public SdkPackageFixture()
@@ -18,7 +21,7 @@ public sealed class SdkPackageFixture : IDisposable
         Directory.CreateDirectory(Feed);
         ProcessRunner.Run(
                 "dotnet",
-                ["pack", Path.Combine(RepoPaths.Root, "sdk", "Runcible.Sdk.csproj"), "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version, "-nodeReuse:false"],
+                ["pack", Path.Combine(RepoPaths.Root, "sdk", "Runcible.Sdk.csproj"), "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version, "-p:RuncibleProjectUrl=" + ProjectUrl, "-nodeReuse:false"],
                 environment: Environment,
                 timeout: TimeSpan.FromMinutes(5))
             .EnsureSuccess("dotnet pack Runcible.Sdk");
@@ -69,6 +72,14 @@ public sealed class SdkPackageFixture : IDisposable
 
     public ProcessResult MSBuild(string project, params string[] arguments) =>
         ProcessRunner.Run("dotnet", ["msbuild", project, "-restore", "-nodeReuse:false", "-nologo", .. arguments], Path.GetDirectoryName(project), Environment, timeout: TimeSpan.FromMinutes(5));
+
+    /// <summary>The JSON document <c>dotnet msbuild -getProperty:/-getItem:</c> prints, after whatever was logged before it.</summary>
+    public static System.Text.Json.JsonElement OutputJson(ProcessResult result)
+    {
+        result.EnsureSuccess("dotnet msbuild");
+        using var doc = System.Text.Json.JsonDocument.Parse(result.StandardOutput[result.StandardOutput.IndexOf('{')..]);
+        return doc.RootElement.Clone();
+    }
 
     public void Dispose() => _temp.Dispose();
 }

@@ -55,6 +55,37 @@ public class BundleSettingsValidatorTests
         Assert.Equal(["cache", "state"], settings.Volumes.Select(v => v.Name));
     }
 
+    /// <summary>The .NET SDK's own default is <c>/app/</c>: accepted, and the bundle uses the directory without the slash.</summary>
+    [Theory]
+    [InlineData("/app/", "/app")]
+    [InlineData("/srv/api//", "/srv/api")]
+    [InlineData("/app", "/app")]
+    public void AWorkingDirectoryWithATrailingSlashIsNormalized(string written, string used) =>
+        Assert.Equal(used, new BundleSettingsValidator().Validate(Good with { WorkingDirectory = written }).WorkingDirectory);
+
+    /// <summary>As the SDK's containers: with no RuntimeIdentifier, the first Linux ContainerRuntimeIdentifiers one, else linux-&lt;the SDK's architecture&gt;.</summary>
+    [Theory]
+    [InlineData(null, "linux-x64", "linux-x64")]
+    [InlineData(null, "linux-arm64", "linux-arm64")]
+    [InlineData(null, "linux-musl-arm64", "linux-arm64")]
+    [InlineData("win-x64;linux-musl-arm64;linux-x64", "linux-x64", "linux-musl-arm64")]
+    [InlineData("win-x64;osx-arm64", "linux-x64", "linux-x64")]
+    public void WithoutARuntimeIdentifierTheSdksDefaultIsUsed(string? containerRuntimeIdentifiers, string sdkRuntimeIdentifier, string expected) =>
+        Assert.Equal(expected, new BundleSettingsValidator().Validate(Good with
+        {
+            RuntimeIdentifier = "",
+            ContainerRuntimeIdentifiers = containerRuntimeIdentifiers,
+            SdkRuntimeIdentifier = sdkRuntimeIdentifier,
+        }).RuntimeIdentifier);
+
+    [Theory]
+    [InlineData("myorg/Team/My.Api", null, "my-api")]
+    [InlineData("my-api", null, "my-api")]
+    [InlineData("myorg/my-api", "chosen", "chosen")]
+    [InlineData("", null, "hello-web-app")]
+    public void ContainerRepositorysLastSegmentNamesTheBundleUnlessRuncBundleNameIsSet(string repository, string? bundleName, string expected) =>
+        Assert.Equal(expected, new BundleSettingsValidator().Validate(Good with { ContainerRepository = repository, BundleName = bundleName }).Name);
+
     private static readonly Dictionary<string, RawBundleSettings> MistakeCases = new()
     {
         ["RUNCIBLE4001#0"] = Good with { RuntimeIdentifier = "win-x64" },
@@ -76,6 +107,8 @@ public class BundleSettingsValidatorTests
         ["RUNCIBLE4008#16"] = Good with { WorkingDirectory = "app" },
         ["RUNCIBLE4008#17"] = Good with { WorkingDirectory = "/app/../etc" },
         ["RUNCIBLE4008#18"] = Good with { WorkingDirectory = "/proc/self/fd/8" },
+        ["RUNCIBLE4008#18b"] = Good with { WorkingDirectory = "/" },
+        ["RUNCIBLE4008#18c"] = Good with { WorkingDirectory = "/proc/" },
         ["RUNCIBLE4009#19"] = Good with { Volumes = [new BundleVolume("../x", "/data")] },
         ["RUNCIBLE4009#20"] = Good with { Volumes = [new BundleVolume("a", "/data"), new BundleVolume("a", "/other")] },
         ["RUNCIBLE4009#21"] = Good with { Volumes = [new BundleVolume("a", "relative")] },

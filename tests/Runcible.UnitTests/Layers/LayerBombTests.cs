@@ -111,14 +111,55 @@ public class LayerBombTests
         harness.AssertRefused(new TestImage().RawLayer(tar[..(RawTar.Block * 12 + 100)]), "RUNCIBLE2009");
     }
 
-    /// <summary>Cut at an entry boundary, without its end blocks, a tar is refused even when its diff_id matches (TarReader wants the end).</summary>
-    [Fact]
-    public void ATarWithoutItsEndBlocksIsRefused()
+    /// <summary>
+    /// As Go's archive/tar reads it (umoci 0.4.7's insert writes such layers): a tar that ends at an entry
+    /// boundary without its end blocks, with one end block only, or without the last entry's padding, ends there.
+    /// </summary>
+    [Theory]
+    [InlineData(LayerCompression.None)]
+    [InlineData(LayerCompression.Gzip)]
+    [InlineData(LayerCompression.Zstd)]
+    public void ATarEndingAtAnEntryBoundaryEndsThere(LayerCompression compression)
     {
         using var harness = new EscapeHarness();
-        var withoutEnd = new RawTar().File("a", "a").File("b", "b").Build(endMarker: false);
-        harness.AssertRefused(new TestImage().RawLayer(withoutEnd), "RUNCIBLE2009");
-        harness.AssertRefused(new TestImage().RawLayer(withoutEnd[..(2 * RawTar.Block)], LayerCompression.Zstd), "RUNCIBLE2009");
+        var withoutEnd = new RawTar().Dir("etc/").File("etc/a", new string('a', 700)).File("etc/b", "bb").Build(endMarker: false);
+        var cuts = new[]
+        {
+            withoutEnd, // no end-of-archive blocks
+            withoutEnd.Concat(new byte[RawTar.Block]).ToArray(), // one of the two
+            withoutEnd[..^(RawTar.Block - 2)], // the last entry's data, no padding
+            withoutEnd[..^100], // part of its padding
+        };
+        foreach (var tar in cuts)
+        {
+            var rootfs = harness.FlattenAndExtract(new TestImage().RawLayer(tar, compression));
+            Assert.Equal(new string('a', 700), File.ReadAllText(Path.Combine(rootfs, "etc/a")));
+            Assert.Equal("bb", File.ReadAllText(Path.Combine(rootfs, "etc/b")));
+            Directory.Delete(rootfs, recursive: true);
+        }
+
+        // An empty layer is an empty archive; the files of a layer above it still land.
+        var empty = harness.FlattenAndExtract(new TestImage().RawLayer([], compression).RawLayer(withoutEnd, compression));
+        Assert.Equal("bb", File.ReadAllText(Path.Combine(empty, "etc/b")));
+    }
+
+    /// <summary>Lenient at the end, strict inside an entry; the diff_id still covers exactly the bytes there are.</summary>
+    [Fact]
+    public void ATarCutInsideAnEntryIsRefusedAndTheDiffIdStaysChecked()
+    {
+        using var harness = new EscapeHarness();
+        var withoutEnd = new RawTar().File("a", new string('a', 700)).File("b", "bb").Build(endMarker: false);
+        // Inside the last header, inside the last entry's data (its data is 2 bytes: cut after 1), inside the first entry's data.
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd[..^(RawTar.Block + 100)]), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd[..^(RawTar.Block - 1)]), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd[..(RawTar.Block + 600)], LayerCompression.Zstd), "RUNCIBLE2009");
+
+        // A PAX header or a GNU long name whose entry is missing is an entry cut short.
+        harness.AssertRefused(new TestImage().RawLayer(new RawTar().File("a", "a").Pax(("path", "named")).Build(endMarker: false)), "RUNCIBLE2009");
+        harness.AssertRefused(new TestImage().RawLayer(new RawTar().File("a", "a").GnuLongName(new string('n', 200)).Build(endMarker: false)), "RUNCIBLE2009");
+
+        // The zeros supplied for the missing end are not the publisher's bytes: the diff_id is of what is there.
+        harness.AssertRefused(new TestImage().RawLayer(withoutEnd, diffId: DiffId(withoutEnd.Concat(new byte[2 * RawTar.Block]).ToArray())), "RUNCIBLE2010");
     }
 
     [Fact]
