@@ -61,6 +61,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     public string? ContainerUser { get; set; }
     public string? AppCommandInstruction { get; set; }
     public string? OpenFilesLimit { get; set; }
+    public string? MemoryLimit { get; set; }
+    public string? CpuLimit { get; set; }
+    public string? PidsLimit { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
     public ITaskItem[] Capabilities { get; set; } = [];
     public ITaskItem[] Ports { get; set; } = [];
@@ -153,6 +156,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
             DefaultArgs = DefaultArgs.Select(i => i.ItemSpec).ToList(),
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
+            MemoryLimit = string.IsNullOrWhiteSpace(MemoryLimit) ? null : MemoryLimit,
+            CpuLimit = string.IsNullOrWhiteSpace(CpuLimit) ? null : CpuLimit,
+            PidsLimit = string.IsNullOrWhiteSpace(PidsLimit) ? null : PidsLimit,
         };
         return (settings, container);
     }

@@ -74,4 +74,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor WorkingDirectoryNotADirectoryInImage = new(
         "RUNCIBLE4018",
         "ContainerWorkingDirectory '{0}' cannot hold the app: in the base image {1}, '{2}' is {3}. The app would be written through it (a symlink like /app -> /etc puts it elsewhere for tools that follow links). Set ContainerWorkingDirectory to a path that is a directory, or absent, in the base image.");
+
+    public static readonly ErrorDescriptor BadResourceLimit = new(
+        "RUNCIBLE4030",
+        "{0} '{1}' is not valid; use {2}.");
+
+    public static readonly ErrorDescriptor PidsLimitRootless = new(
+        "RUNCIBLE4031",
+        "RuncPidsLimit '{0}' cannot apply to a rootless bundle: runc 1.1 cannot set a pids limit without a delegated cgroup. Remove RuncPidsLimit or build a rootful bundle.");
 }

@@ -51,6 +51,9 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         StopTimeoutSeconds = settings.StopTimeoutSeconds,
         Notify = settings.Notify,
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
+        MemoryLimitBytes = ResourceLimits.ParseMemory(container.MemoryLimit),
+        CpuQuotaMicroseconds = ResourceLimits.ParseCpu(container.CpuLimit),
+        PidsLimit = ResourceLimits.ParsePids(container.PidsLimit, settings.Rootless),
     };
 
     /// <summary><c>ContainerAppCommandInstruction</c> as the .NET SDK spells it (case-insensitive); empty is the default.</summary>

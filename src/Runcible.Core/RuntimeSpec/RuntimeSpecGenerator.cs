@@ -499,6 +499,7 @@ public sealed partial class RuntimeSpecGenerator
                 "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
             ],
             ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            Resources = ResourceLimits.ToResources(settings),
         };
         if (settings.Rootless)
         {

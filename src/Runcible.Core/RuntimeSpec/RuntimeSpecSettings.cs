@@ -96,4 +96,13 @@ public sealed class RuntimeSpecSettings
 
     /// <summary>RLIMIT_NOFILE (soft and hard); a server default. runc cannot raise it above the host's hard limit without CAP_SYS_RESOURCE.</summary>
     public ulong OpenFilesLimit { get; init; } = 65536;
+
+    /// <summary><c>RuncMemoryLimit</c> in bytes (memory and memory plus swap); null means none.</summary>
+    public long? MemoryLimitBytes { get; init; }
+
+    /// <summary><c>RuncCpuLimit</c> as a CFS quota in microseconds per <see cref="ResourceLimits.CpuPeriodMicroseconds"/>; null means none.</summary>
+    public long? CpuQuotaMicroseconds { get; init; }
+
+    /// <summary><c>RuncPidsLimit</c>; null means none (the config stage fills the rootful default).</summary>
+    public long? PidsLimit { get; init; }
 }
