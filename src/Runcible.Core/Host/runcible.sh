@@ -288,10 +288,10 @@ render_runtime_config() {
     /^  "mounts": \[$/ { in_mounts = 1 }
     in_mounts && /^    }$/ { held = 1; next }
     in_mounts && /^  \],?$/ {
-      extra = ""
-      while ((getline line < mountsfile) > 0) extra = extra (extra == "" ? "" : ",\n") line
-      if (held) print (extra == "" ? "    }" : "    },")
-      if (extra != "") print extra
+      n_extra = 0
+      while ((getline line < mountsfile) > 0) extra[++n_extra] = line
+      if (held) print (n_extra == 0 ? "    }" : "    },")
+      for (i = 1; i <= n_extra; i++) print extra[i] (extra[i] == "    }" && i < n_extra ? "," : "")
       in_mounts = 0; held = 0; print; next
     }
     # The limits: linux.resources of the bundle replaced by the effective ones (build-time or operator)
@@ -322,6 +322,11 @@ check_settings_dir() {
 make_settings_dir() {
   check_settings_dir
   (umask 077 && mkdir -p "$settings_dir/secrets")
+}
+
+# The reason a validating awk printed after the lines it accepted.
+last_line() {
+  printf '%s\n' "$1" | tail -n 1
 }
 
 # KEY=VALUE lines of $1 (blank lines and # comments skipped), validated, values JSON-escaped and taken
@@ -356,7 +361,7 @@ env_entries() {
 # The operator environment for the effective config: one escaped KEY=VALUE per line, the last of a name winning.
 operator_env() {
   [ -f "$settings_dir/env" ] || return 0
-  entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $entries; fix it with '$self config set KEY=VALUE' or an editor. Values are taken literally (no quotes, no \$ expansion)."
+  entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $(last_line "$entries"); fix it with '$self config set KEY=VALUE' or an editor. Values are taken literally (no quotes, no \$ expansion)."
   printf '%s\n' "$entries" | awk '{ key = $0; sub(/=.*/, "", key); if (!(key in at)) order[++n] = key; at[key] = $0 } END { for (i = 1; i <= n; i++) print at[order[i]] }'
 }
 
@@ -465,7 +470,7 @@ operator_resources() {
   ' "$bundle/config.json")
   memory="$1" cpu="$2" pids="$3"
   if [ -f "$settings_dir/limits" ]; then
-    entries="$(limits_entries "$settings_dir/limits")" || die RUNCIBLE5032 "$settings_dir/limits $entries. The file holds memory=, cpu= and pids= lines (docs/operations.md)."
+    entries="$(limits_entries "$settings_dir/limits")" || die RUNCIBLE5032 "$settings_dir/limits $(last_line "$entries"). The file holds memory=, cpu= and pids= lines (docs/operations.md)."
     while read -r key value; do
       case "$key" in memory) memory="$value" ;; cpu) cpu="$value" ;; pids) pids="$value" ;; esac
     done <<LIMITS
