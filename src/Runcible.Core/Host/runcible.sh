@@ -362,6 +362,7 @@ env_entries() {
 operator_env() {
   [ -f "$settings_dir/env" ] || return 0
   entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $(last_line "$entries"); fix it with '$self config set KEY=VALUE' or an editor. Values are taken literally (no quotes, no \$ expansion)."
+  [ -n "$entries" ] || return 0
   printf '%s\n' "$entries" | awk '{ key = $0; sub(/=.*/, "", key); if (!(key in at)) order[++n] = key; at[key] = $0 } END { for (i = 1; i <= n; i++) print at[order[i]] }'
 }
 

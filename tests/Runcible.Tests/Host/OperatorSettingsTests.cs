@@ -81,6 +81,13 @@ public sealed class OperatorSettingsTests : IDisposable
         Assert.DoesNotContain("APP_VERSION=operator\n", show.StandardOutput, StringComparison.Ordinal);
 
         AssertSuccess(Shim(bundle, "config", "unset", "APP_VERSION"));
+        AssertSuccess(Shim(bundle, "config", "unset", "GREETING"));
+        File.AppendAllText(Path.Combine(SettingsDirectory, "env"), "# only a comment\n");
+        var onlyComments = Shim(bundle, "run");
+        AssertSuccess(onlyComments);
+        Assert.Contains("version=[1.0.0] greeting=[]", onlyComments.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^\s*"""",?$", File.ReadAllText(Path.Combine(TestBundle.RuntimeBundleDirectory(bundle, _name), "config.json")));
+        AssertSuccess(Shim(bundle, "config", "set", "GREETING=hello \"world\" $HOME \\n 'q'"));
         var unset = Shim(bundle, "run");
         AssertSuccess(unset);
         Assert.Contains("version=[1.0.0] greeting=[hello", unset.StandardOutput, StringComparison.Ordinal);
@@ -309,5 +316,32 @@ public sealed class OperatorSettingsTests : IDisposable
         AssertSuccess(result);
         var used = int.Parse(System.Text.RegularExpressions.Regex.Match(result.StandardOutput, @"used_ms=(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(used, 100, 1200);
+    }
+
+    [Fact]
+    public void ARootlessBundleReadsTheUsersSettingsAndWarnsThatItsLimitsAreNotApplied()
+    {
+        const string user = SystemUsers.Rootless;
+        SystemUsers.Ensure(user);
+        var bundle = Bundle("#!/bin/sh\necho \"greeting=[$GREETING] secret=[$(cat /run/secrets/token)]\"\n", o => o with { Rootless = true, MemoryLimit = "64M", CpuLimit = "1" });
+        using var runtimeDir = new TempDirectory("runcible-xdg");
+        using var configHome = new TempDirectory("runcible-xdg-config");
+        ProcessRunner.Run("chmod", ["0755", _dir.Path]).EnsureSuccess("chmod");
+        ProcessRunner.Run("chown", ["-R", $"{user}:{user}", _dir.Path, runtimeDir.Path, configHome.Path]).EnsureSuccess("chown");
+        string[] asUser = ["--reuid", user, "--regid", user, "--clear-groups", "--reset-env", "env", "XDG_RUNTIME_DIR=" + runtimeDir.Path, "XDG_CONFIG_HOME=" + configHome.Path, Path.Combine(bundle, "runcible")];
+        ProcessResult AsUser(string? input, params string[] args) => ProcessRunner.Run("setpriv", [.. asUser, .. args], standardInput: input, timeout: TimeSpan.FromMinutes(1));
+
+        AssertSuccess(AsUser(null, "config", "set", "GREETING=rootless hello"));
+        AssertSuccess(AsUser("user-secret", "secret", "set", "token"));
+        var uid = ProcessRunner.Run("id", ["-u", user]).StandardOutput.Trim();
+        Assert.Equal($"{uid}:{uid} 700", Mode(Path.Combine(configHome.Path, "runcible", _name)));
+
+        var result = AsUser(null, "run");
+        AssertSuccess(result);
+        Assert.Contains("greeting=[rootless hello] secret=[user-secret]", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("is rootless: its memory, cpu and pids limits are not applied", result.StandardError, StringComparison.Ordinal);
+        var effective = File.ReadAllText(Path.Combine(TestBundle.RuntimeBundleDirectory(bundle, _name, runtimeDir.Path), "config.json"));
+        Assert.DoesNotContain("\"resources\"", effective, StringComparison.Ordinal);
+        Assert.Contains("\"resources\"", File.ReadAllText(Path.Combine(bundle, "config.json")), StringComparison.Ordinal);
     }
 }
