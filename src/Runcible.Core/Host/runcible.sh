@@ -333,7 +333,7 @@ last_line() {
 # literally (no quotes removed, nothing expanded). Fails with "line N: reason".
 env_entries() {
   awk '
-    function fail(why) { printf "line %d: %s", NR, why; bad = 1; exit 1 }
+    function fail(why) { printf "line %d: %s", NR, why; exit 1 }
     /^[ \t]*(#|$)/ { next }
     {
       if (index($0, "\r")) fail("ends in a carriage return (a file saved with CRLF line ends); save it with LF line ends")
@@ -436,6 +436,7 @@ limits_entries() {
       eq = index($0, "=")
       if (eq == 0) fail("is not key=value")
       key = substr($0, 1, eq - 1); value = substr($0, eq + 1)
+      if (key != "memory" && key != "cpu" && key != "pids") fail("unknown limit \"" key "\" (memory, cpu, pids)")
       if (value == "none") { print key " none"; next }
       if (key == "memory") {
         if (value !~ /^[0-9]+(\.[0-9]+)?[KMGT]?$/) fail("memory=" value " is not a size in bytes or with K, M, G or T (1024-based), e.g. 512M")
@@ -453,7 +454,7 @@ limits_entries() {
       } else if (key == "pids") {
         if (value !~ /^[0-9]+$/ || value < 1 || value > 4194304) fail("pids=" value " is not a whole number from 1 to 4194304")
         print "pids " (value + 0)
-      } else fail("unknown limit \"" key "\" (memory, cpu, pids)")
+      }
     }
   ' "$1"
 }
@@ -497,6 +498,17 @@ LIMITS
     printf "$sep"'      "pids": {\n        "limit": %s\n      }' "$pids"
   fi
   printf '\n    },\n'
+}
+
+# The settings a start would refuse, refused before an install or upgrade changes anything.
+check_operator_settings() {
+  check_settings_dir
+  if [ -f "$settings_dir/env" ]; then
+    entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $(last_line "$entries"); fix it before installing or upgrading $name."
+  fi
+  if [ -f "$settings_dir/limits" ]; then
+    entries="$(limits_entries "$settings_dir/limits")" || die RUNCIBLE5032 "$settings_dir/limits $(last_line "$entries"); fix it before installing or upgrading $name."
+  fi
 }
 
 # ---- config and secret commands -----------------------------------------------------------------
@@ -1222,6 +1234,7 @@ cmd_upgrade() {
   [ -d "$current" ] || die RUNCIBLE5016 "the installed bundle $current of $name is gone; uninstall it or install this one with '$self install' after removing $service_file and $state_file."
   old_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$current/runcible.json")"
   check_movable "$current" "$bundle"
+  check_operator_settings
   tighten_bundle
   say "upgrading $name $old_version -> $version"
   note_volumes "$current"

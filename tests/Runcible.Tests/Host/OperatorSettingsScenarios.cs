@@ -48,6 +48,14 @@ internal static class OperatorSettingsScenarios
         Assert.DoesNotContain(SecretValue, host.ExecOk($"{v1} logs"), StringComparison.Ordinal);
         Assert.Equal("token\n", host.ExecOk($"{v1} secret ls"));
 
+        // A settings file the new version would refuse to start with stops the upgrade before anything changes.
+        host.ExecOk($"cp /etc/runcible/{name}/env /tmp/{name}.env && echo 'not a line' >> /etc/runcible/{name}/env");
+        var refused = host.Exec($"RUNCIBLE_SETTLE_SECONDS=3 {v2} upgrade");
+        Assert.Contains("runcible: error RUNCIBLE5031: ", refused.StandardError, StringComparison.Ordinal);
+        Assert.NotEqual(0, host.Exec($"test -e /var/lib/runcible/{name}/journal").ExitCode);
+        Assert.Equal("1.0.0 hello operator\n", await HostScenarios.GetAsync(port, "/greeting"));
+        host.ExecOk($"cp /tmp/{name}.env /etc/runcible/{name}/env");
+
         host.ExecOk($"RUNCIBLE_SETTLE_SECONDS=3 {v2} upgrade");
         Assert.Equal("1.1.0 hello operator\n", await HostScenarios.GetAsync(port, "/greeting", body => body.StartsWith("1.1.0", StringComparison.Ordinal)));
         Assert.Equal(SecretHash, await HostScenarios.GetAsync(port, "/token"));

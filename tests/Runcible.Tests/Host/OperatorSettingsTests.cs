@@ -242,7 +242,7 @@ public sealed class OperatorSettingsTests : IDisposable
         Assert.Contains("pids=max\n", overridden.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(1, ProcessRunner.Run("grep", ["-q", "25000", Path.Combine(bundle, "config.json")]).ExitCode);
 
-        foreach (var (line, reason) in new[] { ("memory=5M", "below 6M"), ("memory=12Q", "not a size"), ("cpu=0.001", "0.01 to 4096"), ("pids=-1", "whole number"), ("swap=1G", "unknown limit") })
+        foreach (var (line, reason) in new[] { ("memory=5M", "below 6M"), ("memory=12Q", "not a size"), ("cpu=0.001", "0.01 to 4096"), ("pids=-1", "whole number"), ("swap=1G", "unknown limit"), ("swap=none", "unknown limit") })
         {
             File.WriteAllText(Path.Combine(SettingsDirectory, "limits"), "cpu=1\n" + line + "\n");
             var bad = Shim(bundle, "run");
