@@ -16,6 +16,11 @@ app.Lifetime.ApplicationStopped.Register(() => app.Logger.LogInformation("Stoppe
 
 app.MapGet("/", () => Results.Text($"Hello from {Environment.MachineName}, pid {Environment.ProcessId}\n"));
 
+// What the operator set at this host (runcible config set HELLOWEB_GREETING=...), and the heap limit the GC derived
+// from the container's memory limit (75% of it unless GCHeapHardLimit is set).
+app.MapGet("/greeting", () => Results.Text((Environment.GetEnvironmentVariable("HELLOWEB_GREETING") ?? "") + "\n"));
+app.MapGet("/memory", () => Results.Text(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+
 app.MapGet("/notes", async () =>
 {
     await gate.WaitAsync();

@@ -71,6 +71,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
 
     /// <summary><c>RuncSeccompProfile</c>: empty, <c>unconfined</c>, or the profile file's full path.</summary>
     public string? SeccompProfile { get; set; }
+    public string? MemoryLimit { get; set; }
+    public string? CpuLimit { get; set; }
+    public string? PidsLimit { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
     public ITaskItem[] Capabilities { get; set; } = [];
     public ITaskItem[] Ports { get; set; } = [];
@@ -165,6 +168,9 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
             Capabilities = Capabilities.Select(i => i.ItemSpec).ToList(),
             OpenFilesLimit = string.IsNullOrWhiteSpace(OpenFilesLimit) ? null : OpenFilesLimit,
             SeccompProfile = string.IsNullOrWhiteSpace(SeccompProfile) ? null : SeccompProfile,
+            MemoryLimit = string.IsNullOrWhiteSpace(MemoryLimit) ? null : MemoryLimit,
+            CpuLimit = string.IsNullOrWhiteSpace(CpuLimit) ? null : CpuLimit,
+            PidsLimit = string.IsNullOrWhiteSpace(PidsLimit) ? null : PidsLimit,
         };
 
         // Checked again by the config stage; here so that a typo fails the build before the base image is pulled.

@@ -81,6 +81,15 @@ public sealed record ContainerSettings
     /// OCI seccomp profile (the targets make it absolute).
     /// </summary>
     public string? SeccompProfile { get; init; }
+
+    /// <summary><c>RuncMemoryLimit</c> (raw, systemd <c>MemoryMax=</c> units); empty means none.</summary>
+    public string? MemoryLimit { get; init; }
+
+    /// <summary><c>RuncCpuLimit</c> (raw, cores); empty means none.</summary>
+    public string? CpuLimit { get; init; }
+
+    /// <summary><c>RuncPidsLimit</c> (raw); empty means the default (rootful) or none (rootless).</summary>
+    public string? PidsLimit { get; init; }
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>

@@ -95,4 +95,24 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostJournalUnknown = new(
         "RUNCIBLE5029",
         "The journal '{0}' names an operation this shim does not know ('{1}'); check where the data is, then move the journal away.");
+
+    public static readonly ErrorDescriptor HostSettingsNotPrivate = new(
+        "RUNCIBLE5030",
+        "The settings directory '{0}' belongs to uid {1} with mode {2}; it holds secrets, so it must be a directory owned by root (rootless: the user) with mode 0700.");
+
+    public static readonly ErrorDescriptor HostBadEnvFile = new(
+        "RUNCIBLE5031",
+        "'{0}' line {1}: {2}; each line is KEY=VALUE (or blank, or a # comment), values taken literally.");
+
+    public static readonly ErrorDescriptor HostBadLimitsFile = new(
+        "RUNCIBLE5032",
+        "'{0}' line {1}: {2}; the limits file holds memory=, cpu= and pids= lines (or none).");
+
+    public static readonly ErrorDescriptor HostBadConfigCommand = new(
+        "RUNCIBLE5033",
+        "'runcible config' {0}; use 'config set KEY=VALUE', 'config unset KEY' or 'config show'.");
+
+    public static readonly ErrorDescriptor HostBadSecretCommand = new(
+        "RUNCIBLE5034",
+        "'runcible secret' {0}; use 'secret set NAME [--file PATH]', 'secret rm NAME' or 'secret ls' with a NAME of letters, digits and . _ -.");
 }

@@ -82,4 +82,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor UnhonouredContainerProperty = new(
         "RUNCIBLE4041",
         "The project sets the .NET SDK container property {0}, which a runc bundle cannot honour: {1}.");
+
+    public static readonly ErrorDescriptor BadResourceLimit = new(
+        "RUNCIBLE4030",
+        "{0} '{1}' is not valid; use {2}.");
+
+    public static readonly ErrorDescriptor PidsLimitRootless = new(
+        "RUNCIBLE4031",
+        "RuncPidsLimit '{0}' cannot apply to a rootless bundle: runc 1.1 cannot set a pids limit without a delegated cgroup. Remove RuncPidsLimit or build a rootful bundle.");
 }

@@ -20,6 +20,12 @@ usage: runcible <command> [args]
   rollback              return to the version installed before the last upgrade, with the data
   uninstall [--purge]   remove the service and the container state; keep data/ and logs/ unless --purge
   cleanup               remove a stale container and the writable-root layer (the services call it)
+  config set KEY=VALUE  set an environment variable of the app (applies at the next restart)
+  config unset KEY      remove one
+  config show           the operator's environment and limits
+  secret set NAME [--file PATH]   store a secret (value from stdin or PATH) for /run/secrets/NAME
+  secret rm NAME        remove one
+  secret ls             the names of the stored secrets
 USAGE
 }
 
@@ -107,6 +113,12 @@ check_bundle() {
     state_dir="${XDG_STATE_HOME:-$HOME/.local/state}/runcible/$name"
   else
     state_dir="/var/lib/runcible/$name"
+  fi
+  # The operator's settings (docs/operations.md): outside every bundle, kept by upgrade, rollback and uninstall.
+  if [ "$rootless" = true ]; then
+    settings_dir="${XDG_CONFIG_HOME:-$HOME/.config}/runcible/$name"
+  else
+    settings_dir="/etc/runcible/$name"
   fi
   state_file="$state_dir/state"
   journal_file="$state_dir/journal"
@@ -198,6 +210,7 @@ cleanup() {
     while is_mounted "$tmpfs_dir"; do umount "$tmpfs_dir"; done
     [ ! -d "$tmpfs_dir" ] || rmdir "$tmpfs_dir" 2>/dev/null || true
   fi
+  while is_mounted "$rt_bundle/secrets"; do umount "$rt_bundle/secrets"; done
   rm -rf "$rt_bundle"
 }
 
@@ -240,8 +253,14 @@ render_runtime_config() {
     map_gid="$(id -g)"
   fi
   nofile_limit="$(open_files_clamp)"
+  # The operator's settings: rendered into files beside the effective config, spliced in below.
+  check_settings_dir
+  operator_env >"$rt_bundle/env.json"
+  operator_mounts >"$rt_bundle/mounts.json"
+  operator_resources >"$rt_bundle/resources.json"
   awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
-    -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" '
+    -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" \
+    -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" '
     /^  "root": \{/ { in_root = 1 }
     in_root && /"path": "/ { sub(/"path": "[^"]*"/, "\"path\": \"" base "/rootfs\""); in_root = 0 }
     /^    \{/ { bind = 0 }
@@ -253,8 +272,331 @@ render_runtime_config() {
     /"type": "RLIMIT_NOFILE"/ { in_nofile = 1 }
     in_nofile && /}/ { in_nofile = 0 }
     nofile != "" && in_nofile && /"(hard|soft)": [0-9]+/ { v = $0; gsub(/[^0-9]/, "", v); if (v + 0 > nofile + 0) sub(/[0-9]+/, nofile) }
+    # The operator environment: a build-time entry of the same name is dropped, the operator values follow.
+    /^    "env": \[$/ {
+      print; n_env = 0
+      while ((getline line < envfile) > 0) { n_env++; env_line[n_env] = line; key = line; sub(/=.*/, "", key); override[key] = 1 }
+      in_env = 1; kept = 0; next
+    }
+    in_env && /^    \],?$/ {
+      for (i = 1; i <= n_env; i++) kept_line[++kept] = "      \"" env_line[i] "\""
+      for (i = 1; i <= kept; i++) print kept_line[i] (i < kept ? "," : "")
+      in_env = 0; print; next
+    }
+    in_env { entry = $0; sub(/,$/, "", entry); key = entry; sub(/^ *"/, "", key); sub(/=.*/, "", key); if (!(key in override)) kept_line[++kept] = entry; next }
+    # Secrets and files/ overlay mounts after the last mount (they lie over /run and /etc/<name>).
+    /^  "mounts": \[$/ { in_mounts = 1 }
+    in_mounts && /^    }$/ { held = 1; next }
+    in_mounts && /^  \],?$/ {
+      n_extra = 0
+      while ((getline line < mountsfile) > 0) extra[++n_extra] = line
+      if (held) print (n_extra == 0 ? "    }" : "    },")
+      for (i = 1; i <= n_extra; i++) print extra[i] (extra[i] == "    }" && i < n_extra ? "," : "")
+      in_mounts = 0; held = 0; print; next
+    }
+    # The limits: linux.resources of the bundle replaced by the effective ones (build-time or operator)
+    /^    "resources": \{$/ { in_res = 1; next }
+    in_res { if ($0 ~ /^    },?$/) in_res = 0; next }
+    /^  "linux": \{$/ { print; while ((getline line < resfile) > 0) print line; next }
     { print }
   ' "$bundle/config.json" | write_file "$rt_bundle/config.json"
+  rm -f "$rt_bundle/env.json" "$rt_bundle/mounts.json" "$rt_bundle/resources.json"
+}
+
+# ---- the operator's settings (docs/operations.md) -----------------------------------------------
+# $settings_dir: env, limits, secrets/<NAME>, files/<path>. Only its owner may reach it: the effective
+# config takes environment values and mounts from it, and it holds the secrets.
+check_settings_dir() {
+  [ -e "$settings_dir" ] || [ -L "$settings_dir" ] || return 0
+  owner="$(expected_owner)"
+  if [ ! -d "$settings_dir" ] || [ -L "$settings_dir" ]; then
+    die RUNCIBLE5030 "$settings_dir must be a directory (not a symbolic link) owned by uid $owner with mode 0700."
+  fi
+  # shellcheck disable=SC2046 # two numbers
+  set -- $(stat -c '%u %a' "$settings_dir")
+  if [ "$1" != "$owner" ] || [ $((0$2 & 63)) -ne 0 ]; then
+    die RUNCIBLE5030 "$settings_dir belongs to uid $1 with mode $2; it holds $name's secrets and settings, so it must belong to uid $owner with mode 0700: 'chown $owner $settings_dir; chmod 0700 $settings_dir'."
+  fi
+}
+
+make_settings_dir() {
+  check_settings_dir
+  (umask 077 && mkdir -p "$settings_dir/secrets")
+}
+
+# The reason a validating awk printed after the lines it accepted.
+last_line() {
+  printf '%s\n' "$1" | tail -n 1
+}
+
+# KEY=VALUE lines of $1 (blank lines and # comments skipped), validated, values JSON-escaped and taken
+# literally (no quotes removed, nothing expanded). Fails with "line N: reason".
+env_entries() {
+  awk '
+    function fail(why) { printf "line %d: %s", NR, why; exit 1 }
+    /^[ \t]*(#|$)/ { next }
+    {
+      if (index($0, "\r")) fail("ends in a carriage return (a file saved with CRLF line ends); save it with LF line ends")
+      eq = index($0, "=")
+      if (eq == 0) fail("is not KEY=VALUE")
+      key = substr($0, 1, eq - 1)
+      if (key !~ /^[A-Za-z_][A-Za-z0-9_]*$/) fail("the name \"" key "\" is not letters, digits and _ (not starting with a digit)")
+      value = substr($0, eq + 1)
+      plain = value
+      gsub(/\t/, "", plain)
+      if (plain ~ /[[:cntrl:]]/) fail("the value of " key " holds a control character")
+      out = ""
+      for (i = 1; i <= length(value); i++) {
+        c = substr(value, i, 1)
+        if (c == "\\") c = "\\\\"
+        else if (c == "\"") c = "\\\""
+        else if (c == "\t") c = "\\t"
+        out = out c
+      }
+      print key "=" out
+    }
+  ' "$1"
+}
+
+# The operator environment for the effective config: one escaped KEY=VALUE per line, the last of a name winning.
+operator_env() {
+  [ -f "$settings_dir/env" ] || return 0
+  entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $(last_line "$entries"); fix it with '$self config set KEY=VALUE' or an editor. Values are taken literally (no quotes, no \$ expansion)."
+  [ -n "$entries" ] || return 0
+  printf '%s\n' "$entries" | awk '{ key = $0; sub(/=.*/, "", key); if (!(key in at)) order[++n] = key; at[key] = $0 } END { for (i = 1; i <= n; i++) print at[order[i]] }'
+}
+
+secret_name_ok() {
+  case "$1" in '' | [!A-Za-z0-9]* | *[!A-Za-z0-9._-]*) return 1 ;; esac
+  [ "${#1}" -le 255 ]
+}
+
+# Secrets (the systemd credentials of the service, then the settings directory's secrets/, which win)
+# copied into $rt_bundle/secrets: a tmpfs (rootful) or the user's runtime directory (a tmpfs under
+# systemd-logind), 0500 and 0400, owned by the app's uid, never in the bundle. Prints the mount, if any.
+operator_secrets() {
+  sources=""
+  [ -z "${CREDENTIALS_DIRECTORY:-}" ] || [ ! -d "$CREDENTIALS_DIRECTORY" ] || sources="$CREDENTIALS_DIRECTORY"
+  [ ! -d "$settings_dir/secrets" ] || sources="$sources $settings_dir/secrets"
+  found=""
+  for dir in $sources; do
+    for file in "$dir"/*; do
+      [ -f "$file" ] && [ ! -L "$file" ] && secret_name_ok "$(basename "$file")" && found=1 && break 2
+    done
+  done
+  [ -n "$found" ] || return 0
+  secrets="$rt_bundle/secrets"
+  if [ "$rootless" = true ]; then
+    (umask 077 && mkdir -p "$secrets")
+  else
+    mkdir -p "$secrets"
+    is_mounted "$secrets" || mount -t tmpfs -o "mode=0700,size=16m,nosuid,nodev,noexec" tmpfs "$secrets"
+  fi
+  for dir in $sources; do
+    for file in "$dir"/*; do
+      if [ ! -f "$file" ] || [ -L "$file" ]; then continue; fi
+      secret="$(basename "$file")"
+      secret_name_ok "$secret" || { warn "$file: '$secret' is not a secret name (letters, digits, . _ -); skipped."; continue; }
+      (umask 077 && cat "$file" >"$secrets/$secret")
+      chmod 0400 "$secrets/$secret"
+      [ "$rootless" = true ] || chown "$uid:$gid" "$secrets/$secret"
+    done
+  done
+  chmod 0500 "$secrets"
+  [ "$rootless" = true ] || chown "$uid:$gid" "$secrets"
+  printf '    {\n      "destination": "/run/secrets",\n      "type": "bind",\n      "source": "%s",\n      "options": [\n        "rbind",\n        "ro",\n        "nosuid",\n        "nodev",\n        "noexec"\n      ]\n    }\n' "$secrets"
+}
+
+# Mounts the effective config adds: /run/secrets, then each file of files/ over its counterpart in the
+# bundle's config/ (read-only; a file with no counterpart is skipped: runc would create it in the bundle).
+operator_mounts() {
+  operator_secrets
+  [ -d "$settings_dir/files" ] && [ ! -L "$settings_dir/files" ] || return 0
+  config_dest="$(awk '/"destination": "/ { d = $0; sub(/.*"destination": "/, "", d); sub(/".*/, "", d) } /"source": "config"/ { print d; exit }' "$bundle/config.json")"
+  [ -n "$config_dest" ] || return 0
+  (cd "$settings_dir/files" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) | while read -r rel; do
+    case "$rel" in
+      *[!A-Za-z0-9._/@+-]* | *..*) warn "$settings_dir/files/$rel: use a path of letters, digits and . _ - + @; skipped." ; continue ;;
+    esac
+    if [ ! -f "$bundle/config/$rel" ] || [ -L "$bundle/config/$rel" ]; then
+      warn "$settings_dir/files/$rel overrides nothing: $name's bundle has no config/$rel; skipped."
+      continue
+    fi
+    printf '    {\n      "destination": "%s/%s",\n      "type": "bind",\n      "source": "%s/files/%s",\n      "options": [\n        "rbind",\n        "ro",\n        "nosuid",\n        "nodev",\n        "noexec"\n      ]\n    }\n' "$config_dest" "$rel" "$settings_dir" "$rel"
+  done
+}
+
+# The limits file: memory=, cpu=, pids= (or none), validated as the build-time properties are. Prints
+# "key value" lines (value in bytes, quota µs, pids, or none). Fails with "line N: reason".
+limits_entries() {
+  awk '
+    function fail(why) { printf "line %d: %s", NR, why; exit 1 }
+    /^[ \t]*(#|$)/ { next }
+    {
+      eq = index($0, "=")
+      if (eq == 0) fail("is not key=value")
+      key = substr($0, 1, eq - 1); value = substr($0, eq + 1)
+      if (key != "memory" && key != "cpu" && key != "pids") fail("unknown limit \"" key "\" (memory, cpu, pids)")
+      if (value == "none") { print key " none"; next }
+      if (key == "memory") {
+        if (value !~ /^[0-9]+(\.[0-9]+)?[KMGT]?$/) fail("memory=" value " is not a size in bytes or with K, M, G or T (1024-based), e.g. 512M")
+        unit = 1; u = substr(value, length(value), 1)
+        if (u == "K") unit = 1024; else if (u == "M") unit = 1048576; else if (u == "G") unit = 1073741824; else if (u == "T") unit = 1099511627776
+        if (unit > 1) value = substr(value, 1, length(value) - 1)
+        bytes = int(value * unit)
+        if (bytes < 6291456) fail("memory=" $0 " is below 6M, too little for runc to start the container")
+        printf "memory %.0f\n", bytes
+      } else if (key == "cpu") {
+        if (value !~ /^[0-9]+(\.[0-9]+)?$/) fail("cpu=" value " is not a number of cores, e.g. 1.5")
+        quota = int(value * 100000 + 0.5)
+        if (quota < 1000 || value > 4096) fail("cpu=" value " is not from 0.01 to 4096 cores")
+        print "cpu " quota
+      } else if (key == "pids") {
+        if (value !~ /^[0-9]+$/ || value < 1 || value > 4194304) fail("pids=" value " is not a whole number from 1 to 4194304")
+        print "pids " (value + 0)
+      }
+    }
+  ' "$1"
+}
+
+# linux.resources of the effective config: the bundle's (RuncMemoryLimit, RuncCpuLimit, RuncPidsLimit)
+# with the limits file's values over them. Rootless: none, with a warning (no delegated cgroup used yet).
+operator_resources() {
+  # shellcheck disable=SC2046 # three words
+  set -- $(awk '
+    /^    "resources": \{$/ { inside = 1; next }
+    inside && /^    },?$/ { inside = 0 }
+    inside && /^      "[a-z]+": \{$/ { section = $0; gsub(/[^a-z]/, "", section) }
+    inside && /"(limit|quota)": -?[0-9]+/ { v = $0; gsub(/[^0-9-]/, "", v); value[section] = v }
+    END { printf "%s %s %s\n", ("memory" in value ? value["memory"] : "none"), ("cpu" in value ? value["cpu"] : "none"), ("pids" in value ? value["pids"] : "none") }
+  ' "$bundle/config.json")
+  memory="$1" cpu="$2" pids="$3"
+  if [ -f "$settings_dir/limits" ]; then
+    entries="$(limits_entries "$settings_dir/limits")" || die RUNCIBLE5032 "$settings_dir/limits $(last_line "$entries"). The file holds memory=, cpu= and pids= lines (docs/operations.md)."
+    while read -r key value; do
+      case "$key" in memory) memory="$value" ;; cpu) cpu="$value" ;; pids) pids="$value" ;; esac
+    done <<LIMITS
+$entries
+LIMITS
+  fi
+  [ "$memory$cpu$pids" != nonenonenone ] || return 0
+  if [ "$rootless" = true ]; then
+    warn "$name is rootless: its memory, cpu and pids limits are not applied (runc 1.1 sets them only in a cgroup delegated to the user, which Runcible does not use yet); limit the user's slice with systemd instead (docs/operations.md)."
+    return 0
+  fi
+  printf '    "resources": {\n'
+  sep=""
+  if [ "$memory" != none ]; then
+    printf '      "memory": {\n        "limit": %s,\n        "swap": %s\n      }' "$memory" "$memory"
+    sep=",\n"
+  fi
+  if [ "$cpu" != none ]; then
+    printf "$sep"'      "cpu": {\n        "quota": %s,\n        "period": 100000\n      }' "$cpu"
+    sep=",\n"
+  fi
+  if [ "$pids" != none ]; then
+    printf "$sep"'      "pids": {\n        "limit": %s\n      }' "$pids"
+  fi
+  printf '\n    },\n'
+}
+
+# The settings a start would refuse, refused before an install or upgrade changes anything.
+check_operator_settings() {
+  check_settings_dir
+  if [ -f "$settings_dir/env" ]; then
+    entries="$(env_entries "$settings_dir/env")" || die RUNCIBLE5031 "$settings_dir/env $(last_line "$entries"); fix it before installing or upgrading $name."
+  fi
+  if [ -f "$settings_dir/limits" ]; then
+    entries="$(limits_entries "$settings_dir/limits")" || die RUNCIBLE5032 "$settings_dir/limits $(last_line "$entries"); fix it before installing or upgrading $name."
+  fi
+}
+
+# ---- config and secret commands -----------------------------------------------------------------
+applies_next_start() {
+  say "$1; it applies at the next start of $name ('$self restart')."
+}
+
+cmd_config() {
+  check_identity
+  sub="${1:-}"
+  [ "$#" -eq 0 ] || shift
+  case "$sub" in
+    set)
+      [ "$#" -eq 1 ] || die RUNCIBLE5033 "usage: '$self config set KEY=VALUE' (one variable; quote it for the shell)."
+      case "$1" in *"
+"*) die RUNCIBLE5033 "the value of ${1%%=*} holds a line break; a value is one line." ;; esac
+      entry="$(printf '%s\n' "$1" | env_entries /dev/stdin)" || die RUNCIBLE5033 "'$1' ${entry#line 1: }."
+      key="${1%%=*}"
+      lock_hold
+      make_settings_dir
+      { [ ! -f "$settings_dir/env" ] || awk -v key="$key" 'index($0, key "=") != 1' "$settings_dir/env"; printf '%s\n' "$1"; } | write_file "$settings_dir/env"
+      applies_next_start "set $key in $settings_dir/env"
+      ;;
+    unset)
+      [ "$#" -eq 1 ] || die RUNCIBLE5033 "usage: '$self config unset KEY'."
+      case "$1" in '' | [0-9]* | *[!A-Za-z0-9_]*) die RUNCIBLE5033 "'$1' is not a variable name (letters, digits and _)." ;; esac
+      lock_hold
+      check_settings_dir
+      if [ -f "$settings_dir/env" ] && grep -q "^$1=" "$settings_dir/env"; then
+        awk -v key="$1" 'index($0, key "=") != 1' "$settings_dir/env" | write_file "$settings_dir/env"
+        applies_next_start "removed $1 from $settings_dir/env"
+      else
+        say "$1 is not set in $settings_dir/env."
+      fi
+      ;;
+    show)
+      check_settings_dir
+      printf '# %s/env (over the build-time environment)\n' "$settings_dir"
+      [ ! -f "$settings_dir/env" ] || cat "$settings_dir/env"
+      printf '# %s/limits\n' "$settings_dir"
+      [ ! -f "$settings_dir/limits" ] || cat "$settings_dir/limits"
+      ;;
+    *) die RUNCIBLE5033 "usage: '$self config set KEY=VALUE', 'config unset KEY' or 'config show'." ;;
+  esac
+}
+
+cmd_secret() {
+  check_identity
+  sub="${1:-}"
+  [ "$#" -eq 0 ] || shift
+  case "$sub" in
+    set)
+      secret="${1:-}"
+      secret_name_ok "$secret" || die RUNCIBLE5034 "usage: '$self secret set NAME [--file PATH]' with a NAME of letters, digits and . _ - (it appears as /run/secrets/NAME)."
+      shift
+      source_file=""
+      case "${1:-}" in
+        --file) [ "$#" -eq 2 ] || die RUNCIBLE5034 "--file needs one PATH."; source_file="$2" ;;
+        '') ;;
+        *) die RUNCIBLE5034 "unknown argument '$1'; the value comes from stdin or --file PATH." ;;
+      esac
+      if [ -n "$source_file" ]; then
+        if [ ! -f "$source_file" ] || [ ! -r "$source_file" ]; then die RUNCIBLE5034 "$source_file is not a readable file."; fi
+      fi
+      lock_hold
+      make_settings_dir
+      if [ -n "$source_file" ]; then write_file "$settings_dir/secrets/$secret" <"$source_file"; else write_file "$settings_dir/secrets/$secret"; fi
+      applies_next_start "stored the secret $secret"
+      ;;
+    rm)
+      secret="${1:-}"
+      secret_name_ok "$secret" || die RUNCIBLE5034 "usage: '$self secret rm NAME'."
+      lock_hold
+      check_settings_dir
+      [ -f "$settings_dir/secrets/$secret" ] || die RUNCIBLE5034 "there is no secret $secret in $settings_dir/secrets."
+      rm -f "$settings_dir/secrets/$secret"
+      sync "$settings_dir/secrets"
+      applies_next_start "removed the secret $secret"
+      ;;
+    ls)
+      check_settings_dir
+      [ ! -d "$settings_dir/secrets" ] || for file in "$settings_dir/secrets"/*; do
+        [ -f "$file" ] && printf '%s\n' "$(basename "$file")"
+      done
+      ;;
+    *) die RUNCIBLE5034 "usage: '$self secret set NAME [--file PATH]', 'secret rm NAME' or 'secret ls'." ;;
+  esac
+  return 0
 }
 
 # RLIMIT_NOFILE above the hard limit of this process fails "runc run" unless it holds
@@ -669,6 +1011,8 @@ remove_bundle_files() {
 finish_uninstall() {
   rm -f "$state_file"
   sync "$state_dir"
+  # The operator's settings outlive every version; only a purge of the installed one removes them.
+  [ "$j_purge" != true ] || rm -rf "$settings_dir"
   [ ! -d "$j_from" ] || remove_bundle_files "$j_from" "$j_purge"
 }
 
@@ -739,6 +1083,7 @@ cmd_install() {
     die RUNCIBLE5015 "another bundle of $name is installed ($current); use '$self upgrade' to replace it."
   fi
   tighten_bundle
+  make_settings_dir
   prepare_directories
   render_runtime_config
   note_host_files
@@ -889,6 +1234,7 @@ cmd_upgrade() {
   [ -d "$current" ] || die RUNCIBLE5016 "the installed bundle $current of $name is gone; uninstall it or install this one with '$self install' after removing $service_file and $state_file."
   old_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$current/runcible.json")"
   check_movable "$current" "$bundle"
+  check_operator_settings
   tighten_bundle
   say "upgrading $name $old_version -> $version"
   note_volumes "$current"
@@ -1004,5 +1350,7 @@ case "$command" in
   upgrade) cmd_upgrade ;;
   rollback) cmd_rollback ;;
   uninstall) cmd_uninstall "$@" ;;
+  config) cmd_config "$@" ;;
+  secret) cmd_secret "$@" ;;
   *) usage >&2; die RUNCIBLE5022 "unknown command '$command'." ;;
 esac

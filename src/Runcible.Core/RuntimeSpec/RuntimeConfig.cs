@@ -81,6 +81,7 @@ public sealed class RuntimeLinux
 {
     [JsonPropertyName("uidMappings")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeIdMapping>? UidMappings { get; set; }
     [JsonPropertyName("gidMappings")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeIdMapping>? GidMappings { get; set; }
+    [JsonPropertyName("resources")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeResources? Resources { get; set; }
     [JsonPropertyName("namespaces")] public List<RuntimeNamespace> Namespaces { get; set; } = [];
     [JsonPropertyName("maskedPaths")] public List<string> MaskedPaths { get; set; } = [];
     [JsonPropertyName("readonlyPaths")] public List<string> ReadonlyPaths { get; set; } = [];
@@ -113,4 +114,31 @@ public sealed class RuntimeSyscallArg
     [JsonPropertyName("value")] public ulong Value { get; set; }
     [JsonPropertyName("valueTwo")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong ValueTwo { get; set; }
     [JsonPropertyName("op")] public string Op { get; set; } = "";
+}
+
+/// <summary><c>linux.resources</c>: the cgroup limits runc applies to the container.</summary>
+public sealed class RuntimeResources
+{
+    [JsonPropertyName("memory")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeMemory? Memory { get; set; }
+    [JsonPropertyName("cpu")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeCpu? Cpu { get; set; }
+    [JsonPropertyName("pids")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimePids? Pids { get; set; }
+}
+
+public sealed class RuntimeMemory
+{
+    [JsonPropertyName("limit")] public long Limit { get; set; }
+
+    /// <summary>Memory plus swap; equal to <see cref="Limit"/>: the app cannot swap past its limit.</summary>
+    [JsonPropertyName("swap")] public long Swap { get; set; }
+}
+
+public sealed class RuntimeCpu
+{
+    [JsonPropertyName("quota")] public long Quota { get; set; }
+    [JsonPropertyName("period")] public ulong Period { get; set; }
+}
+
+public sealed class RuntimePids
+{
+    [JsonPropertyName("limit")] public long Limit { get; set; }
 }

@@ -53,6 +53,9 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
         Seccomp = ParseSeccomp(container.SeccompProfile),
         Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),
+        MemoryLimitBytes = ResourceLimits.ParseMemory(container.MemoryLimit),
+        CpuQuotaMicroseconds = ResourceLimits.ParseCpu(container.CpuLimit),
+        PidsLimit = ResourceLimits.ParsePids(container.PidsLimit, settings.Rootless),
     };
 
     /// <summary><c>RuncSeccompProfile</c>: empty is the default profile, <c>unconfined</c> (any case) none, anything else a profile file (RUNCIBLE3012).</summary>

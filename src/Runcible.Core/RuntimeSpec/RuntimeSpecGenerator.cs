@@ -514,6 +514,7 @@ public sealed partial class RuntimeSpecGenerator
                 "/proc/interrupts",
             ],
             ReadonlyPaths = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            Resources = ResourceLimits.ToResources(settings),
         };
         if (settings.Rootless)
         {

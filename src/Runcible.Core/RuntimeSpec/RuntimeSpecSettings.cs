@@ -105,4 +105,13 @@ public sealed class RuntimeSpecSettings
     /// seccomp profile's architectures and rules; null means the image's.
     /// </summary>
     public string? Architecture { get; init; }
+
+    /// <summary><c>RuncMemoryLimit</c> in bytes (memory and memory plus swap); null means none.</summary>
+    public long? MemoryLimitBytes { get; init; }
+
+    /// <summary><c>RuncCpuLimit</c> as a CFS quota in microseconds per <see cref="ResourceLimits.CpuPeriodMicroseconds"/>; null means none.</summary>
+    public long? CpuQuotaMicroseconds { get; init; }
+
+    /// <summary><c>RuncPidsLimit</c>; null means none (the config stage fills the rootful default).</summary>
+    public long? PidsLimit { get; init; }
 }

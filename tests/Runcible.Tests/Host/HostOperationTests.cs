@@ -37,4 +37,12 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AnInterruptedUninstallIsUndoneByTheStartAfterARebootOrFinishedByTheNextCommand() =>
         HostOperationScenarios.InterruptedUninstallAsync(host);
+
+    [Fact]
+    public Task AnEnvOverrideAndASecretReachTheAppAfterARestartAndSurviveAnUpgrade() =>
+        OperatorSettingsScenarios.EnvAndSecretSurviveUpgradeAsync(host);
+
+    [Fact]
+    public Task AMemoryHogIsOomKilledAtItsLimitAndRestartedByTheService() =>
+        OperatorSettingsScenarios.MemoryHogIsRestartedAsync(host);
 }

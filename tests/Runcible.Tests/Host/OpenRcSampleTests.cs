@@ -9,5 +9,5 @@ public sealed class OpenRcSampleTests(OpenRcHostFixture host, SdkPackageFixture 
 {
     [Fact]
     public async Task HelloWebTarballServesHttpStopsGracefullyAndKeepsItsNotes() =>
-        await SampleScenarios.HelloWebAsync(host.Host, await samples.TarballAsync(sdk, "HelloWeb", "aspnet:latest"));
+        await SampleScenarios.HelloWebAsync(host.Host, await samples.TarballAsync(sdk, "HelloWeb", "aspnet:latest", "-p:RuncMemoryLimit=384M"));
 }

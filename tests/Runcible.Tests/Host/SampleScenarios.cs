@@ -55,6 +55,15 @@ internal static class SampleScenarios
             host.ExecOk(HostScenarios.StartCommand(host, name));
             await HostScenarios.GetAsync(port, "/", seconds: 60);
             Assert.Equal("written before the restart\nand after it\n", await PostAsync(port, "/notes", "and after it"));
+
+            // RuncMemoryLimit=384M (published with it) binds: the GC's heap limit is 75% of it. The operator's
+            // environment and limits file replace what the artifact carries at the next restart.
+            Assert.Contains("\"limit\": 402653184,", File.ReadAllText(Path.Combine(bundle, "config.json")), StringComparison.Ordinal);
+            Assert.Equal("301989888\n", await HostScenarios.GetAsync(port, "/memory"));
+            Assert.Equal("\n", await HostScenarios.GetAsync(port, "/greeting"));
+            host.ExecOk($"{shim} config set 'HELLOWEB_GREETING=Hello from the operator' && printf 'memory=256M\\n' > /etc/runcible/{name}/limits && {shim} restart");
+            Assert.Equal("Hello from the operator\n", await HostScenarios.GetAsync(port, "/greeting", body => body != "\n", seconds: 60));
+            Assert.Equal("201326592\n", await HostScenarios.GetAsync(port, "/memory"));
             host.ExecOk(HostScenarios.StopCommand(host, name));
             host.ExecOk(shim + " uninstall --purge");
             Assert.False(await HostScenarios.AnswersAsync(port));

@@ -12,7 +12,7 @@ public sealed class SystemdSampleTests(SystemdHostFixture host, SdkPackageFixtur
 {
     [Fact]
     public async Task HelloWebTarballServesHttpStopsGracefullyAndKeepsItsNotes() =>
-        await SampleScenarios.HelloWebAsync(host.Host, await samples.TarballAsync(sdk, "HelloWeb", "aspnet:latest"));
+        await SampleScenarios.HelloWebAsync(host.Host, await samples.TarballAsync(sdk, "HelloWeb", "aspnet:latest", "-p:RuncMemoryLimit=384M"));
 
     [Fact]
     public async Task HelloWorkerIsActiveOnlyAfterItReportedReady() =>

@@ -38,7 +38,7 @@ internal static class TestBundle
         exit 3
         """;
 
-    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm"];
+    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm", "tail", "head", "expr", "stat", "dd", "grep", "sha256sum"];
 
     public sealed record Options(string Name, string Version, int Port)
     {
@@ -47,6 +47,11 @@ internal static class TestBundle
         public bool Rootless { get; init; }
         public bool Notify { get; init; }
         public int StopTimeoutSeconds { get; init; } = 10;
+
+        /// <summary>RuncMemoryLimit, RuncCpuLimit, RuncPidsLimit as a project writes them (null: none, pids none too).</summary>
+        public string? MemoryLimit { get; init; }
+        public string? CpuLimit { get; init; }
+        public string? PidsLimit { get; init; }
     }
 
     /// <summary>Writes the bundle under <paramref name="containersDirectory"/> (<c>…/opt/containers</c>) and returns its directory.</summary>
@@ -94,6 +99,9 @@ internal static class TestBundle
             StopTimeoutSeconds = options.StopTimeoutSeconds,
             // The machine's hard limit is lower than the server default (no CAP_SYS_RESOURCE).
             OpenFilesLimit = 4096,
+            MemoryLimitBytes = ResourceLimits.ParseMemory(options.MemoryLimit),
+            CpuQuotaMicroseconds = ResourceLimits.ParseCpu(options.CpuLimit),
+            PidsLimit = options.PidsLimit is null ? null : ResourceLimits.ParsePids(options.PidsLimit, options.Rootless),
         });
         var config = RuntimeSpecGenerator.Serialize(spec.Config);
         File.WriteAllBytes(Path.Combine(bundle, RuntimeSpecGenerator.ConfigFileName), config);
