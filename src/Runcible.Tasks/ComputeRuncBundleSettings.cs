@@ -26,6 +26,12 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? WorkingDirectory { get; set; }
     public string? Rootless { get; set; }
     public string? WritableRootfs { get; set; }
+
+    /// <summary><c>RuncNetwork</c>: host, private or none.</summary>
+    public string? Network { get; set; }
+
+    /// <summary><c>RuncPublishPort</c> items: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
+    public ITaskItem[] PublishPorts { get; set; } = [];
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
@@ -73,6 +79,8 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
             WorkingDirectory = WorkingDirectory,
             Rootless = Rootless,
             WritableRootfs = WritableRootfs,
+            Network = Network,
+            PublishPorts = PublishPorts.Select(p => p.ItemSpec).ToList(),
             Notify = Notify,
             Offline = Offline,
             SourceDateEpoch = SourceDateEpoch,
@@ -91,6 +99,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
             .AppendLine("runcible-settings/1")
             .AppendLine(settings.ToString())
             .AppendLine(string.Join(",", settings.Volumes))
+            .AppendLine(string.Join(",", settings.PublishPorts))
             .AppendLine(BaseImage);
         foreach (var item in StampInputs)
         {
