@@ -38,7 +38,7 @@ internal static class TestBundle
         exit 3
         """;
 
-    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm"];
+    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm", "wget", "nslookup", "ip"];
 
     public sealed record Options(string Name, string Version, int Port)
     {
@@ -47,6 +47,10 @@ internal static class TestBundle
         public bool Rootless { get; init; }
         public bool Notify { get; init; }
         public int StopTimeoutSeconds { get; init; } = 10;
+        public BundleNetwork Network { get; init; }
+
+        /// <summary><c>RuncPublishPort</c> items (private network).</summary>
+        public IReadOnlyList<string> PublishPorts { get; init; } = [];
     }
 
     /// <summary>Writes the bundle under <paramref name="containersDirectory"/> (<c>…/opt/containers</c>) and returns its directory.</summary>
@@ -94,6 +98,8 @@ internal static class TestBundle
             StopTimeoutSeconds = options.StopTimeoutSeconds,
             // The machine's hard limit is lower than the server default (no CAP_SYS_RESOURCE).
             OpenFilesLimit = 4096,
+            Network = options.Network,
+            PublishPorts = options.PublishPorts.Select(p => PublishedPort.TryParse(p, out _)!).ToList(),
         });
         var config = RuntimeSpecGenerator.Serialize(spec.Config);
         File.WriteAllBytes(Path.Combine(bundle, RuntimeSpecGenerator.ConfigFileName), config);
