@@ -62,6 +62,13 @@ public sealed class ShimNetworkTests : IDisposable
     private string Get(int port, BackgroundProcess run, string address = "127.0.0.1")
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
+        // The app of THIS run answers (a killed run's container may still hold the port until this run's cleanup).
+        while (!run.Output.Contains("starting on port", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            Assert.False(run.Process.HasExited, "the container stopped:\n" + run.Output);
+            Thread.Sleep(100);
+        }
+
         ProcessResult result;
         do
         {
