@@ -229,8 +229,11 @@ public sealed class ShimNetworkTests : IDisposable
         var bundle = Bundle(Private());
         var empty = _dir.Combine("no-plugins");
         Directory.CreateDirectory(empty);
-        var result = ProcessRunner.Run("unshare", ["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" /usr/lib/cni && exec \"$2\" run", "sh", empty, Shim(bundle)]);
-        AssertError(result, "RUNCIBLE5070", "containernetworking-plugins");
+        foreach (var command in new[] { "install", "run" })
+        {
+            var result = ProcessRunner.Run("unshare", ["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" /usr/lib/cni && exec \"$2\" \"$3\"", "sh", empty, Shim(bundle), command]);
+            AssertError(result, "RUNCIBLE5070", "containernetworking-plugins");
+        }
     }
 
     [Fact]
