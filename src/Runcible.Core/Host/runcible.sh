@@ -915,8 +915,10 @@ net_up() {
   [ "$(net_mode)" = private ] || return 0
   net_check_host
   net_paths
-  ports="$(net_ports)"
   net_lock
+  # Under the lock: two bundles starting together cannot both take a host port.
+  net_check_ports
+  ports="$(net_ports)"
   (umask 077 && mkdir -p "$net_dir")
   printf '%s\n' "$ports" | write_file "$net_dir/ports"
   ip netns add "$net_ns" 2>/dev/null || [ -e "$net_ns_path" ] || { net_unlock; net_down; die RUNCIBLE5073 "cannot create the network namespace $net_ns (ip netns add failed)."; }
@@ -1102,7 +1104,6 @@ cmd_run() {
     die RUNCIBLE5026 "the container $id belongs to another bundle ($foreign_container); it is left alone. Stop that version first (or set RUNCIBLE_CONTAINER_ID to run this one beside it)."
   fi
   check_ports
-  net_check_ports
   prepare_directories
   mount_writable_root
   net_up

@@ -148,6 +148,11 @@ public sealed class ShimNetworkTests : IDisposable
         // Abstract sockets belong to a network namespace: the app's cannot see the host's.
         Assert.NotEqual(0, ProcessRunner.Run("ip", ["netns", "exec", "runcible-" + options.Name, Python, "-c", AbstractConnect]).ExitCode);
 
+        // IPv4 and IPv6 addresses from the bridge's ranges.
+        var addresses = Exec("ip", "-o", "addr", "show", "eth0").EnsureSuccess("ip addr").StandardOutput;
+        Assert.Contains("inet 10.89.64.", addresses, StringComparison.Ordinal);
+        Assert.Contains("inet6 fd52:756e:6369:", addresses, StringComparison.Ordinal);
+
         // The host's resolv.conf names a loopback stub first: the container gets the reachable server only.
         var resolv = Exec("cat", "/etc/resolv.conf").EnsureSuccess("cat resolv.conf").StandardOutput;
         Assert.DoesNotContain("127.0.0.53", resolv, StringComparison.Ordinal);
