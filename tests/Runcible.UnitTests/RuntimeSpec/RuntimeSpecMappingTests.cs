@@ -252,4 +252,17 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Contains("\n  \"network\": \"private\",\n", json);
         Assert.Contains("\n    \"127.0.0.1:8081:8080/tcp\",\n    \"9000:9000/udp\"\n", json);
     }
+
+    [Fact]
+    public void TheConfigStageCarriesTheNetworkSettingsToTheGenerator()
+    {
+        var settings = new Core.Bundle.BundleSettingsValidator().Validate(new Core.Bundle.RawBundleSettings
+        {
+            AssemblyName = "Hello", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0",
+            Network = "private", PublishPorts = ["8081:8080"],
+        });
+        var spec = RuntimeConfigStage.ToSpecSettings(settings, new Core.Bundle.ContainerSettings { AssemblyName = "Hello", Ports = ["8080", "9090"] });
+        Assert.Equal(Core.Bundle.BundleNetwork.Private, spec.Network);
+        Assert.Equal(["8081:8080/tcp", "9090:9090/tcp"], Generate(spec).Info.PublishPorts!);
+    }
 }
