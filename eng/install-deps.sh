@@ -24,7 +24,10 @@ packages=(
   attr            # getfattr: the unpack tests compare extended attributes with umoci's rootfs
   time            # bench/run.sh: peak memory (GNU time -v)
   iproute2        # ss: eng/demo.sh checks the port is free
-  python3         # eng/demo.sh, bench/run.sh: free ports, medians
+  python3         # eng/demo.sh, bench/run.sh: free ports, medians; the network tests' host services and DNS answer
+  containernetworking-plugins # RuncNetwork=private: bridge, host-local, portmap, firewall
+  iptables        # the CNI plugins' masquerade, port and filter rules
+  wget            # the network tests' HTTP client inside a test host's namespace
 )
 
 if [ "${1:-}" = "--unit" ]; then

@@ -30,6 +30,8 @@ public interface IBundleTaskInputs
     string? WorkingDirectory { get; }
     string? Rootless { get; }
     string? WritableRootfs { get; }
+    string? Network { get; }
+    ITaskItem[] PublishPorts { get; }
     string? Notify { get; }
     string? Offline { get; }
     string? SourceDateEpoch { get; }
@@ -67,6 +69,8 @@ internal static class BundleTaskInputs
         WorkingDirectory = task.WorkingDirectory,
         Rootless = task.Rootless,
         WritableRootfs = task.WritableRootfs,
+        Network = task.Network,
+        PublishPorts = task.PublishPorts.Select(p => p.ItemSpec).ToList(),
         Notify = task.Notify,
         Offline = task.Offline,
         SourceDateEpoch = task.SourceDateEpoch,

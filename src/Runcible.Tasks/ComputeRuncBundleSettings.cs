@@ -31,6 +31,12 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     public string? WorkingDirectory { get; set; }
     public string? Rootless { get; set; }
     public string? WritableRootfs { get; set; }
+
+    /// <summary><c>RuncNetwork</c>: host, private or none.</summary>
+    public string? Network { get; set; }
+
+    /// <summary><c>RuncPublishPort</c> items: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
+    public ITaskItem[] PublishPorts { get; set; } = [];
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
@@ -88,6 +94,7 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
             .AppendLine("runcible-settings/1")
             .AppendLine(settings.ToString())
             .AppendLine(string.Join(",", settings.Volumes))
+            .AppendLine(string.Join(",", settings.PublishPorts))
             .AppendLine(BaseImage);
         foreach (var item in StampInputs)
         {

@@ -56,6 +56,12 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     public string? WorkingDirectory { get; set; }
     public string? Rootless { get; set; }
     public string? WritableRootfs { get; set; }
+
+    /// <summary><c>RuncNetwork</c>: host, private or none.</summary>
+    public string? Network { get; set; }
+
+    /// <summary><c>RuncPublishPort</c> items: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
+    public ITaskItem[] PublishPorts { get; set; } = [];
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }

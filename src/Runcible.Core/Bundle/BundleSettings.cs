@@ -84,6 +84,12 @@ public sealed record RawBundleSettings
     public string? Offline { get; init; }
     public string? SourceDateEpoch { get; init; }
     public IReadOnlyList<BundleVolume> Volumes { get; init; } = [];
+
+    /// <summary><c>RuncNetwork</c>: host, private or none; empty means host.</summary>
+    public string? Network { get; init; }
+
+    /// <summary><c>RuncPublishPort</c> items as written: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
+    public IReadOnlyList<string> PublishPorts { get; init; } = [];
 }
 
 /// <summary>Validated settings: every field is known good.</summary>
@@ -104,6 +110,12 @@ public sealed record BundleSettings(
     DateTimeOffset Created,
     IReadOnlyList<BundleVolume> Volumes)
 {
+    /// <summary><c>RuncNetwork</c>.</summary>
+    public BundleNetwork Network { get; init; } = BundleNetwork.Host;
+
+    /// <summary>The <c>RuncPublishPort</c> items (private network only), validated and distinct.</summary>
+    public IReadOnlyList<PublishedPort> PublishPorts { get; init; } = [];
+
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
     public string BundleId => $"{Name}-{Version}";
 

@@ -127,6 +127,8 @@ public sealed partial class BundleSettingsValidator
             created = DateTimeOffset.FromUnixTimeSeconds(seconds);
         }
 
+        var rootless = Bool("RuncBundleRootless", raw.Rootless);
+        var (network, publishPorts) = Network(raw, rootless);
         return new BundleSettings(
             name,
             semver!.ToNormalizedString(),
@@ -136,7 +138,7 @@ public sealed partial class BundleSettingsValidator
             compressionLevel,
             stopTimeout,
             workingDirectory,
-            Bool("RuncBundleRootless", raw.Rootless),
+            rootless,
             Bool("RuncWritableRootfs", raw.WritableRootfs),
             Bool("RuncNotify", raw.Notify),
             Bool("RuncOffline", raw.Offline),
@@ -144,6 +146,8 @@ public sealed partial class BundleSettingsValidator
             raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList())
         {
             RuntimeIdentifierInFileName = Bool("RuntimeIdentifierInFileName", raw.RuntimeIdentifierInFileName),
+            Network = network,
+            PublishPorts = publishPorts,
         };
     }
 
@@ -169,6 +173,35 @@ public sealed partial class BundleSettingsValidator
     {
         var trimmed = repository?.Trim().TrimEnd('/') ?? "";
         return trimmed.Length == 0 ? null : trimmed[(trimmed.LastIndexOf('/') + 1)..];
+    }
+
+    private static (BundleNetwork Network, IReadOnlyList<PublishedPort> Ports) Network(RawBundleSettings raw, bool rootless)
+    {
+        var network = (raw.Network?.Trim().ToLowerInvariant() ?? "") switch
+        {
+            "" or "host" => BundleNetwork.Host,
+            "private" => BundleNetwork.Private,
+            "none" => BundleNetwork.None,
+            _ => throw new RuncibleException(RuncibleErrors.InvalidNetworkMode, raw.Network),
+        };
+        if (network == BundleNetwork.Private && rootless)
+        {
+            throw new RuncibleException(RuncibleErrors.PrivateNetworkRootless);
+        }
+
+        var ports = new List<PublishedPort>();
+        foreach (var item in raw.PublishPorts)
+        {
+            ports.Add(PublishedPort.TryParse(item, out var problem) ?? throw new RuncibleException(RuncibleErrors.InvalidPublishPort, item, problem));
+        }
+
+        if (ports.Count > 0 && network != BundleNetwork.Private)
+        {
+            throw new RuncibleException(RuncibleErrors.PublishPortNeedsPrivateNetwork, network.ToString().ToLowerInvariant());
+        }
+
+        PublishedPort.CheckDistinct(ports);
+        return (network, ports);
     }
 
     /// <summary>The OCI architecture (GOARCH) of a Linux RID such as <c>linux-x64</c> or <c>linux-musl-arm64</c>.</summary>

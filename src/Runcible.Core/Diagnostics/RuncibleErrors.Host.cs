@@ -115,4 +115,20 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostBadSecretCommand = new(
         "RUNCIBLE5034",
         "'runcible secret' {0}; use 'secret set NAME [--file PATH]', 'secret rm NAME' or 'secret ls' with a NAME of letters, digits and . _ -.");
+
+    public static readonly ErrorDescriptor HostNetworkPluginsMissing = new(
+        "RUNCIBLE5070",
+        "'{0}' uses a private network, which needs {1}; install {2}.");
+
+    public static readonly ErrorDescriptor HostPublishedPortInvalid = new(
+        "RUNCIBLE5071",
+        "'{0}' is not a published port ({1}); write [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] with ports from 1 to 65535, IPv6 in brackets, one a line, each host port once.");
+
+    public static readonly ErrorDescriptor HostPublishedPortTaken = new(
+        "RUNCIBLE5072",
+        "Host port {0}, which '{1}' publishes, is in use by {2}; stop it or publish '{1}' on another port (RuncPublishPort, or the ports file in its settings directory).");
+
+    public static readonly ErrorDescriptor HostNetworkSetupFailed = new(
+        "RUNCIBLE5073",
+        "The private network of '{0}' could not be set up: {1}. Nothing of it is left; see docs/networking.md, 'Debugging'.");
 }

@@ -90,4 +90,24 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor PidsLimitRootless = new(
         "RUNCIBLE4031",
         "RuncPidsLimit '{0}' cannot apply to a rootless bundle: runc 1.1 cannot set a pids limit without a delegated cgroup. Remove RuncPidsLimit or build a rootful bundle.");
+
+    public static readonly ErrorDescriptor InvalidNetworkMode = new(
+        "RUNCIBLE4060",
+        "RuncNetwork '{0}' is not known; use host (the host's network, the default), private (a namespace of its own on the runcible0 bridge, with published ports) or none (loopback only).");
+
+    public static readonly ErrorDescriptor InvalidPublishPort = new(
+        "RUNCIBLE4061",
+        "RuncPublishPort '{0}' is not valid: {1}. Write [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] with ports from 1 to 65535, such as 8081:8080 or 127.0.0.1:8443:443/tcp, each host port once.");
+
+    public static readonly ErrorDescriptor PublishPortNeedsPrivateNetwork = new(
+        "RUNCIBLE4062",
+        "RuncPublishPort is set but RuncNetwork is {0}: ports are published only from a private network. Set RuncNetwork=private, or remove the RuncPublishPort items.");
+
+    public static readonly ErrorDescriptor InvalidContainerPort = new(
+        "RUNCIBLE4063",
+        "ContainerPort '{0}' is not a port a private network can publish; write a number from 1 to 65535 with an optional Type of tcp or udp.");
+
+    public static readonly ErrorDescriptor PrivateNetworkRootless = new(
+        "RUNCIBLE4064",
+        "RuncNetwork=private is for rootful bundles in this version (rootless private networking with pasta or slirp4netns is not built yet); use RuncNetwork=none or host with RuncBundleRootless=true, or publish a rootful bundle.");
 }

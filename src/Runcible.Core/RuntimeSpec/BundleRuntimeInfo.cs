@@ -18,6 +18,11 @@ public sealed class BundleRuntimeInfo
     [JsonPropertyName("volumes")] public List<BundleVolume> Volumes { get; set; } = [];
     [JsonPropertyName("rootless")] public bool Rootless { get; set; }
     [JsonPropertyName("notify")] public bool Notify { get; set; }
+    /// <summary><c>private</c> or <c>none</c>; absent for the host network (so host bundles read as before).</summary>
+    [JsonPropertyName("network")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Network { get; set; }
+
+    /// <summary>Private network: the ports published on the host (<c>[HOST_IP:]HOST_PORT:CONTAINER_PORT/PROTOCOL</c>), unless the operator's <c>ports</c> file replaces them.</summary>
+    [JsonPropertyName("publishPorts")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? PublishPorts { get; set; }
     [JsonPropertyName("writableRootfs")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public WritableRootfsLayout? WritableRootfs { get; set; }
 }
 

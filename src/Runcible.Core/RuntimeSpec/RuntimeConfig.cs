@@ -75,6 +75,9 @@ public sealed class RuntimeIdMapping
 public sealed class RuntimeNamespace
 {
     [JsonPropertyName("type")] public string Type { get; set; } = "";
+
+    /// <summary>An existing namespace to join; <c>{netns}</c> for the network namespace the shim creates at each start.</summary>
+    [JsonPropertyName("path")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Path { get; set; }
 }
 
 public sealed class RuntimeLinux

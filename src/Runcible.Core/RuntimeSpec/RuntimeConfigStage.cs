@@ -50,6 +50,8 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         WritableRootfs = settings.WritableRootfs,
         StopTimeoutSeconds = settings.StopTimeoutSeconds,
         Notify = settings.Notify,
+        Network = settings.Network,
+        PublishPorts = settings.PublishPorts,
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
         Seccomp = ParseSeccomp(container.SeccompProfile),
         Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),

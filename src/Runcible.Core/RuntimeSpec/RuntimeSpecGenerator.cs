@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Runcible.Core.Bundle;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
@@ -20,6 +21,9 @@ public sealed partial class RuntimeSpecGenerator
 {
     public const string ConfigFileName = "config.json";
     public const string InfoFileName = "runcible.json";
+
+    /// <summary>config.json's network namespace path for a private network: the shim renders the real one at each start.</summary>
+    public const string NetworkNamespacePlaceholder = "{netns}";
     private const int MaxAccountFileBytes = 4 * 1024 * 1024;
 
     private static readonly string[] RootCapabilities = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
@@ -133,6 +137,10 @@ public sealed partial class RuntimeSpecGenerator
             Volumes = volumes,
             Rootless = settings.Rootless,
             Notify = settings.Notify,
+            Network = settings.Network == BundleNetwork.Host ? null : settings.Network.ToString().ToLowerInvariant(),
+            PublishPorts = settings.Network == BundleNetwork.Private
+                ? PublishedPort.Effective(settings.PublishPorts, settings.Ports).Select(p => p.ToString()).ToList()
+                : null,
             WritableRootfs = settings.WritableRootfs
                 ? new WritableRootfsLayout
                 {
@@ -516,6 +524,13 @@ public sealed partial class RuntimeSpecGenerator
             ReadonlyPaths = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
             Resources = ResourceLimits.ToResources(settings),
         };
+        // private: the namespace the shim creates and wires to the bridge before each start; none: runc makes
+        // a new one and brings its loopback up.
+        if (settings.Network != BundleNetwork.Host)
+        {
+            linux.Namespaces.Add(new() { Type = "network", Path = settings.Network == BundleNetwork.Private ? NetworkNamespacePlaceholder : null });
+        }
+
         if (settings.Rootless)
         {
             // runc without newuidmap maps exactly one id, and it must be container root: the invoking user becomes root inside.

@@ -94,6 +94,12 @@ public sealed class RuntimeSpecSettings
     /// <summary>Where the bundle's <c>logs/</c> appears; null means <c>/var/log/&lt;name&gt;</c>.</summary>
     public string? LogsPath { get; init; }
 
+    /// <summary><c>RuncNetwork</c>.</summary>
+    public Bundle.BundleNetwork Network { get; init; } = Bundle.BundleNetwork.Host;
+
+    /// <summary><c>RuncPublishPort</c> items (validated); with <see cref="Ports"/> they make what a private network publishes.</summary>
+    public IReadOnlyList<Bundle.PublishedPort> PublishPorts { get; init; } = [];
+
     /// <summary>RLIMIT_NOFILE (soft and hard); a server default. runc cannot raise it above the host's hard limit without CAP_SYS_RESOURCE.</summary>
     public ulong OpenFilesLimit { get; init; } = 65536;
 

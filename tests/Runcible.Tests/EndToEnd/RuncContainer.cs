@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.EndToEnd;
@@ -10,8 +9,7 @@ namespace Runcible.Tests.EndToEnd;
 /// </summary>
 internal sealed class RuncContainer : IDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly BackgroundProcess _run;
     private readonly string _stateRoot;
 
     private RuncContainer(string bundle, string id, string stateRoot)
@@ -29,28 +27,14 @@ internal sealed class RuncContainer : IDisposable
             start.ArgumentList.Add(argument);
         }
 
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        _process.StandardInput.Close();
+        _run = new BackgroundProcess(Process.Start(start)!);
     }
 
     public string Id { get; }
 
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _run.Output;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _run.Process.HasExited;
 
     public static RuncContainer Start(string bundle, string stateRoot) =>
         new(bundle, "runcible-e2e-" + Guid.NewGuid().ToString("N")[..10], stateRoot);
@@ -59,48 +43,26 @@ internal sealed class RuncContainer : IDisposable
     public int Stop(string signal, TimeSpan timeout)
     {
         ProcessRunner.Run("runc", ["--root", _stateRoot, "kill", Id, signal]).EnsureSuccess("runc kill");
-        if (!_process.WaitForExit(timeout))
+        if (!_run.Process.WaitForExit(timeout))
         {
             throw new TimeoutException($"the container did not stop within {timeout} after {signal}:\n{Output}");
         }
 
-        _process.WaitForExit();
-        return _process.ExitCode;
+        _run.Process.WaitForExit();
+        return _run.Process.ExitCode;
     }
 
-    public int WaitForExit(TimeSpan timeout)
-    {
-        if (!_process.WaitForExit(timeout))
-        {
-            throw new TimeoutException($"the container did not exit within {timeout}:\n{Output}");
-        }
-
-        _process.WaitForExit();
-        return _process.ExitCode;
-    }
+    public int WaitForExit(TimeSpan timeout) => _run.WaitForExit(timeout);
 
     public void Dispose()
     {
-        if (!_process.HasExited)
+        if (!_run.Process.HasExited)
         {
             ProcessRunner.Run("runc", ["--root", _stateRoot, "kill", Id, "KILL"]);
-            _process.WaitForExit(TimeSpan.FromSeconds(20));
+            _run.Process.WaitForExit(TimeSpan.FromSeconds(20));
         }
 
         ProcessRunner.Run("runc", ["--root", _stateRoot, "delete", "--force", Id]);
-        _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.AppendLine(line);
-        }
+        _run.Process.Dispose();
     }
 }

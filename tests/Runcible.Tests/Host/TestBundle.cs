@@ -38,7 +38,7 @@ internal static class TestBundle
         exit 3
         """;
 
-    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm", "tail", "head", "expr", "stat", "dd", "grep", "sha256sum"];
+    private static readonly string[] Applets = ["sh", "echo", "cat", "httpd", "kill", "sleep", "touch", "ls", "test", "id", "rm", "tail", "head", "expr", "stat", "dd", "grep", "sha256sum", "wget", "nslookup", "ip"];
 
     public sealed record Options(string Name, string Version, int Port)
     {
@@ -52,6 +52,10 @@ internal static class TestBundle
         public string? MemoryLimit { get; init; }
         public string? CpuLimit { get; init; }
         public string? PidsLimit { get; init; }
+        public BundleNetwork Network { get; init; }
+
+        /// <summary><c>RuncPublishPort</c> items (private network).</summary>
+        public IReadOnlyList<string> PublishPorts { get; init; } = [];
     }
 
     /// <summary>Writes the bundle under <paramref name="containersDirectory"/> (<c>…/opt/containers</c>) and returns its directory.</summary>
@@ -102,6 +106,8 @@ internal static class TestBundle
             MemoryLimitBytes = ResourceLimits.ParseMemory(options.MemoryLimit),
             CpuQuotaMicroseconds = ResourceLimits.ParseCpu(options.CpuLimit),
             PidsLimit = options.PidsLimit is null ? null : ResourceLimits.ParsePids(options.PidsLimit, options.Rootless),
+            Network = options.Network,
+            PublishPorts = options.PublishPorts.Select(p => PublishedPort.TryParse(p, out _)!).ToList(),
         });
         var config = RuntimeSpecGenerator.Serialize(spec.Config);
         File.WriteAllBytes(Path.Combine(bundle, RuntimeSpecGenerator.ConfigFileName), config);

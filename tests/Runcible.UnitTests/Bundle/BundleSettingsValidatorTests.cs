@@ -123,6 +123,18 @@ public class BundleSettingsValidatorTests
         ["RUNCIBLE4017#30"] = Good with { Compression = "zstd", CompressionLevel = "0" },
         ["RUNCIBLE4017#31"] = Good with { Compression = "zstd", CompressionLevel = "20" },
         ["RUNCIBLE4017#32"] = Good with { Compression = "none", CompressionLevel = "1" },
+        ["RUNCIBLE4060#33"] = Good with { Network = "bridge" },
+        ["RUNCIBLE4061#34"] = Good with { Network = "private", PublishPorts = ["8080"] },
+        ["RUNCIBLE4061#35"] = Good with { Network = "private", PublishPorts = ["0:8080"] },
+        ["RUNCIBLE4061#36"] = Good with { Network = "private", PublishPorts = ["65536:8080"] },
+        ["RUNCIBLE4061#37"] = Good with { Network = "private", PublishPorts = ["8081:8080/sctp"] },
+        ["RUNCIBLE4061#38"] = Good with { Network = "private", PublishPorts = ["localhost:8081:8080"] },
+        ["RUNCIBLE4061#39"] = Good with { Network = "private", PublishPorts = ["::1:8081:8080"] },
+        ["RUNCIBLE4061#40"] = Good with { Network = "private", PublishPorts = ["8081:8080", "127.0.0.1:8081:9090"] },
+        ["RUNCIBLE4061#41"] = Good with { Network = "private", PublishPorts = ["08081:8080"] },
+        ["RUNCIBLE4062#42"] = Good with { PublishPorts = ["8081:8080"] },
+        ["RUNCIBLE4062#43"] = Good with { Network = "none", PublishPorts = ["8081:8080"] },
+        ["RUNCIBLE4064#44"] = Good with { Network = "private", Rootless = "true" },
     };
 
     public static TheoryData<string> Mistakes => new(MistakeCases.Keys);
@@ -168,4 +180,29 @@ public class BundleSettingsValidatorTests
     [InlineData("linux-arm", "arm")]
     public void RidsMapToOciArchitectures(string rid, string arch) =>
         Assert.Equal(arch, BundleSettingsValidator.OciArchitecture(rid));
+
+    [Fact]
+    public void NetworkIsHostUnlessSetAndPublishedPortsAreCanonical()
+    {
+        Assert.Equal(BundleNetwork.Host, new BundleSettingsValidator().Validate(Good).Network);
+        Assert.Equal(BundleNetwork.None, new BundleSettingsValidator().Validate(Good with { Network = " None ", Rootless = "true" }).Network);
+        var settings = new BundleSettingsValidator().Validate(Good with
+        {
+            Network = "private",
+            PublishPorts = ["8081:8080", "127.0.0.1:8443:443/TCP", "[::1]:5353:53/udp", "5354:53/udp"],
+        });
+        Assert.Equal(BundleNetwork.Private, settings.Network);
+        Assert.Equal(new[] { "8081:8080/tcp", "127.0.0.1:8443:443/tcp", "[::1]:5353:53/udp", "5354:53/udp" }, settings.PublishPorts.Select(p => p.ToString()).ToList());
+    }
+
+    [Fact]
+    public void ContainerPortsArePublishedAtTheirNumberUnlessAPublishPortForwardsToThem()
+    {
+        var explicitPorts = new[] { PublishedPort.TryParse("8081:8080", out _)! };
+        var effective = PublishedPort.Effective(explicitPorts, ["8080", "9090/udp", "7070/tcp"]);
+        Assert.Equal(["8081:8080/tcp", "9090:9090/udp", "7070:7070/tcp"], effective.Select(p => p.ToString()));
+        Assert.Equal("RUNCIBLE4063", Assert.Throws<RuncibleException>(() => PublishedPort.Effective([], ["http"])).Code);
+        // A ContainerPort at the host port an item already took is a conflict the build reports.
+        Assert.Equal("RUNCIBLE4061", Assert.Throws<RuncibleException>(() => PublishedPort.Effective([PublishedPort.TryParse("9090:8080", out _)!], ["9090"])).Code);
+    }
 }

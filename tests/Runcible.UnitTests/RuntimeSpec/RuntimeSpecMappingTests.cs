@@ -296,4 +296,48 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Equal(["rbind", "rw", "nosuid", "nodev"], mounts.Single(m => m.Destination == "/var/lib/hello").Options);
         Assert.Equal(["nosuid", "noexec", "nodev"], mounts.Single(m => m.Destination == "/proc").Options);
     }
+
+    [Fact]
+    public void NetworkModesChooseTheNetworkNamespaceAndTheContract()
+    {
+        var host = Generate(With());
+        Assert.DoesNotContain(host.Config.Linux!.Namespaces, n => n.Type == "network");
+        Assert.Null(host.Info.Network);
+        Assert.Null(host.Info.PublishPorts);
+
+        var none = Generate(new RuntimeSpecSettings { BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello", Network = Core.Bundle.BundleNetwork.None, Ports = ["8080"] });
+        RuntimeSpecAssertions.ValidatesAgainstSchema(none.Config);
+        var noneNamespace = Assert.Single(none.Config.Linux!.Namespaces, n => n.Type == "network");
+        Assert.Null(noneNamespace.Path);
+        Assert.Equal("none", none.Info.Network);
+        Assert.Null(none.Info.PublishPorts);
+
+        var published = new[] { Core.Bundle.PublishedPort.TryParse("127.0.0.1:8081:8080", out _)! };
+        var isolated = Generate(new RuntimeSpecSettings
+        {
+            BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello",
+            Network = Core.Bundle.BundleNetwork.Private, PublishPorts = published, Ports = ["8080", "9000/udp"],
+        });
+        RuntimeSpecAssertions.ValidatesAgainstSchema(isolated.Config);
+        Assert.Equal(RuntimeSpecGenerator.NetworkNamespacePlaceholder, Assert.Single(isolated.Config.Linux!.Namespaces, n => n.Type == "network").Path);
+        Assert.Equal("private", isolated.Info.Network);
+        Assert.Equal(["127.0.0.1:8081:8080/tcp", "9000:9000/udp"], isolated.Info.PublishPorts!);
+        var json = System.Text.Encoding.UTF8.GetString(RuntimeSpecGenerator.Serialize(isolated.Info));
+        // The shim reads these with sed: one scalar per line, one port per line.
+        Assert.Contains("\n  \"network\": \"private\",\n", json);
+        Assert.Contains("\n    \"127.0.0.1:8081:8080/tcp\",\n    \"9000:9000/udp\"\n", json);
+    }
+
+    [Fact]
+    public void TheConfigStageCarriesTheNetworkSettingsToTheGenerator()
+    {
+        var settings = new Core.Bundle.BundleSettingsValidator().Validate(new Core.Bundle.RawBundleSettings
+        {
+            AssemblyName = "Hello", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0",
+            Network = "private", PublishPorts = ["8081:8080"],
+        });
+        var spec = RuntimeConfigStage.ToSpecSettings(settings, new Core.Bundle.ContainerSettings { AssemblyName = "Hello", Ports = ["8080", "9090"] });
+        Assert.Equal(Core.Bundle.BundleNetwork.Private, spec.Network);
+        Assert.Equal(["8081:8080/tcp", "9090:9090/tcp"], Generate(spec).Info.PublishPorts!);
+    }
 }
