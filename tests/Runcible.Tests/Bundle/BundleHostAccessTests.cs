@@ -46,7 +46,7 @@ public sealed class BundleHostAccessTests : IDisposable
     private string WriteBundle()
     {
         var publish = _temp.Combine("publish");
-        AppLayerTests.MakePublishDirectory(publish);
+        TestPublishDirectory.Create(publish);
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings
         {
             AssemblyName = "HelloWeb", BundleVersion = "1.0.0", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0", SourceDateEpoch = "1700000000",

@@ -125,7 +125,7 @@ public class BundleBuilderTests
     public async Task ABadSeccompProfileFailsWithItsCodeBeforeAnythingIsWritten()
     {
         using var temp = new TempDirectory();
-        AppLayerTests.MakePublishDirectory(temp.Combine("publish"));
+        TestPublishDirectory.Create(temp.Combine("publish"));
         var profile = temp.Combine("seccomp.json");
         File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": [], "action": "SCMP_ACT_ALLOW" }] }""");
         var settings = new BundleSettingsValidator().Validate(new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0" });
