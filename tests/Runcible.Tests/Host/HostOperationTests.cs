@@ -37,4 +37,12 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AnInterruptedUninstallIsUndoneByTheStartAfterARebootOrFinishedByTheNextCommand() =>
         HostOperationScenarios.InterruptedUninstallAsync(host);
+
+    [Fact]
+    public Task AStartOfAVersionThatIsNotTheInstalledOneRunsTheInstalledOneOnItsData() =>
+        HostOperationScenarios.NotInstalledVersionAsync(host);
+
+    [Fact]
+    public Task AnInterruptedUpgradeOfAHostInstalledByAShimFromBeforeTheJournalIsUndoneAtBoot() =>
+        HostOperationScenarios.PreJournalShimAsync(host);
 }
