@@ -772,7 +772,14 @@ restart_recovered() {
   [ "$recovered" = true ] || return 0
   [ -n "$st_installed" ] || return 0
   [ "$(installed_bundle)" = "$st_installed" ] || return 0
-  service_start || warn "$name ($st_installed) did not start after the recovery; see '$self logs'."
+  service_start || { warn "$name ($st_installed) did not start after the recovery; see '$self logs'."; return 0; }
+  # Up before this command goes on (upgrade stops it at once, and a stop while runc is still creating the container
+  # can leave a half-made one that the next start trips over): at most 10 s.
+  waited=0
+  while [ "$(container_status)" != running ] && [ "$waited" -lt 10 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 # install, upgrade, rollback, uninstall: the init system, the lock, any interrupted transaction finished

@@ -495,6 +495,8 @@ internal static class HostOperationScenarios
             Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
             Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
             Assert.False(Directory.Exists(Path.Combine(bundles[0], "data")));
+            // Reloaded: the init system ran 1.1.0's own service, not 1.0.0's handing over.
+            Assert.DoesNotContain("is the installed version of", HostScenarios.ServiceLog(host, name), StringComparison.Ordinal);
 
             // 2. The init system starts 1.0.0 (a unit it loaded before the upgrade; OpenRC: a stale script) while the
             //    record says 1.1.0: 1.0.0's run hands over to 1.1.0.
@@ -534,7 +536,7 @@ internal static class HostOperationScenarios
         var renamed = $"/opt/containers/{name}-renamed";
         host.ExecOk($"mv /opt/containers/{name}-1.2.0 {renamed} && {renamed}/runcible install");
         var installed = host.ExecOk($"cat {serviceFile}");
-        Assert.Contains($"{renamed}/runcible run", installed, StringComparison.Ordinal);
+        Assert.Contains($"{renamed}/runcible", installed, StringComparison.Ordinal);
         Assert.DoesNotContain($"{name}-1.2.0", installed, StringComparison.Ordinal);
         host.ExecOk($"{renamed}/runcible uninstall");
 
