@@ -478,10 +478,10 @@ internal static class HostOperationScenarios
             // and starts 1.0.0 again instead of leaving the service stopped until the next command.
             var failed = host.Exec($"RUNCIBLE_TEST_FAIL=1 RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in *-1.1.0/data) true ;; *) false ;; esac' RUNCIBLE_SETTLE_SECONDS=3 {v2}/runcible upgrade");
             Assert.NotEqual(0, failed.ExitCode);
-            Assert.Contains("failed in the middle of its transaction; recovering it now", failed.StandardError, StringComparison.Ordinal);
             Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
             Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
             Assert.NotEqual(0, host.Exec($"test -e /var/lib/runcible/{name}/journal").ExitCode);
+            Assert.Contains("failed in the middle of its transaction; recovering it now", failed.StandardError, StringComparison.Ordinal);
 
             // 1. Killed right after the new service file was renamed into place (journal committed), before daemon-reload.
             var atServiceFile = $"RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in *\" {serviceFile}\") true ;; *) false ;; esac'";
@@ -570,12 +570,12 @@ internal static class HostOperationScenarios
 
             var killed = host.Exec($"RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in */data) true ;; *) false ;; esac' RUNCIBLE_SETTLE_SECONDS=3 /opt/containers/{name}-1.1.0/runcible upgrade");
             Assert.Equal(137, killed.ExitCode);
-            Assert.Contains($"replacing the shim of {v1}", killed.StandardError, StringComparison.Ordinal);
             Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
             host.Reboot();
             Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version", seconds: 60));
             Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
             Assert.False(Directory.Exists(Path.Combine(bundles[1], "data", "state")));
+            Assert.Contains($"replacing the shim of {v1}", killed.StandardError, StringComparison.Ordinal);
         }
         finally
         {
