@@ -66,7 +66,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor HostUsage = new(
         "RUNCIBLE5022",
-        "Unknown shim command or option '{0}'; run 'runcible help'.");
+        "Unknown shim command or option, or an environment value the shim cannot use ('{0}'); run 'runcible help' or fix the variable.");
 
     public static readonly ErrorDescriptor HostNotRunning = new(
         "RUNCIBLE5023",
@@ -78,7 +78,7 @@ public static partial class RuncibleErrors
 
     public static readonly ErrorDescriptor HostVolumeMissing = new(
         "RUNCIBLE5025",
-        "The volume '{0}' of '{1}' held data but its directory is missing; the shim refuses to start it empty. Recover the data (the next upgrade, rollback or service start finishes an interrupted one), or remove the volume from the state record if the data is really gone.");
+        "The volume '{0}' of '{1}' held data but its directory is missing or empty; the shim refuses to start it empty. Recover the data (the next upgrade, rollback or service start finishes an interrupted one), or remove the volume from the state record if the data is really gone.");
 
     public static readonly ErrorDescriptor HostForeignContainer = new(
         "RUNCIBLE5026",

@@ -3,8 +3,9 @@
 # Needs runc, coreutils, util-linux (flock, mount) and the host's init system (systemd, or OpenRC for
 # rootful bundles). It reads runcible.json (written by Runcible: one property per line) and config.json
 # beside it; what it knows about the installed name lives in /var/lib/runcible/<name>/ (rootless:
-# $XDG_STATE_HOME/runcible/<name>/). Error messages carry RUNCIBLE50xx codes (Runcible's docs/errors.md);
+# $HOME/.local/state/runcible/<name>/). Error messages carry RUNCIBLE50xx codes (Runcible's docs/errors.md);
 # the state, lock and transaction design is in docs/host-runtime.md.
+# runcible-journal: 1 (this shim's run knows the journal and the state record; upgrade replaces shims without this line)
 set -eu
 
 usage() {
@@ -110,7 +111,13 @@ check_bundle() {
   # writable-root tmpfs at {runtimeDir}/runcible/<name>; the checksum of the path tells versions apart.
   rt_bundle="$runtime_dir/runcible/.bundles/$name-$(printf '%s' "$bundle" | cksum | cut -d ' ' -f 1)"
   if [ "$rootless" = true ]; then
-    state_dir="${XDG_STATE_HOME:-$HOME/.local/state}/runcible/$name"
+    # Not $XDG_STATE_HOME: the operator's shell sets it and the systemd user manager does not, and both must
+    # find the same lock, journal and record.
+    case "${HOME:-}" in
+      /*) ;;
+      *) die RUNCIBLE5022 "HOME '${HOME:-}' is not an absolute path; the state of a rootless bundle lives in \$HOME/.local/state/runcible." ;;
+    esac
+    state_dir="$HOME/.local/state/runcible/$name"
   else
     state_dir="/var/lib/runcible/$name"
   fi
@@ -207,8 +214,11 @@ cleanup() {
   if grep -q '^  "writableRootfs": {' "$info"; then
     merged="$bundle/$(json_writable merged)"
     tmpfs_dir="$(json_writable tmpfs)"
-    while is_mounted "$merged"; do umount "$merged"; done
-    while is_mounted "$tmpfs_dir"; do umount "$tmpfs_dir"; done
+    # The tmpfs path is the name's, shared by its versions: only the bundle whose overlay is mounted unmounts it.
+    if is_mounted "$merged"; then
+      while is_mounted "$merged"; do umount "$merged"; done
+      while is_mounted "$tmpfs_dir"; do umount "$tmpfs_dir"; done
+    fi
     [ ! -d "$tmpfs_dir" ] || rmdir "$tmpfs_dir" 2>/dev/null || true
   fi
   while is_mounted "$rt_bundle/secrets"; do umount "$rt_bundle/secrets"; done
@@ -217,12 +227,14 @@ cleanup() {
 }
 
 # ---- files written whole: temp file, fsync, rename, fsync of the directory -----------------------
-# stdin → $1 (mode 0600 unless $2 gives another).
+# stdin → $1 (mode 0600 unless $2 gives another). The temp file's name is one that logrotate (a "~" ending),
+# OpenRC (hidden) and systemd (no unit suffix) ignore when a crash leaves it in their directory.
 write_file() {
-  (umask 077 && cat >"$1.tmp")
-  [ -z "${2:-}" ] || chmod "$2" "$1.tmp"
-  sync "$1.tmp"
-  mv -f "$1.tmp" "$1"
+  tmp="$(dirname "$1")/.$(basename "$1").tmp~"
+  (umask 077 && cat >"$tmp")
+  [ -z "${2:-}" ] || chmod "$2" "$tmp"
+  sync "$tmp"
+  mv -f "$tmp" "$1"
   sync "$(dirname "$1")"
 }
 
@@ -261,7 +273,8 @@ render_runtime_config() {
   operator_env >"$rt_bundle/env.json"
   operator_mounts >"$rt_bundle/mounts.json"
   operator_resources >"$rt_bundle/resources.json"
-  awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
+  # A variable, not a pipe: a failing awk stops here (set -e) instead of renaming an empty config into place.
+  effective="$(awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
     -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" -v netns="$net_netns" \
     -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" '
     /^  "root": \{/ { in_root = 1 }
@@ -303,7 +316,8 @@ render_runtime_config() {
     /^  "linux": \{$/ { print; while ((getline line < resfile) > 0) print line; next }
     netns != "" && /"path": "\{netns\}"/ { sub(/\{netns\}/, netns) }
     { print }
-  ' "$bundle/config.json" | write_file "$rt_bundle/config.json"
+  ' "$bundle/config.json")"
+  printf '%s\n' "$effective" | write_file "$rt_bundle/config.json"
   rm -f "$rt_bundle/env.json" "$rt_bundle/mounts.json" "$rt_bundle/resources.json"
 }
 
@@ -671,11 +685,12 @@ expected_owner() {
   if [ "$rootless" = true ]; then id -u; else echo 0; fi
 }
 
-# Refuses a bundle whose own files or directory another user owns or may write, or whose parents
-# another user may change (a sticky, root-owned parent such as /tmp is fine).
+# Refuses a bundle (this one, or $1) whose own files or directory another user owns or may write, or whose
+# parents another user may change (a sticky, root-owned parent such as /tmp is fine).
 check_ownership() {
   owner="$(expected_owner)"
-  for file in "$self" "$bundle/config.json" "$info" "$bundle/$name.service" "$bundle/$name.openrc"; do
+  checked="${1:-$bundle}"
+  for file in "$checked/runcible" "$checked/config.json" "$checked/runcible.json" "$checked/$name.service" "$checked/$name.openrc"; do
     [ -e "$file" ] || continue
     [ ! -L "$file" ] || die RUNCIBLE5028 "$file is a symbolic link; a bundle's own files must be regular files. Extract the bundle tarball again."
     # shellcheck disable=SC2046 # two numbers
@@ -684,12 +699,12 @@ check_ownership() {
       die RUNCIBLE5028 "$file belongs to uid $1 with mode $2; it must belong to uid $owner and be writable by no one else, or any of them could make the service run their code. Check the bundle, then 'chown $owner $file; chmod go-w $file'."
     fi
   done
-  dir="$bundle"
+  dir="$checked"
   while :; do
     # shellcheck disable=SC2046 # two numbers
     set -- $(stat -L -c '%u %a' "$dir")
     sticky=$((0$2 & 512))
-    if { [ "$1" != "$owner" ] && [ "$1" != 0 ]; } || { [ $((0$2 & 18)) -ne 0 ] && { [ "$sticky" -eq 0 ] || [ "$dir" = "$bundle" ]; }; }; then
+    if { [ "$1" != "$owner" ] && [ "$1" != 0 ]; } || { [ $((0$2 & 18)) -ne 0 ] && { [ "$sticky" -eq 0 ] || [ "$dir" = "$checked" ]; }; }; then
       die RUNCIBLE5028 "$dir belongs to uid $1 with mode $2; the bundle directory and its parents must belong to uid $owner (or root) and be writable by no one else. Move the bundle (e.g. to /opt/containers) or fix the directory's owner and mode."
     fi
     [ "$dir" != / ] || break
@@ -700,8 +715,16 @@ check_ownership() {
 # Bundles extracted from older tarballs: the bundle directory 0700 (no other user reaches rootfs/'s
 # setuid binaries, device nodes or the volumes), config.json 0600 (its environment may hold secrets).
 tighten_bundle() {
-  chmod 0700 "$bundle"
-  chmod 0600 "$bundle/config.json"
+  chmod 0700 "${1:-$bundle}"
+  chmod 0600 "${1:-$bundle}/config.json"
+}
+
+# A bundle installed by a shim from before the journal: at a boot in the middle of a transaction its run would
+# create empty volumes. Its shim is replaced by this one (written whole) before the transaction begins.
+replace_old_shim() {
+  ! grep -q '^# runcible-journal: ' "$1/runcible" 2>/dev/null || return 0
+  say "replacing the shim of $1 with this one: it predates the journal that makes '$command' safe to interrupt."
+  write_file "$1/runcible" 0755 <"$self"
 }
 
 # ---- the init system --------------------------------------------------------------------------
@@ -748,16 +771,24 @@ installed_bundle() {
 # whole (temp, fsync, rename); the OpenRC log gets a logrotate snippet when logrotate is there.
 write_service() {
   target="$1"
-  tname="$(basename "$target")"
-  tcanonical="/opt/containers/$tname"
+  if [ "$init" = systemd ]; then template="$target/$name.service"; else template="$target/$name.openrc"; fi
+  [ -f "$template" ] || die RUNCIBLE5012 "the bundle $target is damaged: $template is missing. Extract the bundle tarball again."
+  # The path the generator wrote (its own "# runcible-bundle:" line), whatever the directory is called now.
+  tcanonical="$(sed -n 's/^# runcible-bundle: //p' "$template" | head -n 1)"
+  [ -n "$tcanonical" ] || tcanonical="/opt/containers/$(basename "$target")"
+  # A variable, not a pipe: a failing sed stops here (set -e) instead of renaming an empty service file into place.
+  rendered="$(sed "s|$tcanonical|$target|g" "$template")"
   if [ "$init" = systemd ]; then
     mkdir -p "$unit_dir"
-    sed "s|$tcanonical|$target|g" "$target/$name.service" | write_file "$service_file" 0644
+    printf '%s\n' "$rendered" | write_file "$service_file" 0644
     systemctl_cmd daemon-reload 9>&-
     systemctl_cmd enable "$name.service" >/dev/null 2>&1 9>&- || systemctl_cmd enable "$name.service" 9>&-
+    # The enable symlinks (in <target>.wants/) are on disk before the transaction goes on.
+    for wants in "$unit_dir"/*.wants; do [ ! -d "$wants" ] || sync "$wants"; done
   else
-    sed "s|$tcanonical|$target|g" "$target/$name.openrc" | write_file "$service_file" 0755
+    printf '%s\n' "$rendered" | write_file "$service_file" 0755
     rc-update add "$name" default >/dev/null 9>&-
+    [ ! -d /etc/runlevels/default ] || sync /etc/runlevels/default
     if [ -d /etc/logrotate.d ]; then
       # copytruncate: supervise-daemon keeps the log open for ever and cannot be told to reopen it.
       printf '%s\n' "/var/log/runcible/$name.log {" "	weekly" "	maxsize 20M" "	rotate 4" "	compress" "	delaycompress" \
@@ -769,19 +800,21 @@ write_service() {
 remove_service() {
   if [ "$init" = systemd ]; then
     systemctl_cmd disable "$name.service" >/dev/null 2>&1 9>&- || true
-    rm -f "$service_file"
+    rm -f "$service_file" "$service_file.tmp" "$(dirname "$service_file")/.$name.service.tmp~"
     systemctl_cmd daemon-reload 9>&-
     systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 9>&- || true
   else
     rc-update del "$name" default >/dev/null 2>&1 9>&- || true
-    rm -f "$service_file" "$logrotate_file"
+    # With the temp files a crash may have left (this shim's and, ending in .tmp, older ones').
+    rm -f "$service_file" "$logrotate_file" "$service_file.tmp" "$logrotate_file.tmp" "/etc/init.d/.$name.tmp~" "/etc/logrotate.d/.runcible-$name.tmp~"
   fi
   sync "$(dirname "$service_file")"
 }
 
-# The service of bundle $1 is the installed one (rewritten only when it names another bundle).
+# The service of bundle $1 is the installed one: rewritten and reloaded even when the file already names it (a
+# kill between the rename and daemon-reload leaves systemd running the previous bundle's unit from memory).
 point_service_at() {
-  [ "$(installed_bundle)" = "$1" ] || write_service "$1"
+  write_service "$1"
 }
 
 # The lock's fd 9 is closed for the init system's commands: supervise-daemon would inherit it for ever.
@@ -813,7 +846,7 @@ service_healthy() {
   else
     rc-service "$name" status >/dev/null 2>&1 || return 1
   fi
-  [ "$(container_status)" = running ]
+  [ "$(container_status)" = running ] && [ "$(container_bundle)" = "$rt_bundle" ]
 }
 
 require_installed_here() {
@@ -835,11 +868,20 @@ lock_holder() {
 # Operator commands: wait (bounded) for the per-name lock on fd 9, then say who holds it.
 lock_hold() {
   (umask 077 && mkdir -p "$state_dir")
+  # 0700 also when it existed before; its entry and its parent's on disk before any journal is written in it.
+  chmod 0700 "$state_dir"
+  sync "$state_dir" "$(dirname "$state_dir")" "$(dirname "$(dirname "$state_dir")")"
   exec 9<>"$lock_file"
   if ! flock -n 9; then
     timeout="${RUNCIBLE_LOCK_TIMEOUT:-60}"
     say "waiting for the runcible command already changing $name ($(lock_holder)), at most ${timeout}s"
-    flock -w "$timeout" 9 || die RUNCIBLE5024 "another runcible command is changing $name ($(lock_holder)) and did not finish within ${timeout}s; wait for it (or stop it if it hangs), then run this command again."
+    # flock -n once a second rather than flock -w, which BusyBox's flock lacks.
+    waited=0
+    until flock -n 9; do
+      [ "$waited" -lt "$timeout" ] || die RUNCIBLE5024 "another runcible command is changing $name ($(lock_holder)) and did not finish within ${timeout}s; wait for it (or stop it if it hangs), then run this command again."
+      sleep 1
+      waited=$((waited + 1))
+    done
   fi
   printf 'pid=%s command=%s bundle=%s since=%s\n' "$$" "$command" "$bundle" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$lock_file"
 }
@@ -893,10 +935,10 @@ note_volumes() {
   done
 }
 
-# run of the installed bundle: a volume that held data is never recreated or started empty (a bundle's
+# run of any bundle of the name: a volume that held data is never recreated or started empty (a bundle's
 # tarball carries empty data/<volume> directories, so "empty" is what data left behind looks like).
 check_recorded_volumes() {
-  [ -n "$st_installed" ] && [ "$st_installed" = "$bundle" ] || return 0
+  [ -n "$st_installed" ] || return 0
   for vol in $st_volumes; do
     [ -d "$bundle/data/$vol" ] && [ -n "$(ls -A "$bundle/data/$vol" 2>/dev/null)" ] && continue
     die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing or empty; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
@@ -915,11 +957,25 @@ journal_load() {
 journal_write() {
   j_phase="$1"
   printf 'op=%s\nfrom=%s\nto=%s\nprevious=%s\npurge=%s\nphase=%s\n' "$j_op" "$j_from" "$j_to" "$j_previous" "$j_purge" "$j_phase" | write_file "$journal_file"
+  trap txn_failed EXIT
 }
 
 journal_remove() {
   rm -f "$journal_file"
   sync "$state_dir"
+  trap - EXIT
+}
+
+# A failure (set -e, or a die) while this command's journal is open: the transaction is finished or undone at once
+# and the version it settles on started, as the next command or a boot would, instead of leaving the service stopped.
+txn_failed() {
+  status=$?
+  trap - EXIT
+  [ "$status" -ne 0 ] || exit 0
+  warn "'$command' of $name failed in the middle of its transaction; recovering it now."
+  recover_pending
+  restart_recovered
+  exit "$status"
 }
 
 # Both bundles on one file system with their data/ and logs/, and the target's own empty: data moves by
@@ -943,7 +999,7 @@ check_movable() {
 # A directory holding nothing but empty directories: what a bundle's tarball carries as data/ (one empty
 # directory per volume) and logs/.
 is_skeleton() {
-  for entry in "$1"/* "$1"/.[!.]*; do
+  for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     [ -e "$entry" ] || [ -L "$entry" ] || continue
     [ -d "$entry" ] && [ ! -L "$entry" ] && [ -z "$(ls -A "$entry")" ] || return 1
   done
@@ -952,7 +1008,7 @@ is_skeleton() {
 
 # Removes a skeleton with rmdir only, which cannot remove anything that holds a file.
 remove_skeleton() {
-  for entry in "$1"/* "$1"/.[!.]*; do
+  for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     [ ! -d "$entry" ] || rmdir "$entry"
   done
   rmdir "$1"
@@ -1005,7 +1061,7 @@ remove_bundle_files() {
     rm -rf --one-file-system "$1"
     return 0
   fi
-  for entry in "$1"/* "$1"/.[!.]*; do
+  for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     [ -e "$entry" ] || [ -L "$entry" ] || continue
     case "$entry" in "$1/data" | "$1/logs") continue ;; esac
     rm -rf --one-file-system "$entry"
@@ -1049,6 +1105,8 @@ recover_pending() {
         fi
       else
         say "undoing the interrupted uninstall of $name: $j_from stays installed."
+        # It may have been killed after disabling or removing the service: install and enable it again.
+        [ -z "$init" ] || [ ! -d "$j_from" ] || write_service "$j_from"
       fi
       ;;
     *) die RUNCIBLE5029 "the journal $journal_file names an unknown operation '$j_op'; it was not written by this runcible. Move it away after checking where $name's data is." ;;
@@ -1062,7 +1120,14 @@ restart_recovered() {
   [ "$recovered" = true ] || return 0
   [ -n "$st_installed" ] || return 0
   [ "$(installed_bundle)" = "$st_installed" ] || return 0
-  service_start || warn "$name ($st_installed) did not start after the recovery; see '$self logs'."
+  service_start || { warn "$name ($st_installed) did not start after the recovery; see '$self logs'."; return 0; }
+  # Up before this command goes on (upgrade stops it at once, and a stop while runc is still creating the container
+  # can leave a half-made one that the next start trips over): at most 10 s.
+  waited=0
+  while [ "$(container_status)" != running ] && [ "$waited" -lt 10 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 # install, upgrade, rollback, uninstall: the init system, the lock, any interrupted transaction finished
@@ -1402,19 +1467,13 @@ cmd_run() {
   check_identity
   check_runc quiet
   find_init || init=""
+  settled=""
   if lock_try; then
     recover_pending
     load_state
-    if [ "$recovered" = true ]; then
-      if [ "$j_op" = uninstall ] && [ -z "$st_installed" ]; then
-        lock_release
-        die RUNCIBLE5019 "$name was uninstalled (an interrupted uninstall was finished); install it again with '$self install'."
-      fi
-      if [ -n "$st_installed" ] && [ "$st_installed" != "$bundle" ]; then
-        lock_release
-        say "$st_installed is the installed version of $name after the recovery; starting it."
-        exec "$st_installed/runcible" run
-      fi
+    if [ "$recovered" = true ] && [ "$j_op" = uninstall ] && [ -z "$st_installed" ]; then
+      lock_release
+      die RUNCIBLE5019 "$name was uninstalled (an interrupted uninstall was finished); install it again with '$self install'."
     fi
     if [ "$st_installed" = "$bundle" ]; then
       check_recorded_volumes
@@ -1442,12 +1501,20 @@ cmd_run() {
       die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes."
     fi
     load_state
-    check_recorded_volumes
   fi
   cleanup
   if [ -n "$foreign_container" ]; then
     die RUNCIBLE5026 "the container $id belongs to another bundle ($foreign_container); it is left alone. Stop that version first (or set RUNCIBLE_CONTAINER_ID to run this one beside it)."
   fi
+  # Another bundle is the installed one (a recovery just made it so, or the init system runs a unit it has not
+  # reloaded, or an operator starts an old version): its shim runs, on its data, unless an open transaction
+  # settled on this bundle or another container id was asked for.
+  if [ -n "$st_installed" ] && [ "$st_installed" != "$bundle" ] && [ "$settled" != "$bundle" ] && [ -z "${RUNCIBLE_CONTAINER_ID:-}" ]; then
+    [ -x "$st_installed/runcible" ] || die RUNCIBLE5019 "$bundle is not the installed version of $name and the installed one ($st_installed) is gone; remove $state_file, then install the version to run with its 'runcible install'."
+    say "$st_installed is the installed version of $name; starting it."
+    exec "$st_installed/runcible" run
+  fi
+  check_recorded_volumes
   check_ports
   prepare_directories
   mount_writable_root
@@ -1536,6 +1603,7 @@ cmd_upgrade() {
   check_movable "$current" "$bundle"
   check_operator_settings
   tighten_bundle
+  replace_old_shim "$current"
   say "upgrading $name $old_version -> $version"
   note_volumes "$current"
   save_state
@@ -1574,7 +1642,11 @@ cmd_rollback() {
   if [ ! -x "$previous/runcible" ] || [ ! -f "$previous/config.json" ]; then
     die RUNCIBLE5018 "the previous version of $name ($previous) is gone; nothing to roll back to."
   fi
+  check_ownership "$previous"
   check_movable "$current" "$previous"
+  tighten_bundle "$previous"
+  replace_old_shim "$current"
+  replace_old_shim "$previous"
   say "rolling back $name from $current to $previous"
   note_volumes "$current"
   save_state

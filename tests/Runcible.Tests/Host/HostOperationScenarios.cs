@@ -186,13 +186,15 @@ internal static class HostOperationScenarios
         host.ExecOk($"/opt/containers/{name}-1.0.0/runcible uninstall --purge && rm -rf /opt/containers/{name}-2.0.0");
     }
 
-    // An mv that, after doing its work, when RUNCIBLE_TEST_KILL_WHEN holds: waits for the file RUNCIBLE_TEST_HOLD_UNTIL
-    // to exist when that is set, else kills -9 every "runcible upgrade|rollback|uninstall" shell above it.
+    // An mv that, after doing its work, when RUNCIBLE_TEST_KILL_WHEN holds: fails when RUNCIBLE_TEST_FAIL is set, waits
+    // for the file RUNCIBLE_TEST_HOLD_UNTIL to exist when that is set, else kills -9 every "runcible upgrade|rollback|uninstall"
+    // shell above it.
     private const string KillingMv = """
         #!/bin/sh
         /bin/mv "$@" || exit
         args="$*"
         eval "${RUNCIBLE_TEST_KILL_WHEN:-false}" || exit 0
+        [ -z "${RUNCIBLE_TEST_FAIL:-}" ] || exit 1
         if [ -n "${RUNCIBLE_TEST_HOLD_UNTIL:-}" ]; then
           touch "$RUNCIBLE_TEST_HOLD_UNTIL.held"
           while [ ! -e "$RUNCIBLE_TEST_HOLD_UNTIL" ]; do sleep 0.1; done
@@ -415,6 +417,19 @@ internal static class HostOperationScenarios
             Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version", seconds: 60));
             Assert.NotEqual(0, host.Exec($"test -e /var/lib/runcible/{name}/journal").ExitCode);
 
+            // Killed after it began, and (as a kill inside remove_service leaves it) with the service disabled and its
+            // file gone: the next command's undo installs and enables the service again, so a reboot brings it back.
+            Assert.Equal(137, host.Exec($"RUNCIBLE_TEST_KILL_WHEN='grep -qx phase=begun /var/lib/runcible/{name}/journal 2>/dev/null' {shim} uninstall").ExitCode);
+            host.ExecOk(host.Init == HostInit.Systemd
+                ? $"systemctl disable {name}.service && rm {ServiceFile(host, name)} && systemctl daemon-reload"
+                : $"rc-update del {name} default && rm {ServiceFile(host, name)}");
+            var undo = host.Exec($"/opt/containers/{name}-1.1.0/runcible uninstall");
+            Assert.True(undo.ExitCode == 0, undo.StandardError);
+            Assert.Contains($"undoing the interrupted uninstall of {name}", undo.StandardError, StringComparison.Ordinal);
+            host.Reboot();
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version", seconds: 60));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
+
             Assert.Equal(137, host.Exec($"RUNCIBLE_TEST_KILL_WHEN='grep -qx phase=unregistered /var/lib/runcible/{name}/journal 2>/dev/null' {shim} uninstall").ExitCode);
             Assert.NotEqual(0, host.Exec($"test -e {ServiceFile(host, name)}").ExitCode);
             Assert.False(await HostScenarios.AnswersAsync(port));
@@ -431,5 +446,145 @@ internal static class HostOperationScenarios
         }
 
         host.ExecOk($"{shim} uninstall --purge && rm -rf /opt/containers/{name}-1.1.0 /opt/containers/{name}-1.2.0");
+    }
+
+    /// <summary>
+    /// The init system starts a version that is not the installed one (an upgrade killed between renaming the service
+    /// file into place and daemon-reload, so systemd still runs the old unit; a stale service file): that version's run
+    /// hands over to the installed one, which finds its data, instead of starting on freshly created empty volumes.
+    /// Also: a target whose data/ holds a "..name" file is not a skeleton; rollback checks and tightens its target;
+    /// a renamed bundle's service file names where it is; a bundle without its service file is refused.
+    /// </summary>
+    public static Task NotInstalledVersionAsync(HostContainer host) => HostScenarios.WithDiagnosticsAsync(host, "stale", () => NotInstalledVersionCoreAsync(host));
+
+    private static async Task NotInstalledVersionCoreAsync(HostContainer host)
+    {
+        const string name = "stale";
+        var port = TestBundle.FreePort();
+        var (bundles, blob) = await ThreeVersionsWithDataAsync(host, name, port);
+        var serviceFile = ServiceFile(host, name);
+        var v1 = $"/opt/containers/{name}-1.0.0";
+        var v2 = $"/opt/containers/{name}-1.1.0";
+        try
+        {
+            // A target data/ holding only a file named "..keep" holds files: refused before anything changes.
+            host.ExecOk($"touch {v2}/data/..keep");
+            var refused = host.Exec($"RUNCIBLE_SETTLE_SECONDS=3 {v2}/runcible upgrade");
+            Assert.Contains("runcible: error RUNCIBLE5016: ", refused.StandardError, StringComparison.Ordinal);
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
+            host.ExecOk($"rm {v2}/data/..keep");
+
+            // An ordinary failure after the data rename (the mv into 1.1.0 reporting an error): the upgrade undoes itself at once
+            // and starts 1.0.0 again instead of leaving the service stopped until the next command.
+            var failed = host.Exec($"RUNCIBLE_TEST_FAIL=1 RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in *-1.1.0/data) true ;; *) false ;; esac' RUNCIBLE_SETTLE_SECONDS=3 {v2}/runcible upgrade");
+            Assert.NotEqual(0, failed.ExitCode);
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
+            Assert.NotEqual(0, host.Exec($"test -e /var/lib/runcible/{name}/journal").ExitCode);
+            Assert.Contains("failed in the middle of its transaction; recovering it now", failed.StandardError, StringComparison.Ordinal);
+
+            // 1. Killed right after the new service file was renamed into place (journal committed), before daemon-reload.
+            var atServiceFile = $"RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in *\" {serviceFile}\") true ;; *) false ;; esac'";
+            Assert.Equal(137, host.Exec($"{atServiceFile} RUNCIBLE_SETTLE_SECONDS=3 {v2}/runcible upgrade").ExitCode);
+            Assert.Contains("phase=committed\n", host.ExecOk($"cat /var/lib/runcible/{name}/journal"), StringComparison.Ordinal);
+            Assert.Contains($"{v2}/runcible", host.ExecOk($"cat {serviceFile}"), StringComparison.Ordinal);
+            // The next command finishes it and starts the service: the new version, on its data.
+            var again = host.Exec($"RUNCIBLE_SETTLE_SECONDS=3 {v2}/runcible upgrade");
+            Assert.True(again.ExitCode == 0, again.StandardError);
+            Assert.Contains($"finishing the interrupted upgrade of {name}", again.StandardError, StringComparison.Ordinal);
+            Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
+            Assert.False(Directory.Exists(Path.Combine(bundles[0], "data")));
+            // Reloaded: the init system ran 1.1.0's own service, not 1.0.0's handing over.
+            Assert.DoesNotContain("is the installed version of", HostScenarios.ServiceLog(host, name), StringComparison.Ordinal);
+
+            // 2. The init system starts 1.0.0 (a unit it loaded before the upgrade; OpenRC: a stale script) while the
+            //    record says 1.1.0: 1.0.0's run hands over to 1.1.0.
+            host.ExecOk(HostScenarios.StopCommand(host, name));
+            host.ExecOk($"cp {serviceFile} /root/{name}.installed && sed -i 's|{v2}|{v1}|g' {serviceFile}");
+            if (host.Init == HostInit.Systemd)
+            {
+                host.ExecOk($"systemctl daemon-reload && cp /root/{name}.installed {serviceFile}");
+            }
+
+            host.ExecOk(HostScenarios.StartCommand(host, name));
+            Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
+            Assert.False(Directory.Exists(Path.Combine(bundles[0], "data")));
+            Assert.Contains($"{v2} is the installed version of {name}; starting it", HostScenarios.ServiceLog(host, name), StringComparison.Ordinal);
+            host.ExecOk(HostScenarios.StopCommand(host, name));
+            host.ExecOk($"cp /root/{name}.installed {serviceFile}" + (host.Init == HostInit.Systemd ? " && systemctl daemon-reload" : ""));
+            host.ExecOk(HostScenarios.StartCommand(host, name));
+            Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+
+            // Rollback checks its target's ownership (RUNCIBLE5028) and tightens it.
+            host.ExecOk($"chmod 0755 {v1} && chmod 0660 {v1}/config.json");
+            Assert.Contains("runcible: error RUNCIBLE5028: ", host.Exec($"{v2}/runcible rollback").StandardError, StringComparison.Ordinal);
+            Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+            host.ExecOk($"chmod 0644 {v1}/config.json && {v2}/runcible rollback");
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
+            Assert.Equal("700 600\n", host.ExecOk($"stat -c %a {v1} {v1}/config.json | tr '\\n' ' ' | sed 's/ $/\\n/'"));
+            host.ExecOk($"{v1}/runcible uninstall --purge");
+        }
+        finally
+        {
+            host.Exec($"rm -f /usr/local/bin/mv /root/{name}.installed");
+        }
+
+        // A renamed bundle directory: the service file names the directory it is in now.
+        var renamed = $"/opt/containers/{name}-renamed";
+        host.ExecOk($"mv /opt/containers/{name}-1.2.0 {renamed} && {renamed}/runcible install");
+        var installed = host.ExecOk($"cat {serviceFile}");
+        Assert.Contains($"{renamed}/runcible", installed, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{name}-1.2.0", installed, StringComparison.Ordinal);
+        host.ExecOk($"{renamed}/runcible uninstall");
+
+        // A bundle without its service file is damaged: install refuses and writes no empty service file.
+        host.ExecOk($"rm {v2}/{name}.service {v2}/{name}.openrc");
+        var damaged = host.Exec($"{v2}/runcible install");
+        Assert.Contains("runcible: error RUNCIBLE5012: ", damaged.StandardError, StringComparison.Ordinal);
+        Assert.NotEqual(0, host.Exec($"test -e {serviceFile}").ExitCode);
+        host.ExecOk($"rm -rf {v2} {renamed} /var/lib/runcible/{name}/state /var/lib/runcible/{name}/journal");
+    }
+
+    /// <summary>
+    /// A host installed by the shim from before the journal (whose run creates missing volumes empty): upgrade replaces
+    /// that shim before its transaction begins, so an upgrade killed after its data rename is undone at the next boot.
+    /// </summary>
+    public static Task PreJournalShimAsync(HostContainer host) => HostScenarios.WithDiagnosticsAsync(host, "elder", () => PreJournalShimCoreAsync(host));
+
+    private static async Task PreJournalShimCoreAsync(HostContainer host)
+    {
+        const string name = "elder";
+        var port = TestBundle.FreePort();
+        var (bundles, blob) = await ThreeVersionsWithDataAsync(host, name, port);
+        var v1 = $"/opt/containers/{name}-1.0.0";
+        try
+        {
+            // What the old shim leaves: its own script in the bundle, the service file, no state directory.
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Host", "PreJournalShim.sh"), Path.Combine(bundles[0], "runcible"), overwrite: true);
+            host.ExecOk($"chmod 0755 {v1}/runcible && rm -rf /var/lib/runcible/{name}");
+            host.ExecOk(RestartCommand(host, name));
+            await HostScenarios.GetAsync(port, "/starts", body => body == "1.0.0\n1.0.0\n");
+
+            var killed = host.Exec($"RUNCIBLE_TEST_KILL_WHEN='case \"$args\" in */data) true ;; *) false ;; esac' RUNCIBLE_SETTLE_SECONDS=3 /opt/containers/{name}-1.1.0/runcible upgrade");
+            Assert.Equal(137, killed.ExitCode);
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
+            host.Reboot();
+            Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version", seconds: 60));
+            Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[0], "data", "state", "blob.bin")));
+            Assert.False(Directory.Exists(Path.Combine(bundles[1], "data", "state")));
+            Assert.Contains($"replacing the shim of {v1}", killed.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            host.Exec("rm -f /usr/local/bin/mv");
+        }
+
+        host.ExecOk($"RUNCIBLE_SETTLE_SECONDS=3 /opt/containers/{name}-1.1.0/runcible upgrade");
+        Assert.Equal("1.1.0\n", await HostScenarios.GetAsync(port, "/version"));
+        Assert.Equal(blob, File.ReadAllBytes(Path.Combine(bundles[1], "data", "state", "blob.bin")));
+        host.ExecOk($"/opt/containers/{name}-1.1.0/runcible uninstall --purge && rm -rf {v1} /opt/containers/{name}-1.2.0");
     }
 }

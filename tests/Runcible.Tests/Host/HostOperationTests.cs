@@ -45,4 +45,12 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AMemoryHogIsOomKilledAtItsLimitAndRestartedByTheService() =>
         OperatorSettingsScenarios.MemoryHogIsRestartedAsync(host);
+
+    [Fact]
+    public Task AStartOfAVersionThatIsNotTheInstalledOneRunsTheInstalledOneOnItsData() =>
+        HostOperationScenarios.NotInstalledVersionAsync(host);
+
+    [Fact]
+    public Task AnInterruptedUpgradeOfAHostInstalledByAShimFromBeforeTheJournalIsUndoneAtBoot() =>
+        HostOperationScenarios.PreJournalShimAsync(host);
 }

@@ -128,6 +128,10 @@ public sealed class ShimTests : IDisposable
         Assert.Contains("nodev", mounts.Single(m => m[4] == $"{bundle}/rootfs")[5].Split(','));
         Assert.Contains("nosuid", mounts.Single(m => m[4] == $"/run/runcible/{_name}")[5].Split(','));
         Assert.Contains("nodev", mounts.Single(m => m[4] == $"/run/runcible/{_name}")[5].Split(','));
+        // The tmpfs path is the name's: the cleanup of another version of it (no overlay of its own) leaves it mounted.
+        var other = Bundle(Options("#!/bin/sh\n") with { Version = "2.0.0", WritableRootfs = true });
+        Shim(other, "cleanup").EnsureSuccess("runcible cleanup of another version");
+        Assert.Contains($" /run/runcible/{_name} ", File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
         Shim(bundle, "cleanup").EnsureSuccess("runcible cleanup");
         Assert.DoesNotContain($" {bundle}/rootfs ", File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(bundle, "rootfs", "app", "changed")));
@@ -144,6 +148,8 @@ public sealed class ShimTests : IDisposable
 
         // Root may not run it: the container root is meant to be the owning user.
         AssertError(Shim(bundle, "run"), "RUNCIBLE5021");
+        // Its state lives under $HOME, which must be absolute (a relative one would name another place after a cd).
+        AssertError(ProcessRunner.Run("setpriv", [.. asUser[..^1], "HOME=relative/home", asUser[^1], "run"], timeout: TimeSpan.FromMinutes(1)), "RUNCIBLE5022");
 
         var result = ProcessRunner.Run("setpriv", [.. asUser, "run"], timeout: TimeSpan.FromMinutes(1));
         Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
