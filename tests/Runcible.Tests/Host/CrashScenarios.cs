@@ -236,7 +236,7 @@ internal static class CrashScenarios
         }
     }
 
-    private static async Task AssertOneVersionAsync(HostContainer host, CrashDisks disks, string version, string startsBefore, string when)
+    internal static async Task AssertOneVersionAsync(HostContainer host, CrashDisks disks, string version, string startsBefore, string when)
     {
         Assert.True(version is CrashDisks.V1 or CrashDisks.V2, $"after a {when}: unexpected version '{version}'");
         var containers = host.ExecOk("runc list -q").Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -254,7 +254,7 @@ internal static class CrashScenarios
         }
     }
 
-    private static async Task<bool> AnswersWithinAsync(int port, int seconds)
+    internal static async Task<bool> AnswersWithinAsync(int port, int seconds)
     {
         try
         {

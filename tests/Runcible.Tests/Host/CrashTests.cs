@@ -40,3 +40,29 @@ public sealed class OpenRcCrashTests(OpenRcCrashDisks fixture, ITestOutputHelper
     public Task UpgradeCutAtRandomTimesComesBackOnOneVersionWithAllData() =>
         CrashScenarios.RandomTimesAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
 }
+
+/// <summary>Shim commands at once on a systemd host (<see cref="ConcurrencyScenarios"/>).</summary>
+public sealed class SystemdConcurrencyTests(SystemdCrashDisks fixture) : IClassFixture<SystemdCrashDisks>
+{
+    [Fact]
+    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks);
+
+    [Fact]
+    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks);
+
+    [Fact]
+    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks);
+}
+
+/// <summary>Shim commands at once on an OpenRC host (<see cref="ConcurrencyScenarios"/>).</summary>
+public sealed class OpenRcConcurrencyTests(OpenRcCrashDisks fixture) : IClassFixture<OpenRcCrashDisks>
+{
+    [Fact]
+    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks);
+
+    [Fact]
+    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks);
+
+    [Fact]
+    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks);
+}

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Runcible.Tests.Host;
@@ -8,7 +9,8 @@ namespace Runcible.Tests.Host;
 /// <param name="Renames">Completed: how many renames the whole command made.</param>
 /// <param name="ExitCode">Completed: the command's exit code.</param>
 /// <param name="Output">Completed: the command's stdout and stderr.</param>
-internal sealed record RenameFault(bool Held, string Call, int Renames, int ExitCode, string Output);
+/// <param name="Directory">The injector's directory in the host (<c>/run/hold-at-rename.*</c>: trace, output, exit code).</param>
+internal sealed record RenameFault(bool Held, string Call, int Renames, int ExitCode, string Output, string Directory);
 
 /// <summary>
 /// Fault injection from outside the product: the shim runs as it is, under strace inside the host. strace's own
@@ -24,21 +26,24 @@ internal static class ShimFaults
 {
     private const string DriverPath = "/usr/local/sbin/hold-at-rename";
 
-    // $1 N, $2 hold (strace delay), $3 command (sh -c). Prints "held <call>", "completed <rc> <renames>" then the
-    // command's output, "missed <call>" (the hold ran out before the watcher stopped strace) or "timeout".
+    // $1 N, $2 hold (strace delay), $3 command (sh -c), $4 an awk regex the counted renames match. Prints its
+    // directory, then "held <call>", "completed <rc> <renames>" and the command's output, "missed <call>" (the
+    // hold ran out before the watcher stopped strace) or "timeout".
     private const string Driver = """
         #!/bin/sh
-        n="$1" hold="$2" command="$3"
+        n="$1" hold="$2" command="$3" match="$4"
         dir="$(mktemp -d /run/hold-at-rename.XXXXXX)"
+        echo "$dir"
         : >"$dir/trace"
         strace -f -qq -e signal=none -o "$dir/trace" -e trace=rename,renameat,renameat2 \
           -e inject=rename,renameat,renameat2:delay_enter="$hold" \
-          sh -c "$command"' >"$0/out" 2>&1; echo $? >"$0/rc.tmp"' "$dir" </dev/null >"$dir/strace.out" 2>&1 &
+          sh -c "($command)"' >"$0/out" 2>&1; echo $? >"$0/rc"' "$dir" </dev/null >"$dir/strace.out" 2>&1 &
         tracer=$!
+        echo "$tracer" >"$dir/tracer"
         # 0: the N-th rename is entered and not finished; 1: it finished; 2: not reached yet.
         nth() {
-          awk -v n="$n" '
-            /^[0-9]+ +(rename|renameat|renameat2)\(/ { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
+          awk -v n="$n" -v m="$match" '
+            /^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
             k >= n && $1 == pid && /resumed>/ { done = 1 }
             END { if (k < n) exit 2; print call; exit done }' "$dir/trace"
         }
@@ -49,10 +54,10 @@ internal static class ShimFaults
             0) kill -STOP "$tracer"; call="$(nth)" && echo "held $call" || echo "missed $call"; exit 0 ;;
             1) kill -STOP "$tracer"; echo "missed $call"; exit 0 ;;
           esac
-          if [ -e "$dir/rc.tmp" ]; then
+          if [ -s "$dir/rc" ]; then
             # Detach from what the command left running (an OpenRC service's supervise-daemon).
             kill -TERM "$tracer" 2>/dev/null; wait "$tracer"
-            echo "completed $(cat "$dir/rc.tmp") $(grep -cE '^[0-9]+ +(rename|renameat|renameat2)\(' "$dir/trace")"
+            echo "completed $(cat "$dir/rc") $(grep -cE '^[0-9]+ +(rename|renameat|renameat2)\(' "$dir/trace")"
             cat "$dir/out"
             exit 0
           fi
@@ -69,23 +74,23 @@ internal static class ShimFaults
     /// process tree just before its <paramref name="n"/>-th rename, or lets it complete when it makes fewer.
     /// Every rename of the command is delayed by <paramref name="hold"/> (default 1 s): the watcher must see it in that time.
     /// </summary>
-    public static RenameFault HoldAtRename(HostContainer host, string command, int n, TimeSpan? hold = null)
+    public static RenameFault HoldAtRename(HostContainer host, string command, int n, TimeSpan? hold = null, string match = ".")
     {
         InstallDriver(host);
         var delay = (int)(hold ?? TimeSpan.FromSeconds(1)).TotalMilliseconds;
-        var result = host.Exec($"{DriverPath} {n} {delay}ms '{command.Replace("'", "'\\''", StringComparison.Ordinal)}'", TimeSpan.FromMinutes(3));
-        var lines = result.StandardOutput.Split('\n', 2);
-        var first = lines[0];
+        var result = host.Exec($"{DriverPath} {n} {delay}ms {Quote(command)} {Quote(match)}", TimeSpan.FromMinutes(3));
+        var lines = result.StandardOutput.Split('\n', 3);
+        var (directory, first) = (lines[0], lines.Length > 1 ? lines[1] : "");
         if (first.StartsWith("held ", StringComparison.Ordinal))
         {
-            return new RenameFault(true, first["held ".Length..], 0, 0, "");
+            return new RenameFault(true, first["held ".Length..], 0, 0, "", directory);
         }
 
         var completed = Completed.Match(first);
         if (completed.Success)
         {
-            return new RenameFault(false, "", int.Parse(completed.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
-                int.Parse(completed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), lines.Length > 1 ? lines[1] : "");
+            return new RenameFault(false, "", int.Parse(completed.Groups[2].Value, CultureInfo.InvariantCulture),
+                int.Parse(completed.Groups[1].Value, CultureInfo.InvariantCulture), lines.Length > 2 ? lines[2] : "", directory);
         }
 
         throw new InvalidOperationException(first.StartsWith("missed ", StringComparison.Ordinal)
@@ -93,13 +98,32 @@ internal static class ShimFaults
             : $"The fault injector failed on '{command}' at rename {n}: {result.StandardOutput}{result.StandardError}");
     }
 
-    /// <summary>Lets a command held by <see cref="HoldAtRename"/> go on (the held rename happens, the command completes in the background).</summary>
-    public static void Release(HostContainer host) =>
-        host.ExecOk("for p in $(pgrep -x strace); do kill -CONT $p; done");
+    /// <summary>
+    /// Lets a command held by <see cref="HoldAtRename"/> go on (the held rename happens) and waits until it
+    /// completes; strace then lets go of what it left running.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> ReleaseAsync(HostContainer host, RenameFault held, int seconds = 120)
+    {
+        host.ExecOk($"kill -CONT $(cat {held.Directory}/tracer)");
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            var rc = host.Exec($"cat {held.Directory}/rc").StandardOutput.Trim();
+            if (rc.Length > 0)
+            {
+                host.Exec($"kill -TERM $(cat {held.Directory}/tracer) 2>/dev/null");
+                return (int.Parse(rc, CultureInfo.InvariantCulture), host.Exec($"cat {held.Directory}/out").StandardOutput);
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"the released command ({held.Call}) did not finish in {seconds}s.");
+    }
 
     /// <summary>Starts a shell command in the host in the background; its exit code and output go to <c>/run/&lt;label&gt;.rc</c> and <c>.out</c>.</summary>
     public static void Start(HostContainer host, string label, string command) =>
-        host.ExecOk($"rm -f /run/{label}.rc /run/{label}.out; setsid sh -c '{command.Replace("'", "'\\''", StringComparison.Ordinal)} >/run/{label}.out 2>&1; echo $? >/run/{label}.rc.tmp; mv /run/{label}.rc.tmp /run/{label}.rc' </dev/null >/dev/null 2>&1 &");
+        host.ExecOk($"rm -f /run/{label}.rc /run/{label}.out; setsid sh -c {Quote($"({command}) >/run/{label}.out 2>&1; echo $? >/run/{label}.rc.tmp; mv /run/{label}.rc.tmp /run/{label}.rc")} </dev/null >/dev/null 2>&1 &");
 
     /// <summary>The exit code and output of a command started by <see cref="Start"/>, or null while it runs.</summary>
     public static (int ExitCode, string Output)? Finished(HostContainer host, string label)
@@ -111,7 +135,7 @@ internal static class ShimFaults
         }
 
         var parts = result.StandardOutput.Split('\n', 2);
-        return (int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), parts.Length > 1 ? parts[1] : "");
+        return (int.Parse(parts[0], CultureInfo.InvariantCulture), parts.Length > 1 ? parts[1] : "");
     }
 
     /// <summary>Waits for a command started by <see cref="Start"/>.</summary>
@@ -130,6 +154,8 @@ internal static class ShimFaults
 
         throw new TimeoutException($"'{label}' did not finish in {seconds}s.");
     }
+
+    private static string Quote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     private static void InstallDriver(HostContainer host)
     {
