@@ -71,4 +71,28 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostNotRunning = new(
         "RUNCIBLE5023",
         "'{0}' is not running; start it with 'runcible start' before 'runcible exec'.");
+
+    public static readonly ErrorDescriptor HostLockTimeout = new(
+        "RUNCIBLE5024",
+        "Another runcible command is changing '{0}' ({1}) and did not finish in time; wait for it (or stop it if it hangs), then run the command again.");
+
+    public static readonly ErrorDescriptor HostVolumeMissing = new(
+        "RUNCIBLE5025",
+        "The volume '{0}' of '{1}' held data but its directory is missing; the shim refuses to start it empty. Recover the data (the next upgrade, rollback or service start finishes an interrupted one), or remove the volume from the state record if the data is really gone.");
+
+    public static readonly ErrorDescriptor HostForeignContainer = new(
+        "RUNCIBLE5026",
+        "The container '{0}' belongs to another bundle ({1}) and is left alone; stop that version first or run this one under another RUNCIBLE_CONTAINER_ID.");
+
+    public static readonly ErrorDescriptor HostTransactionInProgress = new(
+        "RUNCIBLE5027",
+        "'{0}' is being changed by another runcible command ({1}); the service is started with the right version when it finishes.");
+
+    public static readonly ErrorDescriptor HostBundleNotTrusted = new(
+        "RUNCIBLE5028",
+        "'{0}' belongs to uid {1} with mode {2}; a bundle's own files and directory must belong to root (rootless: the user) and be writable by no one else, and its parents must not be changeable by other users.");
+
+    public static readonly ErrorDescriptor HostJournalUnknown = new(
+        "RUNCIBLE5029",
+        "The journal '{0}' names an operation this shim does not know ('{1}'); check where the data is, then move the journal away.");
 }

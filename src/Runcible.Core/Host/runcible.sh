@@ -1,8 +1,10 @@
 #!/bin/sh
 # runcible: the host runtime of one Runcible bundle (opt/containers/<name>-<version>/runcible).
-# Needs runc, coreutils, mount and the host's init system (systemd, or OpenRC for rootful bundles).
-# It reads runcible.json (written by Runcible: one property per line) and config.json beside it.
-# Error messages carry RUNCIBLE50xx codes, documented in Runcible's docs/errors.md.
+# Needs runc, coreutils, util-linux (flock, mount) and the host's init system (systemd, or OpenRC for
+# rootful bundles). It reads runcible.json (written by Runcible: one property per line) and config.json
+# beside it; what it knows about the installed name lives in /var/lib/runcible/<name>/ (rootless:
+# $XDG_STATE_HOME/runcible/<name>/). Error messages carry RUNCIBLE50xx codes (Runcible's docs/errors.md);
+# the state, lock and transaction design is in docs/host-runtime.md.
 set -eu
 
 usage() {
@@ -16,7 +18,7 @@ usage: runcible <command> [args]
   exec <cmd> [args]     run a command in the running container
   upgrade               replace the installed older version of this bundle, moving its data
   rollback              return to the version installed before the last upgrade, with the data
-  uninstall [--purge]   remove the service and the container state; keep data/ unless --purge
+  uninstall [--purge]   remove the service and the container state; keep data/ and logs/ unless --purge
   cleanup               remove a stale container and the writable-root layer (the services call it)
 USAGE
 }
@@ -90,6 +92,25 @@ check_bundle() {
     runtime_dir=/run
     runc_root="${RUNCIBLE_RUNC_ROOT:-/run/runc}"
   fi
+  case "$runtime_dir" in
+    /*) ;;
+    *) die RUNCIBLE5022 "XDG_RUNTIME_DIR '$runtime_dir' is not an absolute path." ;;
+  esac
+  case "$runtime_dir" in
+    *[!A-Za-z0-9._/+@-]*) die RUNCIBLE5020 "the runtime directory '$runtime_dir' has characters config.json cannot carry unescaped; use a path of letters, digits and . _ - + @." ;;
+  esac
+  # The runtime bundle: where the effective config.json of THIS bundle is rendered and runc runs from.
+  # ".bundles" cannot be a bundle name (names start with a letter or digit), so it never meets the
+  # writable-root tmpfs at {runtimeDir}/runcible/<name>; the checksum of the path tells versions apart.
+  rt_bundle="$runtime_dir/runcible/.bundles/$name-$(printf '%s' "$bundle" | cksum | cut -d ' ' -f 1)"
+  if [ "$rootless" = true ]; then
+    state_dir="${XDG_STATE_HOME:-$HOME/.local/state}/runcible/$name"
+  else
+    state_dir="/var/lib/runcible/$name"
+  fi
+  state_file="$state_dir/state"
+  journal_file="$state_dir/journal"
+  lock_file="$state_dir/lock"
 }
 
 check_identity() {
@@ -137,11 +158,26 @@ container_status() {
   runc_cmd state "$id" 2>/dev/null | sed -n 's/^  "status": "\([a-z]*\)",*$/\1/p'
 }
 
-# Removes a container of this name left behind (killed runc, host crash) and the writable layer.
+# The bundle directory runc recorded for the container of this id, empty when there is none.
+container_bundle() {
+  runc_cmd state "$id" 2>/dev/null | sed -n 's/^  "bundle": "\(.*\)",*$/\1/p' | head -n 1
+}
+
+# Removes this bundle's container left behind (killed runc, host crash), the writable layer and the
+# runtime bundle. A container of the same id from ANOTHER bundle (another version of the same name) is
+# left alone: foreign_container names its bundle for the caller.
 cleanup() {
+  foreign_container=""
   if runc_cmd state "$id" >/dev/null 2>&1; then
-    runc_cmd kill "$id" KILL >/dev/null 2>&1 || true
-    runc_cmd delete --force "$id" >/dev/null 2>&1 || runc_cmd delete --force "$id"
+    owner="$(container_bundle)"
+    if [ "$owner" = "$bundle" ] || [ "$owner" = "$rt_bundle" ]; then
+      runc_cmd kill "$id" KILL >/dev/null 2>&1 || true
+      runc_cmd delete --force "$id" >/dev/null 2>&1 || runc_cmd delete --force "$id"
+    else
+      foreign_container="${owner:-an unknown bundle}"
+      # Its writable-root tmpfs is at the same {runtimeDir}/runcible/<name>: keep every mount.
+      return 0
+    fi
   fi
   if grep -q '^  "writableRootfs": {' "$info"; then
     merged="$bundle/$(json_writable merged)"
@@ -150,27 +186,69 @@ cleanup() {
     while is_mounted "$tmpfs_dir"; do umount "$tmpfs_dir"; done
     [ ! -d "$tmpfs_dir" ] || rmdir "$tmpfs_dir" 2>/dev/null || true
   fi
+  rm -rf "$rt_bundle"
 }
 
-# rootless: container root maps to the invoking user; the generator cannot know that user.
-rewrite_rootless_ids() {
-  [ "$rootless" = true ] || return 0
-  want_uid="$(id -u)"
-  want_gid="$(id -g)"
-  current="$(grep -c "\"hostID\": $want_uid,\{0,1\}\$" "$bundle/config.json" || true)"
-  if [ "$want_uid" = "$want_gid" ] && [ "$current" = 2 ]; then
-    return 0
+# ---- files written whole: temp file, fsync, rename, fsync of the directory -----------------------
+# stdin → $1 (mode 0600 unless $2 gives another).
+write_file() {
+  (umask 077 && cat >"$1.tmp")
+  [ -z "${2:-}" ] || chmod "$2" "$1.tmp"
+  sync "$1.tmp"
+  mv -f "$1.tmp" "$1"
+  sync "$(dirname "$1")"
+}
+
+# ---- the effective config: the one place the config.json runc uses is made -----------------------
+# The bundle's own config.json is never changed: each start renders $rt_bundle/config.json from it and
+# the host's facts (rootless id mapping, RLIMIT_NOFILE clamp, /etc/hosts and /etc/resolv.conf
+# fallbacks), with root.path and relative bind sources made absolute to the bundle.
+host_file_missing() {
+  [ -f "$1" ] && [ -r "$1" ] && return 1
+  return 0
+}
+
+render_runtime_config() {
+  (umask 077 && mkdir -p "$rt_bundle")
+  hosts_source=/etc/hosts
+  if host_file_missing /etc/hosts; then
+    hosts_source="$rt_bundle/hosts"
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n' "$name" | write_file "$hosts_source" 0644
   fi
-  awk -v u="$want_uid" -v g="$want_gid" '
-    /"hostID": [0-9]+/ { n++; sub(/"hostID": [0-9]+/, "\"hostID\": " (n == 1 ? u : g)) }
+  resolv_source=/etc/resolv.conf
+  if host_file_missing /etc/resolv.conf; then
+    resolv_source="$rt_bundle/resolv.conf"
+    printf '# generated by runcible: this host has no /etc/resolv.conf\n' | write_file "$resolv_source" 0644
+  fi
+  map_uid=""
+  map_gid=""
+  if [ "$rootless" = true ]; then
+    # Container root maps to the invoking user; the generator cannot know that user.
+    map_uid="$(id -u)"
+    map_gid="$(id -g)"
+  fi
+  nofile_limit="$(open_files_clamp)"
+  awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
+    -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" '
+    /^  "root": \{/ { in_root = 1 }
+    in_root && /"path": "/ { sub(/"path": "[^"]*"/, "\"path\": \"" base "/rootfs\""); in_root = 0 }
+    /^    \{/ { bind = 0 }
+    /"type": "bind"/ { bind = 1 }
+    bind && /"source": "[^\/"]/ { sub(/"source": "/, "\"source\": \"" base "/") }
+    /"source": "\/etc\/hosts"/ { sub(/"\/etc\/hosts"/, "\"" hosts "\"") }
+    /"source": "\/etc\/resolv\.conf"/ { sub(/"\/etc\/resolv\.conf"/, "\"" resolv "\"") }
+    uid != "" && /"hostID": [0-9]+/ { n++; sub(/"hostID": [0-9]+/, "\"hostID\": " (n == 1 ? uid : gid)) }
+    /"type": "RLIMIT_NOFILE"/ { in_nofile = 1 }
+    in_nofile && /}/ { in_nofile = 0 }
+    nofile != "" && in_nofile && /"(hard|soft)": [0-9]+/ { v = $0; gsub(/[^0-9]/, "", v); if (v + 0 > nofile + 0) sub(/[0-9]+/, nofile) }
     { print }
-  ' "$bundle/config.json" >"$bundle/config.json.tmp"
-  mv "$bundle/config.json.tmp" "$bundle/config.json"
+  ' "$bundle/config.json" | write_file "$rt_bundle/config.json"
 }
 
 # RLIMIT_NOFILE above the hard limit of this process fails "runc run" unless it holds
 # CAP_SYS_RESOURCE (bit 24 of CapEff: the lowest bit of the seventh hex digit from the right).
-clamp_open_files() {
+# Prints the limit to lower it to (with a warning), or nothing.
+open_files_clamp() {
   hard="$(awk '/^Max open files/ { print $5 }' /proc/self/limits)"
   case "$hard" in '' | unlimited) return 0 ;; esac
   caps="$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)"
@@ -185,13 +263,17 @@ clamp_open_files() {
   ' "$bundle/config.json" | head -n 1)"
   [ -n "$over" ] || return 0
   warn "RLIMIT_NOFILE $over in config.json exceeds this host's hard limit $hard and runc cannot raise it without CAP_SYS_RESOURCE; lowering it to $hard."
-  awk -v h="$hard" '
-    /"type": "RLIMIT_NOFILE"/ { inside = 1; print; next }
-    inside && /}/ { inside = 0 }
-    inside && /"(hard|soft)": [0-9]+/ { v = $0; gsub(/[^0-9]/, "", v); if (v + 0 > h + 0) sub(/[0-9]+/, h) }
-    { print }
-  ' "$bundle/config.json" >"$bundle/config.json.tmp"
-  mv "$bundle/config.json.tmp" "$bundle/config.json"
+  printf '%s\n' "$hard"
+}
+
+# Says once (at install) which host files the container gets generated instead.
+note_host_files() {
+  if host_file_missing /etc/hosts; then
+    say "this host has no /etc/hosts; $name gets a minimal one (localhost and its own name) generated at each start."
+  fi
+  if host_file_missing /etc/resolv.conf; then
+    say "this host has no /etc/resolv.conf; $name gets an empty one (no DNS servers) generated at each start."
+  fi
 }
 
 # data/<volume> and logs/ exist and belong to the container user (rootful: chown; rootless: the user's).
@@ -219,17 +301,57 @@ mount_writable_root() {
   lower="$bundle/$(json_writable lower)"
   merged="$bundle/$(json_writable merged)"
   mkdir -p "$tmpfs_dir"
-  mount -t tmpfs -o mode=700 tmpfs "$tmpfs_dir"
+  # nosuid,nodev: nothing the container writes there is setuid or a device for the host.
+  mount -t tmpfs -o mode=700,nosuid,nodev tmpfs "$tmpfs_dir"
   mkdir "$upper" "$work"
-  mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$merged"
+  mount -t overlay overlay -o "nosuid,nodev,lowerdir=$lower,upperdir=$upper,workdir=$work" "$merged"
+}
+
+# ---- ownership and modes (a root service must run only root's files) ------------------------------
+# The user every top-level bundle file and the bundle directory must belong to.
+expected_owner() {
+  if [ "$rootless" = true ]; then id -u; else echo 0; fi
+}
+
+# Refuses a bundle whose own files or directory another user owns or may write, or whose parents
+# another user may change (a sticky, root-owned parent such as /tmp is fine).
+check_ownership() {
+  owner="$(expected_owner)"
+  for file in "$self" "$bundle/config.json" "$info" "$bundle/$name.service" "$bundle/$name.openrc"; do
+    [ -e "$file" ] || continue
+    [ ! -L "$file" ] || die RUNCIBLE5028 "$file is a symbolic link; a bundle's own files must be regular files. Extract the bundle tarball again."
+    # shellcheck disable=SC2046 # two numbers
+    set -- $(stat -c '%u %a' "$file")
+    if [ "$1" != "$owner" ] || [ $((0$2 & 18)) -ne 0 ]; then
+      die RUNCIBLE5028 "$file belongs to uid $1 with mode $2; it must belong to uid $owner and be writable by no one else, or any of them could make the service run their code. Check the bundle, then 'chown $owner $file; chmod go-w $file'."
+    fi
+  done
+  dir="$bundle"
+  while :; do
+    # shellcheck disable=SC2046 # two numbers
+    set -- $(stat -L -c '%u %a' "$dir")
+    sticky=$((0$2 & 512))
+    if { [ "$1" != "$owner" ] && [ "$1" != 0 ]; } || { [ $((0$2 & 18)) -ne 0 ] && { [ "$sticky" -eq 0 ] || [ "$dir" = "$bundle" ]; }; }; then
+      die RUNCIBLE5028 "$dir belongs to uid $1 with mode $2; the bundle directory and its parents must belong to uid $owner (or root) and be writable by no one else. Move the bundle (e.g. to /opt/containers) or fix the directory's owner and mode."
+    fi
+    [ "$dir" != / ] || break
+    dir="$(dirname "$dir")"
+  done
+}
+
+# Bundles extracted from older tarballs: the bundle directory 0700 (no other user reaches rootfs/'s
+# setuid binaries, device nodes or the volumes), config.json 0600 (its environment may hold secrets).
+tighten_bundle() {
+  chmod 0700 "$bundle"
+  chmod 0600 "$bundle/config.json"
 }
 
 # ---- the init system --------------------------------------------------------------------------
-detect_init() {
+# Sets init, service_file (and unit_dir or logrotate_file); fails when there is no init system to use.
+find_init() {
+  init=""
   if [ "$rootless" = true ]; then
-    if ! command -v systemctl >/dev/null 2>&1 || ! systemctl --user show-environment >/dev/null 2>&1; then
-      die RUNCIBLE5014 "a rootless bundle needs a systemd user manager (systemctl --user); log in as this user with systemd or run 'loginctl enable-linger $(id -un)' as root."
-    fi
+    command -v systemctl >/dev/null 2>&1 && systemctl --user show-environment >/dev/null 2>&1 || return 1
     init=systemd
     unit_dir="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
     service_file="$unit_dir/$name.service"
@@ -240,9 +362,18 @@ detect_init() {
   elif command -v openrc-run >/dev/null 2>&1 || [ -x /sbin/openrc-run ]; then
     init=openrc
     service_file="/etc/init.d/$name"
+    logrotate_file="/etc/logrotate.d/runcible-$name"
   else
-    die RUNCIBLE5014 "no supported init system found (systemd or OpenRC); run the container in the foreground with '$self run'."
+    return 1
   fi
+}
+
+detect_init() {
+  find_init && return 0
+  if [ "$rootless" = true ]; then
+    die RUNCIBLE5014 "a rootless bundle needs a systemd user manager (systemctl --user); log in as this user with systemd or run 'loginctl enable-linger $(id -un)' as root."
+  fi
+  die RUNCIBLE5014 "no supported init system found (systemd or OpenRC); run the container in the foreground with '$self run'."
 }
 
 systemctl_cmd() {
@@ -255,46 +386,56 @@ installed_bundle() {
   sed -n 's/^# runcible-bundle: //p' "$service_file" | head -n 1
 }
 
-# Installs the service file of bundle $1 (its own generated file, pointed at where it lives).
+# Installs the service file of bundle $1 (its own generated file, pointed at where it lives), written
+# whole (temp, fsync, rename); the OpenRC log gets a logrotate snippet when logrotate is there.
 write_service() {
   target="$1"
   tname="$(basename "$target")"
   tcanonical="/opt/containers/$tname"
   if [ "$init" = systemd ]; then
     mkdir -p "$unit_dir"
-    sed "s|$tcanonical|$target|g" "$target/$name.service" >"$service_file.tmp"
-    mv "$service_file.tmp" "$service_file"
-    systemctl_cmd daemon-reload
-    systemctl_cmd enable "$name.service" >/dev/null 2>&1 || systemctl_cmd enable "$name.service"
+    sed "s|$tcanonical|$target|g" "$target/$name.service" | write_file "$service_file" 0644
+    systemctl_cmd daemon-reload 9>&-
+    systemctl_cmd enable "$name.service" >/dev/null 2>&1 9>&- || systemctl_cmd enable "$name.service" 9>&-
   else
-    sed "s|$tcanonical|$target|g" "$target/$name.openrc" >"$service_file.tmp"
-    chmod 0755 "$service_file.tmp"
-    mv "$service_file.tmp" "$service_file"
-    rc-update add "$name" default >/dev/null
+    sed "s|$tcanonical|$target|g" "$target/$name.openrc" | write_file "$service_file" 0755
+    rc-update add "$name" default >/dev/null 9>&-
+    if [ -d /etc/logrotate.d ]; then
+      # copytruncate: supervise-daemon keeps the log open for ever and cannot be told to reopen it.
+      printf '%s\n' "/var/log/runcible/$name.log {" "	weekly" "	maxsize 20M" "	rotate 4" "	compress" "	delaycompress" \
+        "	missingok" "	notifempty" "	copytruncate" "}" | write_file "$logrotate_file" 0644
+    fi
   fi
 }
 
 remove_service() {
   if [ "$init" = systemd ]; then
-    systemctl_cmd disable "$name.service" >/dev/null 2>&1 || true
+    systemctl_cmd disable "$name.service" >/dev/null 2>&1 9>&- || true
     rm -f "$service_file"
-    systemctl_cmd daemon-reload
-    systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 || true
+    systemctl_cmd daemon-reload 9>&-
+    systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 9>&- || true
   else
-    rc-update del "$name" default >/dev/null 2>&1 || true
-    rm -f "$service_file"
+    rc-update del "$name" default >/dev/null 2>&1 9>&- || true
+    rm -f "$service_file" "$logrotate_file"
   fi
+  sync "$(dirname "$service_file")"
 }
 
+# The service of bundle $1 is the installed one (rewritten only when it names another bundle).
+point_service_at() {
+  [ "$(installed_bundle)" = "$1" ] || write_service "$1"
+}
+
+# The lock's fd 9 is closed for the init system's commands: supervise-daemon would inherit it for ever.
 service_start() {
-  if [ "$init" = systemd ]; then systemctl_cmd start "$name.service"; else rc-service "$name" start; fi
+  if [ "$init" = systemd ]; then systemctl_cmd start "$name.service" 9>&-; else rc-service "$name" start 9>&-; fi
 }
 
 service_stop() {
   if [ "$init" = systemd ]; then
-    systemctl_cmd stop "$name.service"
-  elif rc-service "$name" status >/dev/null 2>&1; then
-    rc-service "$name" stop
+    systemctl_cmd stop "$name.service" 9>&-
+  elif rc-service "$name" status >/dev/null 2>&1 9>&-; then
+    rc-service "$name" stop 9>&-
   fi
 }
 
@@ -315,42 +456,307 @@ require_installed_here() {
   [ -n "$current" ] || die RUNCIBLE5019 "$name is not installed; run '$self install' first."
 }
 
+# ---- host state: the lock, the state record, the journal (docs/host-runtime.md) ------------------
+# One line of a record file: the value of "$2=" in $1, empty when absent.
+record_value() {
+  [ ! -f "$1" ] || sed -n "s/^$2=//p" "$1" | head -n 1
+}
+
+lock_holder() {
+  holder="$(head -n 1 "$lock_file" 2>/dev/null || true)"
+  printf '%s\n' "${holder:-a process that did not say who it is}"
+}
+
+# Operator commands: wait (bounded) for the per-name lock on fd 9, then say who holds it.
+lock_hold() {
+  (umask 077 && mkdir -p "$state_dir")
+  exec 9<>"$lock_file"
+  if ! flock -n 9; then
+    timeout="${RUNCIBLE_LOCK_TIMEOUT:-60}"
+    say "waiting for the runcible command already changing $name ($(lock_holder)), at most ${timeout}s"
+    flock -w "$timeout" 9 || die RUNCIBLE5024 "another runcible command is changing $name ($(lock_holder)) and did not finish within ${timeout}s; wait for it (or stop it if it hangs), then run this command again."
+  fi
+  printf 'pid=%s command=%s bundle=%s since=%s\n' "$$" "$command" "$bundle" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$lock_file"
+}
+
+# run: one try, never waiting (the init system runs it, also inside upgrade's own systemctl start).
+lock_try() {
+  [ -d "$state_dir" ] || return 1
+  exec 9<>"$lock_file"
+  flock -n 9
+}
+
+lock_release() {
+  exec 9>&-
+}
+
+load_state() {
+  st_installed="$(record_value "$state_file" installed)"
+  st_previous="$(record_value "$state_file" previous)"
+  st_volumes="$(record_value "$state_file" volumes)"
+}
+
+save_state() {
+  printf 'installed=%s\nprevious=%s\nvolumes=%s\n' "$st_installed" "$st_previous" "$st_volumes" | write_file "$state_file"
+}
+
+# A host installed by a shim from before the state directory: its service file names the bundle.
+adopt_state() {
+  [ ! -f "$state_file" ] || return 0
+  st_installed="$(installed_bundle)"
+  [ -n "$st_installed" ] || return 0
+  st_previous=""
+  [ ! -f "$st_installed/.runcible-previous" ] || st_previous="$(head -n 1 "$st_installed/.runcible-previous")"
+  st_volumes=""
+  note_volumes "$st_installed"
+  save_state
+  say "adopted $name $st_installed, installed by an older runcible; its state is now kept in $state_dir."
+}
+
+# Adds the volumes of bundle $1 that hold data to st_volumes (never removes one).
+note_volumes() {
+  [ -d "$1/data" ] || return 0
+  for dir in "$1"/data/*/; do
+    [ -d "$dir" ] || continue
+    vol="$(basename "$dir")"
+    case "$vol" in '' | [!A-Za-z0-9]* | *[!A-Za-z0-9._-]*) continue ;; esac
+    [ -n "$(ls -A "$dir" 2>/dev/null)" ] || continue
+    case " $st_volumes " in
+      *" $vol "*) ;;
+      *) st_volumes="${st_volumes:+$st_volumes }$vol" ;;
+    esac
+  done
+}
+
+# run of the installed bundle: a volume that held data is never recreated empty.
+check_recorded_volumes() {
+  [ -n "$st_installed" ] && [ "$st_installed" = "$bundle" ] || return 0
+  for vol in $st_volumes; do
+    [ -d "$bundle/data/$vol" ] && continue
+    die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
+  done
+}
+
+journal_load() {
+  j_op="$(record_value "$journal_file" op)"
+  j_from="$(record_value "$journal_file" from)"
+  j_to="$(record_value "$journal_file" to)"
+  j_previous="$(record_value "$journal_file" previous)"
+  j_purge="$(record_value "$journal_file" purge)"
+  j_phase="$(record_value "$journal_file" phase)"
+}
+
+journal_write() {
+  j_phase="$1"
+  printf 'op=%s\nfrom=%s\nto=%s\nprevious=%s\npurge=%s\nphase=%s\n' "$j_op" "$j_from" "$j_to" "$j_previous" "$j_purge" "$j_phase" | write_file "$journal_file"
+}
+
+journal_remove() {
+  rm -f "$journal_file"
+  sync "$state_dir"
+}
+
+# Both bundles on one file system with their data/ and logs/, and the target's own empty: data moves by
+# rename only (mv across file systems would copy, and a crash mid-copy would split the data).
+check_movable() {
+  from="$1"
+  to="$2"
+  device="$(stat -c %d "$to")"
+  for dir in "$from" "$from/data" "$from/logs"; do
+    [ -e "$dir" ] || continue
+    [ "$(stat -c %d "$dir")" = "$device" ] ||
+      die RUNCIBLE5016 "$dir and $to are on different file systems; extract the new bundle next to the old one (and keep data/ on the bundle's file system) so data moves by rename."
+  done
+  for entry in data logs; do
+    if [ -d "$from/$entry" ] && [ -d "$to/$entry" ] && [ -n "$(ls -A "$to/$entry")" ]; then
+      die RUNCIBLE5016 "$to/$entry already holds files; move them away before moving the $entry of $from there."
+    fi
+  done
+}
+
+# Moves $1/$3 to $2/$3 by one rename when $1/$3 has something and $2/$3 is absent or empty (an empty
+# target, the tarball's own, is removed with rmdir first). Idempotent: run again, it does nothing.
+move_entry() {
+  src="$1/$3"
+  dst="$2/$3"
+  [ -d "$src" ] || return 0
+  if [ -e "$dst" ] && [ -z "$(ls -A "$src")" ]; then
+    return 0
+  fi
+  if [ -d "$dst" ]; then
+    rmdir "$dst" 2>/dev/null || die RUNCIBLE5016 "both $src and $dst hold files; decide which is $name's $3, move the other away, then run the command again."
+  fi
+  [ "$(stat -c %d "$src")" = "$(stat -c %d "$2")" ] || die RUNCIBLE5016 "$src and $2 are on different file systems; $3 moves by rename only."
+  mv "$src" "$dst"
+}
+
+move_data() {
+  move_entry "$1" "$2" data
+  move_entry "$1" "$2" logs
+  sync "$1" "$2"
+}
+
+# The two directions of an upgrade or rollback transaction; each step idempotent.
+txn_forward() {
+  move_data "$j_from" "$j_to"
+  st_installed="$j_to"
+  if [ "$j_op" = upgrade ]; then st_previous="$j_from"; else st_previous=""; fi
+  save_state
+  [ -z "$init" ] || point_service_at "$j_to"
+}
+
+txn_back() {
+  move_data "$j_to" "$j_from"
+  st_installed="$j_from"
+  st_previous="$j_previous"
+  save_state
+  [ -z "$init" ] || point_service_at "$j_from"
+}
+
+# Every entry of bundle $1 but data/ and logs/ (all of it when $2 is true).
+remove_bundle_files() {
+  cd /
+  if [ "$2" = true ]; then
+    rm -rf --one-file-system "$1"
+    return 0
+  fi
+  for entry in "$1"/* "$1"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    case "$entry" in "$1/data" | "$1/logs") continue ;; esac
+    rm -rf --one-file-system "$entry"
+  done
+}
+
+finish_uninstall() {
+  rm -f "$state_file"
+  sync "$state_dir"
+  [ ! -d "$j_from" ] || remove_bundle_files "$j_from" "$j_purge"
+}
+
+# An open journal under the lock is an interrupted transaction: finish it (committed) or undo it.
+# Sets recovered=true when there was one.
+recover_pending() {
+  recovered=false
+  journal_load
+  [ -n "$j_op" ] || return 0
+  load_state
+  case "$j_op" in
+    upgrade | rollback)
+      if [ "$j_phase" = committed ]; then
+        say "finishing the interrupted $j_op of $name: $j_to with its data."
+        txn_forward
+      else
+        say "undoing the interrupted $j_op of $name: back to $j_from with its data."
+        txn_back
+      fi
+      ;;
+    uninstall)
+      if [ "$j_phase" = unregistered ]; then
+        say "finishing the interrupted uninstall of $name ($j_from)."
+        finish_uninstall
+      else
+        say "undoing the interrupted uninstall of $name: $j_from stays installed."
+      fi
+      ;;
+    *) die RUNCIBLE5029 "the journal $journal_file names an unknown operation '$j_op'; it was not written by this runcible. Move it away after checking where $name's data is." ;;
+  esac
+  journal_remove
+  recovered=true
+}
+
+# An operator command after recovering: the recovered version runs, as it would after a reboot.
+restart_recovered() {
+  [ "$recovered" = true ] || return 0
+  [ -n "$st_installed" ] || return 0
+  [ "$(installed_bundle)" = "$st_installed" ] || return 0
+  service_start || warn "$name ($st_installed) did not start after the recovery; see '$self logs'."
+}
+
 # ---- commands -----------------------------------------------------------------------------------
 cmd_install() {
   check_identity
   check_runc
+  check_ownership
   detect_init
-  current="$(installed_bundle)"
+  lock_hold
+  recover_pending
+  restart_recovered
+  load_state
+  adopt_state
+  current="${st_installed:-$(installed_bundle)}"
   if [ -n "$current" ] && [ "$current" != "$bundle" ]; then
     die RUNCIBLE5015 "another bundle of $name is installed ($current); use '$self upgrade' to replace it."
   fi
-  rewrite_rootless_ids
-  clamp_open_files
+  tighten_bundle
   prepare_directories
+  render_runtime_config
+  note_host_files
+  # The service file first: a crash before the record leaves a service file that adopt_state reads.
   write_service "$bundle"
+  st_installed="$bundle"
+  note_volumes "$bundle"
+  save_state
   say "installed $name $version ($init service $service_file); start it with '$self start'."
   if [ "$rootless" = true ]; then
     say "to start it at boot without a login, run 'loginctl enable-linger $(id -un)' as root."
   fi
 }
 
+# What the service runs. Never waits for the lock (see docs/host-runtime.md, "The lock").
 cmd_run() {
   check_identity
   check_runc quiet
-  rewrite_rootless_ids
-  clamp_open_files
+  find_init || init=""
+  if lock_try; then
+    recover_pending
+    load_state
+    if [ "$recovered" = true ]; then
+      if [ "$j_op" = uninstall ] && [ -z "$st_installed" ]; then
+        lock_release
+        die RUNCIBLE5019 "$name was uninstalled (an interrupted uninstall was finished); install it again with '$self install'."
+      fi
+      if [ -n "$st_installed" ] && [ "$st_installed" != "$bundle" ]; then
+        lock_release
+        say "$st_installed is the installed version of $name after the recovery; starting it."
+        exec "$st_installed/runcible" run
+      fi
+    fi
+    if [ "$st_installed" = "$bundle" ]; then
+      check_recorded_volumes
+      recorded="$st_volumes"
+      note_volumes "$bundle"
+      [ "$recorded" = "$st_volumes" ] || save_state
+    fi
+    lock_release
+  else
+    # An operator command holds the lock and owns any open transaction: start only a version it may start now.
+    lock_release
+    journal_load
+    if [ -n "$j_op" ] && ! { [ "$j_phase" = committed ] && [ "$j_to" = "$bundle" ]; } && ! { [ "$j_phase" = reverted ] && [ "$j_from" = "$bundle" ]; }; then
+      die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes."
+    fi
+    load_state
+    check_recorded_volumes
+  fi
   cleanup
+  if [ -n "$foreign_container" ]; then
+    die RUNCIBLE5026 "the container $id belongs to another bundle ($foreign_container); it is left alone. Stop that version first (or set RUNCIBLE_CONTAINER_ID to run this one beside it)."
+  fi
   check_ports
   prepare_directories
   mount_writable_root
-  cd "$bundle"
-  exec runc --root "$runc_root" run --bundle "$bundle" "$id"
+  render_runtime_config
+  cd "$rt_bundle"
+  exec runc --root "$runc_root" run --bundle "$rt_bundle" "$id"
 }
 
 cmd_cleanup() {
   check_identity
   check_runc quiet
   cleanup
+  if [ -n "$foreign_container" ]; then
+    say "the container $id belongs to another bundle ($foreign_container); left alone."
+  fi
 }
 
 cmd_status() {
@@ -365,6 +771,7 @@ cmd_status() {
   [ "$state" = running ]
 }
 
+# OpenRC: the log and its rotations (oldest first, .gz read with gzip -dc); with arguments, tail them on the log.
 cmd_logs() {
   detect_init
   if [ "$init" = systemd ]; then
@@ -373,7 +780,20 @@ cmd_logs() {
     fi
     exec journalctl --unit "$name.service" --no-pager "$@"
   fi
-  exec tail -n 200 "$@" "/var/log/runcible/$name.log"
+  log="/var/log/runcible/$name.log"
+  [ "$#" -eq 0 ] || exec tail "$@" "$log"
+  for rotated in "$log".*; do
+    number="${rotated#"$log".}"
+    number="${number%.gz}"
+    case "$number" in '' | *[!0-9]*) continue ;; esac
+    printf '%s %s\n' "$number" "$rotated"
+  done | sort -rn | cut -d ' ' -f 2- | while read -r rotated; do
+    case "$rotated" in
+      *.gz) gzip -dc "$rotated" ;;
+      *) cat "$rotated" ;;
+    esac
+  done
+  [ ! -f "$log" ] || cat "$log"
 }
 
 cmd_exec() {
@@ -387,53 +807,55 @@ cmd_exec() {
   exec runc --root "$runc_root" exec "$id" "$@"
 }
 
-# Moves data/ of bundle $1 to bundle $2 (same file system: one rename); the target's own empty
-# volume directories (created by an earlier install) give way.
-move_data() {
-  from="$1"
-  to="$2"
-  [ -d "$from/data" ] || return 0
-  if [ -d "$to/data" ]; then
-    find "$to/data" -mindepth 1 -depth -type d -empty -delete
-    rmdir "$to/data" 2>/dev/null || die RUNCIBLE5016 "$to/data already holds files; move them away before moving the data of $from there."
-  fi
-  mv "$from/data" "$to/data"
+# Stops the installed bundle $1's service and removes its container (through its own shim: it may be older).
+stop_installed() {
+  service_stop
+  "$1/runcible" cleanup 9>&-
 }
 
 cmd_upgrade() {
   check_identity
   check_runc
+  check_ownership
   detect_init
-  current="$(installed_bundle)"
+  lock_hold
+  recover_pending
+  restart_recovered
+  load_state
+  adopt_state
+  current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5016 "no installed version of $name to upgrade from; use '$self install'."
   if [ "$current" = "$bundle" ]; then
     say "$name $version is already the installed version."
     return 0
   fi
-  [ -d "$current" ] || die RUNCIBLE5016 "the installed bundle $current of $name is gone; uninstall it or install this one with '$self install' after removing $service_file."
+  [ -d "$current" ] || die RUNCIBLE5016 "the installed bundle $current of $name is gone; uninstall it or install this one with '$self install' after removing $service_file and $state_file."
   old_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$current/runcible.json")"
-  [ "$(stat -c %d "$current")" = "$(stat -c %d "$bundle")" ] ||
-    die RUNCIBLE5016 "$current and $bundle are on different file systems; extract the new bundle next to the old one so data moves by rename."
+  check_movable "$current" "$bundle"
+  tighten_bundle
   say "upgrading $name $old_version -> $version"
-  service_stop
-  "$current/runcible" cleanup
+  note_volumes "$current"
+  j_op=upgrade j_from="$current" j_to="$bundle" j_previous="$st_previous" j_purge=false
+  journal_write begun
+  stop_installed "$current"
   move_data "$current" "$bundle"
-  rewrite_rootless_ids
-  clamp_open_files
+  journal_write committed
+  txn_forward
   prepare_directories
-  printf '%s\n' "$current" >"$bundle/.runcible-previous"
-  write_service "$bundle"
+  render_runtime_config
   if service_start && service_healthy; then
+    journal_remove
     say "upgraded $name to $version; '$self rollback' returns to $old_version."
     return 0
   fi
   warn "$name $version did not start; rolling back to $old_version."
+  journal_write reverting
   service_stop || true
   cleanup
-  move_data "$bundle" "$current"
-  rm -f "$bundle/.runcible-previous"
-  write_service "$current"
+  txn_back
+  journal_write reverted
   service_start || true
+  journal_remove
   die RUNCIBLE5017 "$name $version failed to start and was rolled back to $old_version with its data; see '$self logs'."
 }
 
@@ -441,20 +863,29 @@ cmd_rollback() {
   check_identity
   check_runc quiet
   detect_init
-  current="$(installed_bundle)"
+  lock_hold
+  recover_pending
+  restart_recovered
+  load_state
+  adopt_state
+  current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5019 "$name is not installed; nothing to roll back."
-  [ -f "$current/.runcible-previous" ] || die RUNCIBLE5018 "no previous version of $name is recorded in $current; rollback returns to the version an upgrade replaced."
-  previous="$(cat "$current/.runcible-previous")"
+  previous="$st_previous"
+  [ -n "$previous" ] || die RUNCIBLE5018 "no previous version of $name is recorded in $state_file; rollback returns to the version an upgrade replaced."
   if [ ! -x "$previous/runcible" ] || [ ! -f "$previous/config.json" ]; then
     die RUNCIBLE5018 "the previous version of $name ($previous) is gone; nothing to roll back to."
   fi
+  check_movable "$current" "$previous"
   say "rolling back $name from $current to $previous"
-  service_stop
-  "$current/runcible" cleanup
+  note_volumes "$current"
+  j_op=rollback j_from="$current" j_to="$previous" j_previous="$previous" j_purge=false
+  journal_write begun
+  stop_installed "$current"
   move_data "$current" "$previous"
-  rm -f "$current/.runcible-previous"
-  write_service "$previous"
-  service_start
+  journal_write committed
+  txn_forward
+  service_start || warn "$name ($previous) did not start; see '$self logs'."
+  journal_remove
   say "rolled back $name to $previous."
 }
 
@@ -468,23 +899,34 @@ cmd_uninstall() {
   check_identity
   check_runc quiet
   detect_init
-  current="$(installed_bundle)"
-  if [ "$current" = "$bundle" ]; then
+  lock_hold
+  recover_pending
+  restart_recovered
+  load_state
+  adopt_state
+  if [ "$st_installed" = "$bundle" ]; then
+    j_op=uninstall j_from="$bundle" j_to="" j_previous="$st_previous" j_purge="$purge"
+    journal_write begun
     service_stop || true
+    cleanup
     remove_service
+    journal_write unregistered
+    finish_uninstall
+    journal_remove
+  else
+    # Not the installed version: neither the service nor the installed version's container is touched.
+    cleanup
+    [ -z "$foreign_container" ] || say "the container $id belongs to $foreign_container, the installed version; left alone."
+    if [ -n "$st_installed" ] && [ "$st_previous" = "$bundle" ]; then
+      st_previous=""
+      save_state
+    fi
+    remove_bundle_files "$bundle" "$purge"
   fi
-  cleanup
   if [ "$purge" = true ]; then
-    cd /
-    rm -rf --one-file-system "$bundle"
     say "uninstalled $name $version and removed $bundle with its data."
   else
-    for entry in "$bundle"/* "$bundle"/.[!.]*; do
-      [ -e "$entry" ] || [ -L "$entry" ] || continue
-      [ "$entry" = "$bundle/data" ] && continue
-      rm -rf --one-file-system "$entry"
-    done
-    say "uninstalled $name $version; its data stays in $bundle/data (remove it with 'rm -rf $bundle')."
+    say "uninstalled $name $version; its data stays in $bundle/data and its logs in $bundle/logs (remove them with 'rm -rf $bundle')."
   fi
 }
 

@@ -215,10 +215,10 @@ internal static class HostScenarios
         var noMore = host.Exec("/opt/containers/shop-1.0.0/runcible rollback");
         Assert.Contains("RUNCIBLE5018", noMore.StandardError, StringComparison.Ordinal);
 
-        // uninstall: service and container gone, only data/ left.
+        // uninstall: service and container gone, only data/ and logs/ left (the app's /var/log/shop, like data).
         host.ExecOk("/opt/containers/shop-1.0.0/runcible uninstall");
         Assert.False(await AnswersAsync(port));
-        Assert.Equal(["data"], Directory.EnumerateFileSystemEntries(v1).Select(Path.GetFileName));
+        Assert.Equal(["data", "logs"], Directory.EnumerateFileSystemEntries(v1).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(blob, File.ReadAllBytes(Path.Combine(v1, "data", "state", "blob.bin")));
         Assert.NotEqual(0, host.Exec(host.Init == HostInit.Systemd ? "test -e /etc/systemd/system/shop.service" : "test -e /etc/init.d/shop").ExitCode);
         Assert.NotEqual(0, host.Exec("runc state shop").ExitCode);

@@ -25,6 +25,8 @@ public sealed class ShimOverrideTests : IDisposable
             }
         }
 
+        TestBundle.DeleteRuntimeBundles(_name);
+
         _state.Dispose();
         _dir.Dispose();
     }
@@ -108,20 +110,24 @@ public sealed class ShimOverrideTests : IDisposable
         var hard = HardOpenFilesLimit();
         Assert.True(hard < 65536, $"this test needs a hard open-files limit below 65536; the machine has {hard}");
         var bundle = Bundle("#!/bin/sh\ngrep 'open files' /proc/self/limits\n", openFiles: 65536);
+        var before = File.ReadAllBytes(Path.Combine(bundle, "config.json"));
 
         var result = Run(bundle);
         Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
         Assert.Contains($"runcible: warning: RLIMIT_NOFILE 65536 in config.json exceeds this host's hard limit {hard}", result.StandardError, StringComparison.Ordinal);
         Assert.Matches($@"Max open files\s+{hard}\s+{hard}\s", result.StandardOutput);
-        var config = File.ReadAllText(Path.Combine(bundle, "config.json"));
-        Assert.Contains($"\"hard\": {hard},", config, StringComparison.Ordinal);
-        Assert.Contains($"\"soft\": {hard}", config, StringComparison.Ordinal);
-        Assert.DoesNotContain(": 65536", config, StringComparison.Ordinal);
+        // The lowered limit is in the effective config runc ran from; the bundle's own config.json is never rewritten.
+        var effective = File.ReadAllText(Path.Combine(TestBundle.RuntimeBundleDirectory(bundle, _name), "config.json"));
+        Assert.Contains($"\"hard\": {hard},", effective, StringComparison.Ordinal);
+        Assert.Contains($"\"soft\": {hard}", effective, StringComparison.Ordinal);
+        Assert.DoesNotContain(": 65536", effective, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(bundle, "config.json")));
 
-        // Once lowered, a second run has nothing to say.
+        // Every start renders it again from the bundle's config.json, so the warning is there each time.
         var again = Run(bundle);
         Assert.True(again.ExitCode == 0, again.StandardError);
-        Assert.DoesNotContain("RLIMIT_NOFILE", again.StandardError, StringComparison.Ordinal);
+        Assert.Contains("RLIMIT_NOFILE 65536", again.StandardError, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(bundle, "config.json")));
     }
 
     [Fact]

@@ -30,6 +30,7 @@ public sealed class ShimTests : IDisposable
             ProcessRunner.Run("umount", [mount]);
         }
 
+        TestBundle.DeleteRuntimeBundles(_name);
         _dir.Dispose();
     }
 
@@ -120,8 +121,13 @@ public sealed class ShimTests : IDisposable
         Assert.True(result.ExitCode == 0, result.StandardError);
         Assert.Contains("changed\nroot=rw", result.StandardOutput, StringComparison.Ordinal);
 
-        // The overlay stays until cleanup (the services call it after every stop).
-        Assert.Contains($" {bundle}/rootfs ", File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
+        // The overlay stays until cleanup (the services call it after every stop); neither it nor its tmpfs
+        // lets a file the container wrote be setuid or a device on the host.
+        var mounts = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')).ToList();
+        Assert.Contains("nosuid", mounts.Single(m => m[4] == $"{bundle}/rootfs")[5].Split(','));
+        Assert.Contains("nodev", mounts.Single(m => m[4] == $"{bundle}/rootfs")[5].Split(','));
+        Assert.Contains("nosuid", mounts.Single(m => m[4] == $"/run/runcible/{_name}")[5].Split(','));
+        Assert.Contains("nodev", mounts.Single(m => m[4] == $"/run/runcible/{_name}")[5].Split(','));
         Shim(bundle, "cleanup").EnsureSuccess("runcible cleanup");
         Assert.DoesNotContain($" {bundle}/rootfs ", File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(bundle, "rootfs", "app", "changed")));
@@ -142,14 +148,99 @@ public sealed class ShimTests : IDisposable
         var result = ProcessRunner.Run("setpriv", [.. asUser, "run"], timeout: TimeSpan.FromMinutes(1));
         Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);
         Assert.Contains("inside 0:0", result.StandardOutput, StringComparison.Ordinal);
-        // The shim rewrote the single id mapping to the invoking user's ids.
-        var config = File.ReadAllText(Path.Combine(bundle, "config.json"));
+        // The effective config runc ran from maps container root to the invoking user's ids; the bundle's own stays as published.
+        var config = File.ReadAllText(Path.Combine(TestBundle.RuntimeBundleDirectory(bundle, _name, runtimeDir.Path), "config.json"));
         var uid = ProcessRunner.Run("id", ["-u", RootlessUser]).StandardOutput.Trim();
         var gid = ProcessRunner.Run("id", ["-g", RootlessUser]).StandardOutput.Trim();
         Assert.Contains($"\"hostID\": {uid},", config, StringComparison.Ordinal);
         Assert.Contains($"\"hostID\": {gid},", config, StringComparison.Ordinal);
         Assert.DoesNotContain("\"hostID\": 1000", config, StringComparison.Ordinal);
+        Assert.Contains("\"hostID\": 1000", File.ReadAllText(Path.Combine(bundle, "config.json")), StringComparison.Ordinal);
         // On the host the data belongs to that user.
         Assert.Equal($"{uid}:{gid}\n", ProcessRunner.Run("stat", ["-c", "%u:%g", Path.Combine(bundle, "data", "state", "file")]).StandardOutput);
+    }
+
+    [Fact]
+    public void RunRendersTheEffectiveConfigIntoTheRuntimeBundleAndNeverRewritesTheBundles()
+    {
+        var bundle = Bundle(Options("#!/bin/sh\necho data > /data/file && cat /data/file\n"));
+        var before = File.ReadAllBytes(Path.Combine(bundle, "config.json"));
+        var result = Shim(bundle, "run");
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Contains("data\n", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(bundle, "config.json")));
+
+        // One file, 0600 in a 0700 directory, with root.path and the relative bind sources absolute to the bundle.
+        var runtimeBundle = TestBundle.RuntimeBundleDirectory(bundle, _name);
+        var effective = Path.Combine(runtimeBundle, "config.json");
+        Assert.Equal("600 700\n", ProcessRunner.Run("stat", ["-c", "%a", effective, runtimeBundle]).StandardOutput.Replace("\n", " ", StringComparison.Ordinal).TrimEnd() + "\n");
+        var text = File.ReadAllText(effective);
+        Assert.Contains($"\"path\": \"{bundle}/rootfs\"", text, StringComparison.Ordinal);
+        Assert.Contains($"\"source\": \"{bundle}/data/state\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"source\": \"data/", text, StringComparison.Ordinal);
+        Assert.Equal("data\n", File.ReadAllText(Path.Combine(bundle, "data", "state", "file")));
+
+        // cleanup removes it with the container.
+        Shim(bundle, "cleanup").EnsureSuccess("runcible cleanup");
+        Assert.False(Directory.Exists(runtimeBundle));
+    }
+
+    [Fact]
+    public void AContainerOfTheSameIdFromAnotherBundleIsLeftAlone()
+    {
+        // Version 1.0.0's container exists (created, as a running service's would be); 1.1.0 is another bundle of the name.
+        var installed = Bundle(Options("#!/bin/sh\nsleep 60\n"));
+        var other = Bundle(Options("#!/bin/sh\necho should not run\n") with { Version = "1.1.0" });
+        Directory.CreateDirectory(Path.Combine(installed, "data", "state"));
+        ProcessRunner.Run("sh", ["-c", $"runc create --bundle '{installed}' '{_name}' >/dev/null 2>&1 </dev/null"]).EnsureSuccess("runc create");
+
+        var run = Shim(other, "run");
+        AssertError(run, "RUNCIBLE5026");
+        Assert.Contains(installed, run.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("should not run", run.StandardOutput, StringComparison.Ordinal);
+        var cleanup = Shim(other, "cleanup");
+        Assert.True(cleanup.ExitCode == 0, cleanup.StandardError);
+        Assert.Contains("left alone", cleanup.StandardError, StringComparison.Ordinal);
+        Assert.Contains("\"status\": \"created\"", ProcessRunner.Run("runc", ["state", _name]).StandardOutput, StringComparison.Ordinal);
+
+        // Its own shim removes it.
+        Shim(installed, "cleanup").EnsureSuccess("runcible cleanup");
+        Assert.NotEqual(0, ProcessRunner.Run("runc", ["state", _name]).ExitCode);
+    }
+
+    [Fact]
+    public void InstallRefusesABundleAnotherUserOwnsOrMayWrite()
+    {
+        var bundle = Bundle(Options(TestBundle.WebApp));
+        var config = Path.Combine(bundle, "config.json");
+        // Every file and directory as root wants it: the ownership check passes and install goes on to find no init system here.
+        AssertError(Shim(bundle, "install"), "RUNCIBLE5014");
+
+        ProcessRunner.Run("chown", ["1000", config]).EnsureSuccess("chown");
+        var owned = Shim(bundle, "install");
+        AssertError(owned, "RUNCIBLE5028");
+        Assert.Contains($"{config} belongs to uid 1000", owned.StandardError, StringComparison.Ordinal);
+        ProcessRunner.Run("chown", ["0", config]).EnsureSuccess("chown");
+
+        ProcessRunner.Run("chmod", ["0664", config]).EnsureSuccess("chmod");
+        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
+        ProcessRunner.Run("chmod", ["0644", config]).EnsureSuccess("chmod");
+
+        ProcessRunner.Run("chmod", ["0775", Path.Combine(bundle, "runcible")]).EnsureSuccess("chmod");
+        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
+        ProcessRunner.Run("chmod", ["0755", Path.Combine(bundle, "runcible")]).EnsureSuccess("chmod");
+
+        // A parent another user owns could swap the bundle for theirs.
+        var parent = Path.GetDirectoryName(bundle)!;
+        ProcessRunner.Run("chown", ["1000", parent]).EnsureSuccess("chown");
+        var parentOwned = Shim(bundle, "install");
+        AssertError(parentOwned, "RUNCIBLE5028");
+        Assert.Contains($"{parent} belongs to uid 1000", parentOwned.StandardError, StringComparison.Ordinal);
+        ProcessRunner.Run("chown", ["0", parent]).EnsureSuccess("chown");
+
+        ProcessRunner.Run("chmod", ["0777", bundle]).EnsureSuccess("chmod");
+        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
+        ProcessRunner.Run("chmod", ["0755", bundle]).EnsureSuccess("chmod");
+        AssertError(Shim(bundle, "install"), "RUNCIBLE5014");
     }
 }

@@ -116,6 +116,28 @@ internal static class TestBundle
         return bundle;
     }
 
+    /// <summary>
+    /// The runtime bundle the shim renders the effective config.json of <paramref name="bundle"/> into:
+    /// <c>{runtimeDir}/runcible/.bundles/&lt;name&gt;-&lt;cksum of the bundle path&gt;</c>.
+    /// </summary>
+    public static string RuntimeBundleDirectory(string bundle, string name, string runtimeDirectory = "/run")
+    {
+        var cksum = ProcessRunner.Run("sh", ["-c", "printf '%s' \"$1\" | cksum | cut -d ' ' -f 1", "sh", bundle]).EnsureSuccess("cksum").StandardOutput.Trim();
+        return $"{runtimeDirectory}/runcible/.bundles/{name}-{cksum}";
+    }
+
+    /// <summary>Removes the rootful runtime bundles of <paramref name="name"/> a test's runs left under /run.</summary>
+    public static void DeleteRuntimeBundles(string name)
+    {
+        if (Directory.Exists("/run/runcible/.bundles"))
+        {
+            foreach (var runtimeBundle in Directory.EnumerateDirectories("/run/runcible/.bundles", name + "-*"))
+            {
+                Directory.Delete(runtimeBundle, recursive: true);
+            }
+        }
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
