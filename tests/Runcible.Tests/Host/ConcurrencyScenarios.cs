@@ -17,7 +17,7 @@ internal static partial class ConcurrencyScenarios
     // The upgrade's rename of the data into the new bundle (data/ or one volume under it).
     private const string DataRename = "containers/keep-[^/]*/data";
 
-    public static Task TwoUpgradesAsync(CrashDisks disks) => OverlapAsync(disks, second: CrashDisks.Shim(V3) + " upgrade", (first, other, version) =>
+    public static Task TwoUpgradesAsync(CrashDisks disks, ITestOutputHelper output) => OverlapAsync(disks, output, second: CrashDisks.Shim(V3) + " upgrade", (first, other, version) =>
     {
         Assert.True(first.ExitCode == 0 || other.ExitCode == 0, "neither upgrade succeeded");
         // Both succeeded: they ran one after the other, in either order; else the one that succeeded.
@@ -25,7 +25,7 @@ internal static partial class ConcurrencyScenarios
         Assert.Contains(version, expected);
     });
 
-    public static Task UpgradeDuringRestartAsync(CrashDisks disks) => OverlapAsync(disks, second: CrashDisks.Shim(CrashDisks.V1) + " restart", (upgrade, restart, version) =>
+    public static Task UpgradeDuringRestartAsync(CrashDisks disks, ITestOutputHelper output) => OverlapAsync(disks, output, second: CrashDisks.Shim(CrashDisks.V1) + " restart", (upgrade, restart, version) =>
     {
         if (upgrade.ExitCode == 0)
         {
@@ -33,7 +33,7 @@ internal static partial class ConcurrencyScenarios
         }
     });
 
-    public static Task UninstallDuringUpgradeAsync(CrashDisks disks) => OverlapAsync(disks, second: CrashDisks.Shim(CrashDisks.V1) + " uninstall", (upgrade, uninstall, version) =>
+    public static Task UninstallDuringUpgradeAsync(CrashDisks disks, ITestOutputHelper output) => OverlapAsync(disks, output, second: CrashDisks.Shim(CrashDisks.V1) + " uninstall", (upgrade, uninstall, version) =>
     {
         if (version is not null && uninstall.ExitCode == 0)
         {
@@ -43,21 +43,24 @@ internal static partial class ConcurrencyScenarios
     });
 
     /// <param name="check">Given the upgrade's and the second command's results and the version that answers (null: none), what must hold.</param>
-    private static async Task OverlapAsync(CrashDisks disks, string second, Action<(int ExitCode, string Output), (int ExitCode, string Output), string?> check)
+    private static async Task OverlapAsync(CrashDisks disks, ITestOutputHelper output, string second, Action<(int ExitCode, string Output), (int ExitCode, string Output), string?> check)
     {
         using var host = new HostContainer(disks.Init, disks.Installed);
         await HostScenarios.WithDiagnosticsAsync(host, CrashDisks.Name, async () =>
         {
             Assert.Equal(CrashDisks.V1 + "\n", await HostScenarios.GetAsync(disks.Port, "/version", seconds: 60));
             TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(CrashDisks.Name, V3, disks.Port) { StopTimeoutSeconds = 5 });
-            var upgrade = $"RUNCIBLE_SETTLE_SECONDS=2 {CrashDisks.Shim(CrashDisks.V2)} upgrade";
+            var upgrade = $"RUNCIBLE_SETTLE_SECONDS=4 {CrashDisks.Shim(CrashDisks.V2)} upgrade";
             var held = ShimFaults.HoldAtRename(host, upgrade, 1, match: DataRename);
             Assert.True(held.Held, $"the upgrade never renamed data inside a bundle ({DataRename}); it completed with {held.ExitCode}:\n{held.Output}");
 
             ShimFaults.Start(host, "second", second);
             await Task.Delay(TimeSpan.FromSeconds(5));
+            var early = ShimFaults.Finished(host, "second");
             var upgraded = await ShimFaults.ReleaseAsync(host, held);
             var other = await ShimFaults.WaitAsync(host, "second");
+            output.WriteLine($"held: {held.Call}\n'{second}' while held, {(early is { } e ? $"finished then: {e.ExitCode}" : "still running at the release")}");
+            output.WriteLine($"'{upgrade}': {upgraded.ExitCode}\n{upgraded.Output}\n'{second}': {other.ExitCode}\n{other.Output}");
             AssertClean(upgrade, upgraded);
             AssertClean(second, other);
 

@@ -19,6 +19,10 @@ public sealed class SystemdCrashTests(SystemdCrashDisks fixture, ITestOutputHelp
     [Fact]
     public Task UpgradeCutAtRandomTimesComesBackOnOneVersionWithAllData() =>
         CrashScenarios.RandomTimesAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
+
+    [Fact]
+    public Task UpgradeKilledAtRandomTimesIsFinishedByTheNextUpgrade() =>
+        CrashScenarios.RandomKillsAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
 }
 
 /// <summary>Power cuts before every rename of upgrade, rollback and uninstall on an OpenRC host (<see cref="CrashScenarios"/>).</summary>
@@ -39,30 +43,34 @@ public sealed class OpenRcCrashTests(OpenRcCrashDisks fixture, ITestOutputHelper
     [Fact]
     public Task UpgradeCutAtRandomTimesComesBackOnOneVersionWithAllData() =>
         CrashScenarios.RandomTimesAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
+
+    [Fact]
+    public Task UpgradeKilledAtRandomTimesIsFinishedByTheNextUpgrade() =>
+        CrashScenarios.RandomKillsAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
 }
 
 /// <summary>Shim commands at once on a systemd host (<see cref="ConcurrencyScenarios"/>).</summary>
-public sealed class SystemdConcurrencyTests(SystemdCrashDisks fixture) : IClassFixture<SystemdCrashDisks>
+public sealed class SystemdConcurrencyTests(SystemdCrashDisks fixture, ITestOutputHelper output) : IClassFixture<SystemdCrashDisks>
 {
     [Fact]
-    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks);
+    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks, output);
 
     [Fact]
-    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks);
+    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks, output);
 
     [Fact]
-    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks);
+    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks, output);
 }
 
 /// <summary>Shim commands at once on an OpenRC host (<see cref="ConcurrencyScenarios"/>).</summary>
-public sealed class OpenRcConcurrencyTests(OpenRcCrashDisks fixture) : IClassFixture<OpenRcCrashDisks>
+public sealed class OpenRcConcurrencyTests(OpenRcCrashDisks fixture, ITestOutputHelper output) : IClassFixture<OpenRcCrashDisks>
 {
     [Fact]
-    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks);
+    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks, output);
 
     [Fact]
-    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks);
+    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks, output);
 
     [Fact]
-    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks);
+    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks, output);
 }

@@ -26,12 +26,13 @@ internal static class ShimFaults
 {
     private const string DriverPath = "/usr/local/sbin/hold-at-rename";
 
-    // $1 N, $2 hold (strace delay), $3 command (sh -c), $4 an awk regex the counted renames match. Prints its
+    // $1 N, $2 hold (strace delay), $3 command (sh -c), $4 an awk regex the counted renames match, $5 one they
+    // do not match (renames under /run: a tmpfs, gone with the power, so never a commit point). Prints its
     // directory, then "held <call>", "completed <rc> <renames>" and the command's output, "missed <call>" (the
     // hold ran out before the watcher stopped strace) or "timeout".
     private const string Driver = """
         #!/bin/sh
-        n="$1" hold="$2" command="$3" match="$4"
+        n="$1" hold="$2" command="$3" match="$4" skip="$5"
         dir="$(mktemp -d /run/hold-at-rename.XXXXXX)"
         echo "$dir"
         : >"$dir/trace"
@@ -42,8 +43,8 @@ internal static class ShimFaults
         echo "$tracer" >"$dir/tracer"
         # 0: the N-th rename is entered and not finished; 1: it finished; 2: not reached yet.
         nth() {
-          awk -v n="$n" -v m="$match" '
-            /^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
+          awk -v n="$n" -v m="$match" -v s="$skip" '
+            /^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m && $0 !~ s { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
             k >= n && $1 == pid && /resumed>/ { done = 1 }
             END { if (k < n) exit 2; print call; exit done }' "$dir/trace"
         }
@@ -57,7 +58,7 @@ internal static class ShimFaults
           if [ -s "$dir/rc" ]; then
             # Detach from what the command left running (an OpenRC service's supervise-daemon).
             kill -TERM "$tracer" 2>/dev/null; wait "$tracer"
-            echo "completed $(cat "$dir/rc") $(grep -cE '^[0-9]+ +(rename|renameat|renameat2)\(' "$dir/trace")"
+            echo "completed $(cat "$dir/rc") $(awk -v m="$match" -v s="$skip" '/^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m && $0 !~ s { k++ } END { print k + 0 }' "$dir/trace")"
             cat "$dir/out"
             exit 0
           fi
@@ -72,13 +73,14 @@ internal static class ShimFaults
     /// <summary>
     /// Runs <paramref name="command"/> (a shell command) in the host under the fault injector and stops its whole
     /// process tree just before its <paramref name="n"/>-th rename, or lets it complete when it makes fewer.
-    /// Every rename of the command is delayed by <paramref name="hold"/> (default 1 s): the watcher must see it in that time.
+    /// Every rename of the command is delayed by <paramref name="hold"/> (default 400 ms): the watcher must see it in that time.
+    /// Renames under /run are not counted (a tmpfs: gone with the power, never a commit point; runc renames its state there).
     /// </summary>
     public static RenameFault HoldAtRename(HostContainer host, string command, int n, TimeSpan? hold = null, string match = ".")
     {
         InstallDriver(host);
-        var delay = (int)(hold ?? TimeSpan.FromSeconds(1)).TotalMilliseconds;
-        var result = host.Exec($"{DriverPath} {n} {delay}ms {Quote(command)} {Quote(match)}", TimeSpan.FromMinutes(3));
+        var delay = (int)(hold ?? TimeSpan.FromMilliseconds(400)).TotalMilliseconds;
+        var result = host.Exec($"{DriverPath} {n} {delay}ms {Quote(command)} {Quote(match)} {Quote("\"/run/")}", TimeSpan.FromMinutes(3));
         var lines = result.StandardOutput.Split('\n', 3);
         var (directory, first) = (lines[0], lines.Length > 1 ? lines[1] : "");
         if (first.StartsWith("held ", StringComparison.Ordinal))
@@ -121,9 +123,16 @@ internal static class ShimFaults
         throw new TimeoutException($"the released command ({held.Call}) did not finish in {seconds}s.");
     }
 
-    /// <summary>Starts a shell command in the host in the background; its exit code and output go to <c>/run/&lt;label&gt;.rc</c> and <c>.out</c>.</summary>
+    /// <summary>
+    /// Starts a shell command in the host in the background, in a session of its own; its exit code and output go
+    /// to <c>/run/&lt;label&gt;.rc</c> and <c>.out</c>.
+    /// </summary>
     public static void Start(HostContainer host, string label, string command) =>
-        host.ExecOk($"rm -f /run/{label}.rc /run/{label}.out; setsid sh -c {Quote($"({command}) >/run/{label}.out 2>&1; echo $? >/run/{label}.rc.tmp; mv /run/{label}.rc.tmp /run/{label}.rc")} </dev/null >/dev/null 2>&1 &");
+        host.ExecOk($"rm -f /run/{label}.rc /run/{label}.out; setsid sh -c {Quote($"echo $$ >/run/{label}.pid; ({command}) >/run/{label}.out 2>&1; echo $? >/run/{label}.rc.tmp; mv /run/{label}.rc.tmp /run/{label}.rc")} </dev/null >/dev/null 2>&1 &");
+
+    /// <summary>SIGKILL to every process of the session of a command started by <see cref="Start"/> (what the init system started is in sessions of its own).</summary>
+    public static void Kill(HostContainer host, string label) =>
+        host.ExecOk($"kill -KILL -- -$(cat /run/{label}.pid) 2>/dev/null; true");
 
     /// <summary>The exit code and output of a command started by <see cref="Start"/>, or null while it runs.</summary>
     public static (int ExitCode, string Output)? Finished(HostContainer host, string label)
