@@ -135,7 +135,9 @@ internal static class CrashScenarios
     /// <summary>Interrupts <paramref name="command"/> before each of its renames in turn; returns how many renames it makes.</summary>
     public static async Task<int> EveryRenameAsync(CrashDisks disks, CrashedCommand command, ITestOutputHelper output)
     {
-        for (var n = 1; ; n++)
+        // RUNCIBLE_CRASH_FROM=N starts at rename N, to reproduce one failure without the runs before it.
+        var from = int.TryParse(Environment.GetEnvironmentVariable("RUNCIBLE_CRASH_FROM"), out var first) && first > 0 ? first : 1;
+        for (var n = from; ; n++)
         {
             var (disk, version, starts) = StartState(disks, command);
             using var host = new HostContainer(disks.Init, disk);

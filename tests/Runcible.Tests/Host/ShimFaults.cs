@@ -56,14 +56,15 @@ internal static class ShimFaults
             1) kill -STOP "$tracer"; echo "missed $call"; exit 0 ;;
           esac
           if [ -s "$dir/rc" ]; then
-            # Detach from what the command left running (an OpenRC service's supervise-daemon).
-            kill -TERM "$tracer" 2>/dev/null; wait "$tracer"
+            # Let go of what the command left running (an OpenRC service's supervise-daemon, runc, the app): the
+            # kernel detaches and resumes the tracees of a tracer that dies (strace's own detach on SIGTERM can hang on them).
+            kill -KILL "$tracer" 2>/dev/null; wait "$tracer"
             echo "completed $(cat "$dir/rc") $(awk -v m="$match" -v s="$skip" '/^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m && $0 !~ s { k++ } END { print k + 0 }' "$dir/trace")"
             cat "$dir/out"
             exit 0
           fi
           i=$((i + 1))
-          [ "$i" -lt 6000 ] || { echo timeout; kill -STOP "$tracer"; exit 0; }
+          [ "$i" -lt 3000 ] || { echo timeout; kill -STOP "$tracer"; tail -n 5 "$dir/trace"; ps -e -o pid,ppid,stat,args; exit 0; }
           sleep 0.02
         done
         """;
@@ -102,7 +103,7 @@ internal static class ShimFaults
 
     /// <summary>
     /// Lets a command held by <see cref="HoldAtRename"/> go on (the held rename happens) and waits until it
-    /// completes; strace then lets go of what it left running.
+    /// completes; strace is then killed, which lets go of what it left running.
     /// </summary>
     public static async Task<(int ExitCode, string Output)> ReleaseAsync(HostContainer host, RenameFault held, int seconds = 120)
     {
@@ -113,7 +114,7 @@ internal static class ShimFaults
             var rc = host.Exec($"cat {held.Directory}/rc").StandardOutput.Trim();
             if (rc.Length > 0)
             {
-                host.Exec($"kill -TERM $(cat {held.Directory}/tracer) 2>/dev/null");
+                host.Exec($"kill -KILL $(cat {held.Directory}/tracer) 2>/dev/null");
                 return (int.Parse(rc, CultureInfo.InvariantCulture), host.Exec($"cat {held.Directory}/out").StandardOutput);
             }
 
