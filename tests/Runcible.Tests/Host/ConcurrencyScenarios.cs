@@ -50,7 +50,7 @@ internal static partial class ConcurrencyScenarios
         {
             Assert.Equal(CrashDisks.V1 + "\n", await HostScenarios.GetAsync(disks.Port, "/version", seconds: 60));
             TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(CrashDisks.Name, V3, disks.Port) { StopTimeoutSeconds = 5 });
-            var upgrade = $"RUNCIBLE_SETTLE_SECONDS=4 {CrashDisks.Shim(CrashDisks.V2)} upgrade";
+            var upgrade = $"{CrashScenarios.Settle} {CrashDisks.Shim(CrashDisks.V2)} upgrade";
             var held = ShimFaults.HoldAtRename(host, upgrade, 1, match: DataRename);
             Assert.True(held.Held, $"the upgrade never renamed data inside a bundle ({DataRename}); it completed with {held.ExitCode}:\n{held.Output}");
 

