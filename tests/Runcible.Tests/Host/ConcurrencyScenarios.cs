@@ -6,9 +6,10 @@ namespace Runcible.Tests.Host;
 /// <summary>
 /// Two shim commands on the same name at once, made to overlap deterministically: the first is an upgrade held
 /// (<see cref="ShimFaults.HoldAtRename"/>) just before it moves the data, mid-transaction with the service stopped;
-/// the second starts then and gets a few seconds on its own before the first is let go. Each must end cleanly —
-/// success, or a coded refusal (RUNCIBLEnnnn) — and afterwards the service runs on one version with all its data
-/// (or, uninstalled, the data is on disk).
+/// the second starts then and gets a few seconds on its own before the first is let go. The second must wait for
+/// the first or refuse: finished while the first is held, it must have failed with a coded error. Each must end
+/// cleanly — success, or a coded refusal (RUNCIBLEnnnn) — and afterwards the service runs on one version with all
+/// its data (or, uninstalled, the data is on disk).
 /// </summary>
 internal static partial class ConcurrencyScenarios
 {
@@ -63,6 +64,8 @@ internal static partial class ConcurrencyScenarios
             output.WriteLine($"'{upgrade}': {upgraded.ExitCode}\n{upgraded.Output}\n'{second}': {other.ExitCode}\n{other.Output}");
             AssertClean(upgrade, upgraded);
             AssertClean(second, other);
+            // Done while the upgrade held its transaction open: it did not wait, so it must have refused.
+            Assert.True(early is not { ExitCode: 0 }, $"'{second}' succeeded while an upgrade was in the middle of its transaction (it neither waited nor refused):\n{early?.Output}");
 
             string? version = null;
             if (await CrashScenarios.AnswersWithinAsync(disks.Port, 20))
