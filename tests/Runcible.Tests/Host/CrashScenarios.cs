@@ -173,39 +173,35 @@ internal static class CrashScenarios
     }
 
     /// <summary>The same with the power cut at random times while the command runs (seeded; the seed is in the output).</summary>
-    public static async Task RandomTimesAsync(CrashDisks disks, CrashedCommand command, int times, ITestOutputHelper output)
-    {
-        var seed = Environment.TickCount;
-        var random = new Random(seed);
-        output.WriteLine($"{disks.Init} {command}: random power cuts, seed {seed}");
-        for (var i = 0; i < times; i++)
+    public static Task RandomTimesAsync(CrashDisks disks, CrashedCommand command, int times, ITestOutputHelper output) =>
+        AtRandomTimesAsync(disks, command, times, "power cut", output, async (host, starts, when) =>
         {
-            var (disk, version, starts) = StartState(disks, command);
-            using var host = new HostContainer(disks.Init, disk);
-            var after = TimeSpan.FromMilliseconds(random.Next(0, 3000));
-            await HostScenarios.WithDiagnosticsAsync(host, CrashDisks.Name, async () =>
-            {
-                Assert.Equal(version + "\n", await HostScenarios.GetAsync(disks.Port, "/version", seconds: 60));
-                ShimFaults.Start(host, "crashed", Command(command));
-                await Task.Delay(after);
-                var finished = ShimFaults.Finished(host, "crashed");
-                output.WriteLine($"  power cut {after.TotalMilliseconds} ms into the command{(finished is { } f ? $" (it had finished: {f.ExitCode})" : "")}");
-                host.PowerCycle();
-                await AssertRecoveredAsync(host, disks, command, starts, $"power cut {after.TotalMilliseconds} ms into the command (seed {seed})", output);
-            });
-        }
-    }
+            host.PowerCycle();
+            await AssertRecoveredAsync(host, disks, command, starts, when, output);
+        });
 
     /// <summary>
     /// <c>kill -9</c> of the command's whole process tree (the shim, its <c>mv</c>s, <c>systemctl</c>…) at random times,
     /// no power cut: the command run again must end on its target version with all data.
     /// </summary>
-    public static async Task RandomKillsAsync(CrashDisks disks, CrashedCommand command, int times, ITestOutputHelper output)
+    public static Task RandomKillsAsync(CrashDisks disks, CrashedCommand command, int times, ITestOutputHelper output) =>
+        AtRandomTimesAsync(disks, command, times, "kill -9", output, async (host, starts, when) =>
+        {
+            var target = command == CrashedCommand.Upgrade ? CrashDisks.V2 : CrashDisks.V1;
+            var again = host.Exec(Command(command), TimeSpan.FromMinutes(2));
+            Assert.True(again.ExitCode == 0, $"after a {when}, {command} run again failed:\n{again.StandardOutput}{again.StandardError}");
+            Assert.Equal(target + "\n", await HostScenarios.GetAsync(disks.Port, "/version", body => body == target + "\n"));
+            await AssertOneVersionAsync(host, disks, target, starts, when);
+        });
+
+    // Starts the command in a fresh host, waits a random 0-3 s, interrupts it ("power cut" or "kill -9" of its
+    // session; the cut itself is the check's), then runs the check with the start log from before and a description.
+    private static async Task AtRandomTimesAsync(CrashDisks disks, CrashedCommand command, int times, string interruption, ITestOutputHelper output,
+        Func<HostContainer, string, string, Task> check)
     {
         var seed = Environment.TickCount;
         var random = new Random(seed);
-        output.WriteLine($"{disks.Init} {command}: random kill -9, seed {seed}");
-        var target = command == CrashedCommand.Upgrade ? CrashDisks.V2 : CrashDisks.V1;
+        output.WriteLine($"{disks.Init} {command}: {interruption} at random times, seed {seed}");
         for (var i = 0; i < times; i++)
         {
             var (disk, version, starts) = StartState(disks, command);
@@ -214,16 +210,16 @@ internal static class CrashScenarios
             await HostScenarios.WithDiagnosticsAsync(host, CrashDisks.Name, async () =>
             {
                 Assert.Equal(version + "\n", await HostScenarios.GetAsync(disks.Port, "/version", seconds: 60));
-                ShimFaults.Start(host, "killed", Command(command));
+                ShimFaults.Start(host, "interrupted", Command(command));
                 await Task.Delay(after);
-                ShimFaults.Kill(host, "killed");
-                var finished = ShimFaults.Finished(host, "killed");
-                output.WriteLine($"  kill -9 {after.TotalMilliseconds} ms into the command{(finished is { } f ? $" (it had finished: {f.ExitCode})" : "")}");
-                var again = host.Exec(Command(command), TimeSpan.FromMinutes(2));
-                var when = $"kill -9 {after.TotalMilliseconds} ms into the command (seed {seed})";
-                Assert.True(again.ExitCode == 0, $"after a {when}, {command} run again failed:\n{again.StandardOutput}{again.StandardError}");
-                Assert.Equal(target + "\n", await HostScenarios.GetAsync(disks.Port, "/version", body => body == target + "\n"));
-                await AssertOneVersionAsync(host, disks, target, starts, when);
+                if (interruption == "kill -9")
+                {
+                    ShimFaults.Kill(host, "interrupted");
+                }
+
+                var finished = ShimFaults.Finished(host, "interrupted");
+                output.WriteLine($"  {interruption} {after.TotalMilliseconds} ms into the command{(finished is { } f ? $" (it had finished: {f.ExitCode})" : "")}");
+                await check(host, starts, $"{interruption} {after.TotalMilliseconds} ms into the command (seed {seed})");
             });
         }
     }
@@ -238,7 +234,8 @@ internal static class CrashScenarios
         var port = disks.Port;
         if (command == CrashedCommand.Uninstall)
         {
-            if (await AnswersWithinAsync(port, 15))
+            // Booted means the enabled service was started: if still installed, it answers within seconds.
+            if (await AnswersWithinAsync(port, 8))
             {
                 await AssertOneVersionAsync(host, disks, CrashDisks.V1, startsBefore, when);
             }

@@ -1,76 +1,53 @@
-
 namespace Runcible.Tests.Host;
 
-/// <summary>Power cuts before every rename of upgrade, rollback and uninstall on a systemd host (<see cref="CrashScenarios"/>).</summary>
-public sealed class SystemdCrashTests(SystemdCrashDisks fixture, ITestOutputHelper output) : IClassFixture<SystemdCrashDisks>
+/// <summary>
+/// Power cuts before every rename of upgrade, rollback and uninstall, at random times, and kill -9 of an upgrade
+/// (<see cref="CrashScenarios"/>), on the host of <see cref="CrashDisks.Init"/>.
+/// </summary>
+public abstract class CrashTests(CrashDisks disks, ITestOutputHelper output)
 {
     [Fact]
     public Task UpgradeInterruptedBeforeEveryRenameComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Upgrade, output);
+        CrashScenarios.EveryRenameAsync(disks, CrashedCommand.Upgrade, output);
 
     [Fact]
     public Task RollbackInterruptedBeforeEveryRenameComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Rollback, output);
+        CrashScenarios.EveryRenameAsync(disks, CrashedCommand.Rollback, output);
 
     [Fact]
     public Task UninstallInterruptedBeforeEveryRenameFinishesAndKeepsAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Uninstall, output);
+        CrashScenarios.EveryRenameAsync(disks, CrashedCommand.Uninstall, output);
 
     [Fact]
     public Task UpgradeCutAtRandomTimesComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.RandomTimesAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
+        CrashScenarios.RandomTimesAsync(disks, CrashedCommand.Upgrade, 3, output);
 
     [Fact]
     public Task UpgradeKilledAtRandomTimesIsFinishedByTheNextUpgrade() =>
-        CrashScenarios.RandomKillsAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
+        CrashScenarios.RandomKillsAsync(disks, CrashedCommand.Upgrade, 3, output);
 }
 
-/// <summary>Power cuts before every rename of upgrade, rollback and uninstall on an OpenRC host (<see cref="CrashScenarios"/>).</summary>
-public sealed class OpenRcCrashTests(OpenRcCrashDisks fixture, ITestOutputHelper output) : IClassFixture<OpenRcCrashDisks>
+/// <summary>Shim commands at once (<see cref="ConcurrencyScenarios"/>) on the host of <see cref="CrashDisks.Init"/>.</summary>
+public abstract class ConcurrencyTests(CrashDisks disks, ITestOutputHelper output)
 {
     [Fact]
-    public Task UpgradeInterruptedBeforeEveryRenameComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Upgrade, output);
+    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(disks, output);
 
     [Fact]
-    public Task RollbackInterruptedBeforeEveryRenameComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Rollback, output);
+    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(disks, output);
 
     [Fact]
-    public Task UninstallInterruptedBeforeEveryRenameFinishesAndKeepsAllData() =>
-        CrashScenarios.EveryRenameAsync(fixture.Disks, CrashedCommand.Uninstall, output);
-
-    [Fact]
-    public Task UpgradeCutAtRandomTimesComesBackOnOneVersionWithAllData() =>
-        CrashScenarios.RandomTimesAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
-
-    [Fact]
-    public Task UpgradeKilledAtRandomTimesIsFinishedByTheNextUpgrade() =>
-        CrashScenarios.RandomKillsAsync(fixture.Disks, CrashedCommand.Upgrade, 3, output);
+    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(disks, output);
 }
 
-/// <summary>Shim commands at once on a systemd host (<see cref="ConcurrencyScenarios"/>).</summary>
-public sealed class SystemdConcurrencyTests(SystemdCrashDisks fixture, ITestOutputHelper output) : IClassFixture<SystemdCrashDisks>
-{
-    [Fact]
-    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks, output);
+public sealed class SystemdCrashTests(SystemdCrashDisks fixture, ITestOutputHelper output)
+    : CrashTests(fixture.Disks, output), IClassFixture<SystemdCrashDisks>;
 
-    [Fact]
-    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks, output);
+public sealed class OpenRcCrashTests(OpenRcCrashDisks fixture, ITestOutputHelper output)
+    : CrashTests(fixture.Disks, output), IClassFixture<OpenRcCrashDisks>;
 
-    [Fact]
-    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks, output);
-}
+public sealed class SystemdConcurrencyTests(SystemdCrashDisks fixture, ITestOutputHelper output)
+    : ConcurrencyTests(fixture.Disks, output), IClassFixture<SystemdCrashDisks>;
 
-/// <summary>Shim commands at once on an OpenRC host (<see cref="ConcurrencyScenarios"/>).</summary>
-public sealed class OpenRcConcurrencyTests(OpenRcCrashDisks fixture, ITestOutputHelper output) : IClassFixture<OpenRcCrashDisks>
-{
-    [Fact]
-    public Task TwoUpgradesAtOnceOneWaitsOrRefusesAndNoDataIsLost() => ConcurrencyScenarios.TwoUpgradesAsync(fixture.Disks, output);
-
-    [Fact]
-    public Task RestartDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UpgradeDuringRestartAsync(fixture.Disks, output);
-
-    [Fact]
-    public Task UninstallDuringUpgradeWaitsOrIsRefusedAndNoDataIsLost() => ConcurrencyScenarios.UninstallDuringUpgradeAsync(fixture.Disks, output);
-}
+public sealed class OpenRcConcurrencyTests(OpenRcCrashDisks fixture, ITestOutputHelper output)
+    : ConcurrencyTests(fixture.Disks, output), IClassFixture<OpenRcCrashDisks>;
