@@ -22,6 +22,7 @@ bash eng/fixture-images.sh
 fixture_dir="${RUNCIBLE_FIXTURE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/runcible-fixtures}"
 
 work="$(mktemp -d /tmp/runcible-demo.XXXXXX)"
+bundle=""
 registry_pid=""
 app_pid=""
 cleanup() {
@@ -29,6 +30,10 @@ cleanup() {
   if [ -n "$app_pid" ] && kill -0 "$app_pid" 2>/dev/null; then
     runc --root "$work/runc" kill helloweb KILL 2>/dev/null
     wait "$app_pid" 2>/dev/null
+  fi
+  # The shim's cleanup also removes the runtime bundle it rendered the effective config.json into (/run/runcible/.bundles/).
+  if [ -n "${bundle:-}" ] && [ -x "$bundle/runcible" ]; then
+    RUNCIBLE_RUNC_ROOT="$work/runc" RUNCIBLE_CONTAINER_ID=helloweb "$bundle/runcible" cleanup
   fi
   runc --root "$work/runc" delete --force helloweb >/dev/null 2>&1
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null

@@ -163,6 +163,18 @@ container_bundle() {
   runc_cmd state "$id" 2>/dev/null | sed -n 's/^  "bundle": "\(.*\)",*$/\1/p' | head -n 1
 }
 
+# The bundle a runtime bundle directory was rendered for (its config.json's root.path less /rootfs).
+bundle_of_runtime() {
+  case "$1" in
+    '') echo "an unknown bundle" ;;
+    "$runtime_dir/runcible/.bundles/"*)
+      rendered="$(sed -n 's|^    "path": "\(/.*\)/rootfs",*$|\1|p' "$1/config.json" 2>/dev/null | head -n 1)"
+      echo "${rendered:-$1}"
+      ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # Removes this bundle's container left behind (killed runc, host crash), the writable layer and the
 # runtime bundle. A container of the same id from ANOTHER bundle (another version of the same name) is
 # left alone: foreign_container names its bundle for the caller.
@@ -174,7 +186,7 @@ cleanup() {
       runc_cmd kill "$id" KILL >/dev/null 2>&1 || true
       runc_cmd delete --force "$id" >/dev/null 2>&1 || runc_cmd delete --force "$id"
     else
-      foreign_container="${owner:-an unknown bundle}"
+      foreign_container="$(bundle_of_runtime "$owner")"
       # Its writable-root tmpfs is at the same {runtimeDir}/runcible/<name>: keep every mount.
       return 0
     fi
@@ -427,8 +439,15 @@ point_service_at() {
 }
 
 # The lock's fd 9 is closed for the init system's commands: supervise-daemon would inherit it for ever.
+# A start the operator asks for also clears systemd's start-rate limit: starts refused while a transaction
+# was open (RUNCIBLE5027) must not keep the version it installs from starting.
 service_start() {
-  if [ "$init" = systemd ]; then systemctl_cmd start "$name.service" 9>&-; else rc-service "$name" start 9>&-; fi
+  if [ "$init" = systemd ]; then
+    systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 9>&- || true
+    systemctl_cmd start "$name.service" 9>&-
+  else
+    rc-service "$name" start 9>&-
+  fi
 }
 
 service_stop() {
@@ -528,12 +547,13 @@ note_volumes() {
   done
 }
 
-# run of the installed bundle: a volume that held data is never recreated empty.
+# run of the installed bundle: a volume that held data is never recreated or started empty (a bundle's
+# tarball carries empty data/<volume> directories, so "empty" is what data left behind looks like).
 check_recorded_volumes() {
   [ -n "$st_installed" ] && [ "$st_installed" = "$bundle" ] || return 0
   for vol in $st_volumes; do
-    [ -d "$bundle/data/$vol" ] && continue
-    die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
+    [ -d "$bundle/data/$vol" ] && [ -n "$(ls -A "$bundle/data/$vol" 2>/dev/null)" ] && continue
+    die RUNCIBLE5025 "the volume '$vol' of $name held data but $bundle/data/$vol is missing or empty; refusing to start it empty. An interrupted upgrade or rollback leaves it in another version's data/ and the next 'runcible upgrade', 'rollback' or service start puts it back; if the data is really gone, remove '$vol' from the volumes= line of $state_file."
   done
 }
 
@@ -568,23 +588,42 @@ check_movable() {
       die RUNCIBLE5016 "$dir and $to are on different file systems; extract the new bundle next to the old one (and keep data/ on the bundle's file system) so data moves by rename."
   done
   for entry in data logs; do
-    if [ -d "$from/$entry" ] && [ -d "$to/$entry" ] && [ -n "$(ls -A "$to/$entry")" ]; then
+    if [ -d "$from/$entry" ] && [ -d "$to/$entry" ] && ! is_skeleton "$to/$entry"; then
       die RUNCIBLE5016 "$to/$entry already holds files; move them away before moving the $entry of $from there."
     fi
   done
 }
 
-# Moves $1/$3 to $2/$3 by one rename when $1/$3 has something and $2/$3 is absent or empty (an empty
-# target, the tarball's own, is removed with rmdir first). Idempotent: run again, it does nothing.
+# A directory holding nothing but empty directories: what a bundle's tarball carries as data/ (one empty
+# directory per volume) and logs/.
+is_skeleton() {
+  for entry in "$1"/* "$1"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    [ -d "$entry" ] && [ ! -L "$entry" ] && [ -z "$(ls -A "$entry")" ] || return 1
+  done
+  return 0
+}
+
+# Removes a skeleton with rmdir only, which cannot remove anything that holds a file.
+remove_skeleton() {
+  for entry in "$1"/* "$1"/.[!.]*; do
+    [ ! -d "$entry" ] || rmdir "$entry"
+  done
+  rmdir "$1"
+}
+
+# Moves $1/$3 to $2/$3 by one rename when $1/$3 holds something and $2/$3 is absent or a skeleton (the
+# tarball's own, removed with rmdir first). Idempotent: run again, it does nothing.
 move_entry() {
   src="$1/$3"
   dst="$2/$3"
   [ -d "$src" ] || return 0
-  if [ -e "$dst" ] && [ -z "$(ls -A "$src")" ]; then
+  if [ -e "$dst" ] && is_skeleton "$src"; then
     return 0
   fi
   if [ -d "$dst" ]; then
-    rmdir "$dst" 2>/dev/null || die RUNCIBLE5016 "both $src and $dst hold files; decide which is $name's $3, move the other away, then run the command again."
+    is_skeleton "$dst" || die RUNCIBLE5016 "both $src and $dst hold files; decide which is $name's $3, move the other away, then run the command again."
+    remove_skeleton "$dst"
   fi
   [ "$(stat -c %d "$src")" = "$(stat -c %d "$2")" ] || die RUNCIBLE5016 "$src and $2 are on different file systems; $3 moves by rename only."
   mv "$src" "$dst"
@@ -653,7 +692,13 @@ recover_pending() {
     uninstall)
       if [ "$j_phase" = unregistered ]; then
         say "finishing the interrupted uninstall of $name ($j_from)."
-        finish_uninstall
+        if [ "$j_from" = "$bundle" ]; then
+          # This bundle's own command decides about its files: uninstall removes them, install keeps them.
+          rm -f "$state_file"
+          sync "$state_dir"
+        else
+          finish_uninstall
+        fi
       else
         say "undoing the interrupted uninstall of $name: $j_from stays installed."
       fi
@@ -672,17 +717,23 @@ restart_recovered() {
   service_start || warn "$name ($st_installed) did not start after the recovery; see '$self logs'."
 }
 
-# ---- commands -----------------------------------------------------------------------------------
-cmd_install() {
-  check_identity
-  check_runc
-  check_ownership
+# install, upgrade, rollback, uninstall: the init system, the lock, any interrupted transaction finished
+# or undone (and its version started), the state record loaded (adopted from an older shim's host).
+begin_operator_command() {
   detect_init
   lock_hold
   recover_pending
   restart_recovered
   load_state
   adopt_state
+}
+
+# ---- commands -----------------------------------------------------------------------------------
+cmd_install() {
+  check_identity
+  check_runc
+  check_ownership
+  begin_operator_command
   current="${st_installed:-$(installed_bundle)}"
   if [ -n "$current" ] && [ "$current" != "$bundle" ]; then
     die RUNCIBLE5015 "another bundle of $name is installed ($current); use '$self upgrade' to replace it."
@@ -729,10 +780,21 @@ cmd_run() {
     fi
     lock_release
   else
-    # An operator command holds the lock and owns any open transaction: start only a version it may start now.
+    # An operator command holds the lock and owns any open transaction: only the version that transaction
+    # has settled on may start now (a start of the other one hands over to it).
     lock_release
     journal_load
-    if [ -n "$j_op" ] && ! { [ "$j_phase" = committed ] && [ "$j_to" = "$bundle" ]; } && ! { [ "$j_phase" = reverted ] && [ "$j_from" = "$bundle" ]; }; then
+    if [ "$j_op" = upgrade ] || [ "$j_op" = rollback ]; then
+      case "$j_phase" in
+        committed) settled="$j_to" ;;
+        reverted) settled="$j_from" ;;
+        *) die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes." ;;
+      esac
+      if [ "$settled" != "$bundle" ]; then
+        say "$settled is the version of $name being installed; starting it."
+        exec "$settled/runcible" run
+      fi
+    elif [ -n "$j_op" ]; then
       die RUNCIBLE5027 "$name is being changed by another runcible command ($(lock_holder)); it starts the right version when it finishes."
     fi
     load_state
@@ -817,12 +879,7 @@ cmd_upgrade() {
   check_identity
   check_runc
   check_ownership
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5016 "no installed version of $name to upgrade from; use '$self install'."
   if [ "$current" = "$bundle" ]; then
@@ -835,6 +892,7 @@ cmd_upgrade() {
   tighten_bundle
   say "upgrading $name $old_version -> $version"
   note_volumes "$current"
+  save_state
   j_op=upgrade j_from="$current" j_to="$bundle" j_previous="$st_previous" j_purge=false
   journal_write begun
   stop_installed "$current"
@@ -862,12 +920,7 @@ cmd_upgrade() {
 cmd_rollback() {
   check_identity
   check_runc quiet
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   current="$st_installed"
   [ -n "$current" ] || die RUNCIBLE5019 "$name is not installed; nothing to roll back."
   previous="$st_previous"
@@ -878,6 +931,7 @@ cmd_rollback() {
   check_movable "$current" "$previous"
   say "rolling back $name from $current to $previous"
   note_volumes "$current"
+  save_state
   j_op=rollback j_from="$current" j_to="$previous" j_previous="$previous" j_purge=false
   journal_write begun
   stop_installed "$current"
@@ -898,12 +952,7 @@ cmd_uninstall() {
   esac
   check_identity
   check_runc quiet
-  detect_init
-  lock_hold
-  recover_pending
-  restart_recovered
-  load_state
-  adopt_state
+  begin_operator_command
   if [ "$st_installed" = "$bundle" ]; then
     j_op=uninstall j_from="$bundle" j_to="" j_previous="$st_previous" j_purge="$purge"
     journal_write begun

@@ -9,7 +9,7 @@ public sealed class OpenRcHostFixture : IDisposable
 }
 
 /// <summary>The bundle as an OpenRC service (supervise-daemon) on a real OpenRC.</summary>
-public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<OpenRcHostFixture>
+public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : HostOperationTests(fixture.Host), IClassFixture<OpenRcHostFixture>
 {
     [Fact]
     public Task ServiceAnswersRestartsWhenKilledStopsGracefullyAndComesBackAfterReboot() =>
@@ -22,4 +22,8 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : IClassFixture<O
     [Fact]
     public Task WritableRootIsDiscardedOnRestartAndLowerRootfsUntouched() =>
         HostScenarios.WritableRootAsync(fixture.Host);
+
+    [Fact]
+    public Task LogsAreRotatedWithCopytruncateAndRuncibleLogsReadsTheRotatedFiles() =>
+        HostOperationScenarios.OpenRcLogRotationAsync(fixture.Host);
 }

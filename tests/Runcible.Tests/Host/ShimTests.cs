@@ -216,31 +216,22 @@ public sealed class ShimTests : IDisposable
         // Every file and directory as root wants it: the ownership check passes and install goes on to find no init system here.
         AssertError(Shim(bundle, "install"), "RUNCIBLE5014");
 
-        ProcessRunner.Run("chown", ["1000", config]).EnsureSuccess("chown");
-        var owned = Shim(bundle, "install");
-        AssertError(owned, "RUNCIBLE5028");
-        Assert.Contains($"{config} belongs to uid 1000", owned.StandardError, StringComparison.Ordinal);
-        ProcessRunner.Run("chown", ["0", config]).EnsureSuccess("chown");
+        // Each change alone is refused (naming the culprit), and undone before the next.
+        void RefusedWhile(string tool, string value, string path, string restore, string? culprit = null)
+        {
+            ProcessRunner.Run(tool, [value, path]).EnsureSuccess(tool);
+            var refused = Shim(bundle, "install");
+            AssertError(refused, "RUNCIBLE5028");
+            Assert.Contains($"{path} belongs to uid {culprit ?? "0"}", refused.StandardError, StringComparison.Ordinal);
+            ProcessRunner.Run(tool, [restore, path]).EnsureSuccess(tool);
+        }
 
-        ProcessRunner.Run("chmod", ["0664", config]).EnsureSuccess("chmod");
-        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
-        ProcessRunner.Run("chmod", ["0644", config]).EnsureSuccess("chmod");
-
-        ProcessRunner.Run("chmod", ["0775", Path.Combine(bundle, "runcible")]).EnsureSuccess("chmod");
-        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
-        ProcessRunner.Run("chmod", ["0755", Path.Combine(bundle, "runcible")]).EnsureSuccess("chmod");
-
+        RefusedWhile("chown", "1000", config, "0", culprit: "1000");
+        RefusedWhile("chmod", "0664", config, "0644");
+        RefusedWhile("chmod", "0775", Path.Combine(bundle, "runcible"), "0755");
         // A parent another user owns could swap the bundle for theirs.
-        var parent = Path.GetDirectoryName(bundle)!;
-        ProcessRunner.Run("chown", ["1000", parent]).EnsureSuccess("chown");
-        var parentOwned = Shim(bundle, "install");
-        AssertError(parentOwned, "RUNCIBLE5028");
-        Assert.Contains($"{parent} belongs to uid 1000", parentOwned.StandardError, StringComparison.Ordinal);
-        ProcessRunner.Run("chown", ["0", parent]).EnsureSuccess("chown");
-
-        ProcessRunner.Run("chmod", ["0777", bundle]).EnsureSuccess("chmod");
-        AssertError(Shim(bundle, "install"), "RUNCIBLE5028");
-        ProcessRunner.Run("chmod", ["0755", bundle]).EnsureSuccess("chmod");
+        RefusedWhile("chown", "1000", Path.GetDirectoryName(bundle)!, "0", culprit: "1000");
+        RefusedWhile("chmod", "0777", bundle, "0755");
         AssertError(Shim(bundle, "install"), "RUNCIBLE5014");
     }
 }

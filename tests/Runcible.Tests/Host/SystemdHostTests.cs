@@ -9,7 +9,7 @@ public sealed class SystemdHostFixture : IDisposable
 }
 
 /// <summary>The bundle as a systemd service on a real systemd.</summary>
-public sealed class SystemdHostTests(SystemdHostFixture fixture) : IClassFixture<SystemdHostFixture>
+public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperationTests(fixture.Host), IClassFixture<SystemdHostFixture>
 {
     [Fact]
     public Task ServiceAnswersRestartsWhenKilledStopsGracefullyAndComesBackAfterReboot() =>

@@ -107,11 +107,15 @@ internal static class TestBundle
             ProcessRunner.Run("chmod", [Convert.ToString((int)file.Mode, 8), path]).EnsureSuccess("chmod");
         }
 
-        // What the bundle tarball carries: empty data/, config/, logs/ (the shim's install creates data/<volume>).
-        foreach (var dir in new[] { "data", "config", "logs" })
+        // What the bundle tarball carries (BundleWriter): empty config/ and data/ (root's), logs/ and one empty
+        // data/<volume> per volume owned by the container user.
+        foreach (var dir in new[] { "data", "config", "logs", "data/state" })
         {
             Directory.CreateDirectory(Path.Combine(bundle, dir));
         }
+
+        var owner = $"{spec.Info.Uid}:{spec.Info.Gid}";
+        ProcessRunner.Run("chown", [owner, Path.Combine(bundle, "logs"), Path.Combine(bundle, "data", "state")]).EnsureSuccess("chown");
 
         return bundle;
     }
