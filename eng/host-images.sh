@@ -5,7 +5,8 @@
 #                                         libpam-systemd strace (systemd as PID 1 in a runc container,
 #                                         logind for lingering users' managers; nested runc inside)
 #   $RUNCIBLE_FIXTURE_DIR/hosts/openrc    Debian bookworm minbase + openrc sysvinit-core runc strace
-#                                         (/sbin/openrc-init as PID 1)
+#                                         logrotate (/sbin/openrc-init as PID 1; the shim installs a
+#                                         logrotate snippet for the service's log)
 #
 # strace is the crash tests' fault injector (tests/Runcible.Tests/Host/ShimFaults.cs): it holds the
 # shim at its N-th rename while the test cuts the host's power.
@@ -194,7 +195,7 @@ fi
 
 if needs openrc; then
   cp -a "$base" "$work/openrc"
-  chroot_apt "$work/openrc" openrc sysvinit-core runc strace
+  chroot_apt "$work/openrc" openrc sysvinit-core runc strace logrotate
   # No gettys in a container; OpenRC must know it runs in one and must not touch the host's network.
   sed -i 's/^\([0-9]:.*getty\)/#\1/' "$work/openrc/etc/inittab" 2>/dev/null || true
   sed -i 's/^#\?rc_sys=.*/rc_sys="docker"/' "$work/openrc/etc/rc.conf"
