@@ -16,6 +16,8 @@ public enum HostInit
 /// eng/host-images.sh, mounted through an overlay so the cache is never written). It shares the
 /// machine's network (no network namespace), so its services answer on 127.0.0.1. Tests write bundles
 /// into <see cref="Root"/> and drive the host with <see cref="Exec"/>; dispose kills it and unmounts.
+/// The overlay's upper directory is the host's disk: <see cref="PowerCycle"/> cuts the power and boots on it again,
+/// <see cref="SaveDisk"/> keeps it for other hosts to boot from.
 /// </summary>
 public sealed class HostContainer : IDisposable
 {
