@@ -41,10 +41,20 @@ internal static class ShimFaults
           sh -c "($command)"' >"$0/out" 2>&1; echo $? >"$0/rc"' "$dir" </dev/null >"$dir/strace.out" 2>&1 &
         tracer=$!
         echo "$tracer" >"$dir/tracer"
-        # 0: the N-th rename is entered and not finished; 1: it finished; 2: not reached yet.
+        # The hold points: rename entries matching $match and not $skip. A rename/renameat right after a
+        # renameat2(…, RENAME_NOREPLACE) of the same process is mv retrying over an existing target: the state
+        # before it is the state before the first try, so it is not a hold point of its own.
+        points='
+          function point(retry) {
+            if ($0 !~ /^[0-9]+ +(rename|renameat|renameat2)\(/ || $0 !~ m || $0 ~ s) return 0
+            retry = $2 ~ /^(rename|renameat)\(/ && last[$1] ~ /RENAME_NOREPLACE/
+            last[$1] = $0
+            return !retry
+          }'
+        # 0: the N-th hold point is entered and not finished; 1: it finished; 2: not reached yet.
         nth() {
-          awk -v n="$n" -v m="$match" -v s="$skip" '
-            /^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m && $0 !~ s { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
+          awk -v n="$n" -v m="$match" -v s="$skip" "$points"'
+            point() { k++; if (k == n) { pid = $1; call = $0; done = ($0 ~ /\) = /); next } }
             k >= n && $1 == pid && /resumed>/ { done = 1 }
             END { if (k < n) exit 2; print call; exit done }' "$dir/trace"
         }
@@ -59,7 +69,7 @@ internal static class ShimFaults
             # Let go of what the command left running (an OpenRC service's supervise-daemon, runc, the app): the
             # kernel detaches and resumes the tracees of a tracer that dies (strace's own detach on SIGTERM can hang on them).
             kill -KILL "$tracer" 2>/dev/null; wait "$tracer"
-            echo "completed $(cat "$dir/rc") $(awk -v m="$match" -v s="$skip" '/^[0-9]+ +(rename|renameat|renameat2)\(/ && $0 ~ m && $0 !~ s { k++ } END { print k + 0 }' "$dir/trace")"
+            echo "completed $(cat "$dir/rc") $(awk -v m="$match" -v s="$skip" "$points"' point() { k++ } END { print k + 0 }' "$dir/trace")"
             cat "$dir/out"
             exit 0
           fi
