@@ -27,7 +27,20 @@ public sealed class CrashDisks : IDisposable
             ["blob.bin"] = RandomNumberGenerator.GetBytes(256 * 1024),
             ["small.bin"] = RandomNumberGenerator.GetBytes(1000),
         };
-        using var host = new HostContainer(init);
+        try
+        {
+            Build();
+        }
+        catch
+        {
+            _dir.Dispose();
+            throw;
+        }
+    }
+
+    private void Build()
+    {
+        using var host = new HostContainer(Init);
         HostScenarios.WithDiagnosticsAsync(host, Name, async () =>
         {
             TestBundle.Write(host.ContainersDirectory, new TestBundle.Options(Name, V1, Port) { StopTimeoutSeconds = 5 });
