@@ -2,10 +2,14 @@
 # Builds the "host" root filesystems the host runtime tests boot under runc, as plain directories:
 #
 #   $RUNCIBLE_FIXTURE_DIR/hosts/systemd   Debian bookworm minbase + systemd systemd-sysv runc dbus
-#                                         libpam-systemd (systemd as PID 1 in a runc container, logind
-#                                         for lingering users' managers; nested runc inside)
-#   $RUNCIBLE_FIXTURE_DIR/hosts/openrc    Debian bookworm minbase + openrc sysvinit-core runc
-#                                         (/sbin/openrc-init as PID 1)
+#                                         libpam-systemd strace (systemd as PID 1 in a runc container,
+#                                         logind for lingering users' managers; nested runc inside)
+#   $RUNCIBLE_FIXTURE_DIR/hosts/openrc    Debian bookworm minbase + openrc sysvinit-core runc strace
+#                                         logrotate (/sbin/openrc-init as PID 1; the shim installs a
+#                                         logrotate snippet for the service's log)
+#
+# strace is the crash tests' fault injector (tests/Runcible.Tests/Host/ShimFaults.cs): it holds the
+# shim at its N-th rename while the test cuts the host's power.
 #
 # RUNCIBLE_FIXTURE_DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/runcible-fixtures.
 # Same caching pattern as eng/fixture-images.sh: each rootfs has a stamp "<host>.stamp" holding the
@@ -176,7 +180,7 @@ if needs systemd; then
   cp -a "$base" "$work/systemd"
   # libpam-systemd and systemd-logind: lingering users get a user manager (systemctl --user) with its
   # XDG_RUNTIME_DIR, as on any real host; rootless bundles run as such user services.
-  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd
+  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd strace
   # A container has no consoles or udev to wait for; the test reads the journal, not a TTY.
   for unit in getty.target systemd-udevd.service systemd-udev-trigger.service systemd-networkd-wait-online.service \
     console-getty.service; do
@@ -191,7 +195,7 @@ fi
 
 if needs openrc; then
   cp -a "$base" "$work/openrc"
-  chroot_apt "$work/openrc" openrc sysvinit-core runc
+  chroot_apt "$work/openrc" openrc sysvinit-core runc strace logrotate
   # No gettys in a container; OpenRC must know it runs in one and must not touch the host's network.
   sed -i 's/^\([0-9]:.*getty\)/#\1/' "$work/openrc/etc/inittab" 2>/dev/null || true
   sed -i 's/^#\?rc_sys=.*/rc_sys="docker"/' "$work/openrc/etc/rc.conf"

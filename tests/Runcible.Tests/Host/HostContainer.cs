@@ -16,6 +16,8 @@ public enum HostInit
 /// eng/host-images.sh, mounted through an overlay so the cache is never written). It shares the
 /// machine's network (no network namespace), so its services answer on 127.0.0.1. Tests write bundles
 /// into <see cref="Root"/> and drive the host with <see cref="Exec"/>; dispose kills it and unmounts.
+/// The overlay's upper directory is the host's disk: <see cref="PowerCycle"/> cuts the power and boots on it again,
+/// <see cref="SaveDisk"/> keeps it for other hosts to boot from.
 /// </summary>
 public sealed class HostContainer : IDisposable
 {
@@ -34,7 +36,9 @@ public sealed class HostContainer : IDisposable
     private readonly string _runcRoot;
     private bool _running;
 
-    public HostContainer(HostInit init)
+    /// <param name="init">The init system to boot.</param>
+    /// <param name="disk">An upper directory saved by <see cref="SaveDisk"/> to boot from (copied: it stays unchanged), instead of a fresh disk.</param>
+    public HostContainer(HostInit init, string? disk = null)
     {
         Init = init;
         var image = Path.Combine(RepoPaths.FixtureImages, "hosts", init == HostInit.Systemd ? "systemd" : "openrc");
@@ -51,6 +55,11 @@ public sealed class HostContainer : IDisposable
             foreach (var d in new[] { "upper", "work", "rootfs", "runc" })
             {
                 Directory.CreateDirectory(_dir.Combine(d));
+            }
+
+            if (disk is not null)
+            {
+                Run("cp", "-a", "--reflink=auto", "-T", disk, _dir.Combine("upper"));
             }
 
             Run("mount", "-t", "overlay", "overlay", "-o", $"lowerdir={image},upperdir={_dir.Combine("upper")},workdir={_dir.Combine("work")}", Root);
@@ -104,6 +113,80 @@ public sealed class HostContainer : IDisposable
         Boot();
     }
 
+    /// <summary>
+    /// Cuts the host's power and boots it again on the same disk: every process of the host (its init, services,
+    /// nested containers, a shim held by a fault injector) is frozen at one instant and killed with SIGKILL, with
+    /// no shutdown of any kind; then the host boots again on the same overlay upper directory. What was written to
+    /// files survives (the page cache is this machine's and survives too: only kill-atomicity is shown, not
+    /// fsync ordering); processes, <c>/run</c> and <c>/tmp</c> (tmpfs inside the host, and with <c>/run</c> nested
+    /// runc's state under <c>/run/runc</c>) and the mounts of the host's own mount namespace are gone.
+    /// </summary>
+    public void PowerCycle()
+    {
+        CutPower();
+        Boot();
+    }
+
+    /// <summary>
+    /// Copies the host's disk (the overlay upper directory) to <paramref name="destination"/>, for later hosts to boot
+    /// from (<see cref="HostContainer(HostInit, string?)"/>). The host must be off (<see cref="CutPower"/>).
+    /// </summary>
+    public void SaveDisk(string destination)
+    {
+        if (_running)
+        {
+            throw new InvalidOperationException($"The host {Id} is running; cut its power before saving its disk.");
+        }
+
+        Run("cp", "-a", "--reflink=auto", "-T", _dir.Combine("upper"), destination);
+    }
+
+    /// <summary>The power cut of <see cref="PowerCycle"/> without booting again (<see cref="Boot"/> then does).</summary>
+    public void CutPower()
+    {
+        if (!_running)
+        {
+            return;
+        }
+
+        // The freezer stops every process of the host (nested containers are in its cgroup's subtree) at one
+        // instant, as a power cut does; SIGKILL to the frozen init then kills its whole PID namespace.
+        ProcessRunner.Run("runc", ["--root", _runcRoot, "pause", Id]);
+        Stop();
+        if (MachineLeftovers() is { Count: > 0 } left)
+        {
+            throw new InvalidOperationException($"The power cut of {Id} left this on the machine: {string.Join(", ", left)}");
+        }
+    }
+
+    /// <summary>
+    /// What a host leaves on this machine while it runs, and must not leave once off: its cgroups (the host's own,
+    /// and those systemd and nested runc created under it) and mounts under its directory other than the overlay
+    /// root. <see cref="CutPower"/> fails when anything is left.
+    /// </summary>
+    public IReadOnlyList<string> MachineLeftovers() =>
+        [.. LeftoverCgroups(), .. MountsUnder(_dir.Path).Where(m => m != Root)];
+
+    private IEnumerable<string> LeftoverCgroups() =>
+        CgroupHierarchies().Select(h => Path.Combine(h, "runcible-hosts", Id)).Where(Directory.Exists);
+
+    private static IEnumerable<string> CgroupHierarchies() =>
+        File.ReadLines("/proc/self/mountinfo")
+            .Select(line => line.Split(" - ", 2))
+            .Where(parts => parts.Length == 2 && (parts[1].StartsWith("cgroup ", StringComparison.Ordinal) || parts[1].StartsWith("cgroup2 ", StringComparison.Ordinal)))
+            .Select(parts => Unescape(parts[0].Split(' ')[4]))
+            .Distinct();
+
+    private static IEnumerable<string> MountsUnder(string directory) =>
+        File.ReadLines("/proc/self/mountinfo")
+            .Select(line => Unescape(line.Split(' ')[4]))
+            .Where(target => target == directory || target.StartsWith(directory + "/", StringComparison.Ordinal))
+            .Distinct();
+
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    private static string Unescape(string field) =>
+        System.Text.RegularExpressions.Regex.Replace(field, @"\\([0-7]{3})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString());
+
     private string? State()
     {
         var result = ProcessRunner.Run("runc", ["--root", _runcRoot, "state", Id]);
@@ -116,8 +199,14 @@ public sealed class HostContainer : IDisposable
         return json.RootElement.GetProperty("status").GetString();
     }
 
-    private void Boot()
+    /// <summary>Boots the host (done by the constructor; after <see cref="CutPower"/>, on the same disk) and waits until its init system is up.</summary>
+    public void Boot()
     {
+        if (_running)
+        {
+            throw new InvalidOperationException($"The host {Id} is running; cut its power first.");
+        }
+
         // runc run -d keeps the container's stdio: give it a file, not this process's pipes.
         var result = ProcessRunner.Run("sh", ["-c", $"exec runc --root '{_runcRoot}' run -d --bundle '{_dir.Path}' '{Id}' >>'{ConsoleLog}' 2>&1 </dev/null"],
             timeout: TimeSpan.FromMinutes(1));
@@ -156,8 +245,41 @@ public sealed class HostContainer : IDisposable
             Thread.Sleep(100);
         }
 
+        // delete --force thaws a paused host after its SIGKILL and removes its cgroups, sub-cgroups first.
         ProcessRunner.Run("runc", ["--root", _runcRoot, "delete", "--force", Id]);
         _running = false;
+        RemoveLeftovers();
+    }
+
+    // Nothing of a stopped host may stay on this machine: a sub-cgroup runc could not remove (a process still
+    // exiting) is removed once empty, and a mount under the host's directory other than its root is detached.
+    private void RemoveLeftovers()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (LeftoverCgroups().Any() && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            foreach (var cgroup in LeftoverCgroups())
+            {
+                foreach (var dir in Directory.EnumerateDirectories(cgroup, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(cgroup))
+                {
+                    try
+                    {
+                        Directory.Delete(dir);
+                    }
+                    catch (IOException)
+                    {
+                        // Still has processes (exiting) or children: the next round.
+                    }
+                }
+            }
+
+            Thread.Sleep(100);
+        }
+
+        foreach (var mount in MountsUnder(_dir.Path).Where(m => m != Root).OrderByDescending(m => m.Length))
+        {
+            ProcessRunner.Run("umount", ["-l", mount]);
+        }
     }
 
     public void Dispose()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Security.Cryptography;
 using Runcible.Tests.Infrastructure;
 
@@ -49,6 +50,39 @@ internal static class HostScenarios
         }
 
         throw new TimeoutException($"http://127.0.0.1:{port}{path} did not answer as expected in {seconds}s; last: {last}");
+    }
+
+    /// <summary>GET http://127.0.0.1:port/path until it answers 200 (the body as bytes), or the deadline.</summary>
+    public static async Task<byte[]> GetBytesAsync(int port, string path, int seconds = 30)
+    {
+        var deadline = Stopwatch.StartNew();
+        string last = "(no answer)";
+        while (deadline.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            try
+            {
+                using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return await response.Content.ReadAsByteArrayAsync();
+                }
+
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    throw new FileNotFoundException($"http://127.0.0.1:{port}{path}: 404, no such file");
+                }
+
+                last = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                last = e.Message;
+            }
+
+            await Task.Delay(250);
+        }
+
+        throw new TimeoutException($"http://127.0.0.1:{port}{path} did not answer 200 in {seconds}s; last: {last}");
     }
 
     public static async Task<bool> AnswersAsync(int port)
