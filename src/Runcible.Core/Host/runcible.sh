@@ -1708,13 +1708,21 @@ case "$command" in
   install) cmd_install ;;
   run) cmd_run ;;
   cleanup) cmd_cleanup ;;
-  start) check_identity; detect_init; require_installed_here; service_start ;;
-  stop) check_identity; detect_init; require_installed_here; service_stop ;;
+  # Operator commands too: they wait for a running install/upgrade/rollback/uninstall (the lock) and finish or
+  # undo an interrupted one first, so a restart never lands in the middle of an upgrade's transaction.
+  start) check_identity; detect_init; require_installed_here; begin_operator_command; service_start ;;
+  stop) check_identity; detect_init; require_installed_here; begin_operator_command; service_stop ;;
   restart)
     check_identity
     detect_init
     require_installed_here
-    if [ "$init" = systemd ]; then systemctl_cmd restart "$name.service"; else rc-service "$name" restart; fi
+    begin_operator_command
+    if [ "$init" = systemd ]; then
+      systemctl_cmd reset-failed "$name.service" >/dev/null 2>&1 9>&- || true
+      systemctl_cmd restart "$name.service" 9>&-
+    else
+      rc-service "$name" restart 9>&-
+    fi
     ;;
   status) cmd_status ;;
   logs) cmd_logs "$@" ;;
