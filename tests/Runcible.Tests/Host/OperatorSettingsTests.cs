@@ -328,7 +328,7 @@ public sealed class OperatorSettingsTests : IDisposable
         using var configHome = new TempDirectory("runcible-xdg-config");
         ProcessRunner.Run("chmod", ["0755", _dir.Path]).EnsureSuccess("chmod");
         ProcessRunner.Run("chown", ["-R", $"{user}:{user}", _dir.Path, runtimeDir.Path, configHome.Path]).EnsureSuccess("chown");
-        string[] asUser = ["--reuid", user, "--regid", user, "--clear-groups", "--reset-env", "env", "XDG_RUNTIME_DIR=" + runtimeDir.Path, "XDG_CONFIG_HOME=" + configHome.Path, "XDG_STATE_HOME=" + configHome.Path + "/state", Path.Combine(bundle, "runcible")];
+        string[] asUser = ["--reuid", user, "--regid", user, "--clear-groups", "--reset-env", "env", "XDG_RUNTIME_DIR=" + runtimeDir.Path, "XDG_CONFIG_HOME=" + configHome.Path, "HOME=" + configHome.Path, Path.Combine(bundle, "runcible")];
         ProcessResult AsUser(string? input, params string[] args) => ProcessRunner.Run("setpriv", [.. asUser, .. args], standardInput: input, timeout: TimeSpan.FromMinutes(1));
 
         AssertSuccess(AsUser(null, "config", "set", "GREETING=rootless hello"));

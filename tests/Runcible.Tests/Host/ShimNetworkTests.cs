@@ -198,7 +198,8 @@ public sealed class ShimNetworkTests : IDisposable
         var options = Private();
         var bundle = Bundle(options);
         var settings = $"/etc/runcible/{options.Name}";
-        Directory.CreateDirectory(settings);
+        // As install makes it: root's alone (the shim refuses a settings directory others can reach, RUNCIBLE5030).
+        ProcessRunner.Run("mkdir", ["-p", "-m", "0700", settings]).EnsureSuccess("mkdir");
         File.WriteAllText(Path.Combine(settings, "ports"), "# remapped by the operator\n18082:8080/tcp\n");
         var run = _host.Start(Shim(bundle), "run");
         Assert.Equal("1.0.0", Get(18082, run));
