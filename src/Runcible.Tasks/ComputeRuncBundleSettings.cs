@@ -29,6 +29,11 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
+    public string? HealthCheck { get; set; }
+    public string? HealthInterval { get; set; }
+    public string? HealthTimeout { get; set; }
+    public string? HealthRetries { get; set; }
+    public string? HealthStartPeriod { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
 
     public string? ContainerBaseImage { get; set; }
@@ -76,6 +81,11 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask
             Notify = Notify,
             Offline = Offline,
             SourceDateEpoch = SourceDateEpoch,
+            HealthCheck = HealthCheck,
+            HealthInterval = HealthInterval,
+            HealthTimeout = HealthTimeout,
+            HealthRetries = HealthRetries,
+            HealthStartPeriod = HealthStartPeriod,
             Volumes = Volumes.Select(v => new BundleVolume(v.GetMetadata("Name"), v.ItemSpec)).ToList(),
         });
 

@@ -70,6 +70,11 @@ public sealed record RawBundleSettings
     public string? Notify { get; init; }
     public string? Offline { get; init; }
     public string? SourceDateEpoch { get; init; }
+    public string? HealthCheck { get; init; }
+    public string? HealthInterval { get; init; }
+    public string? HealthTimeout { get; init; }
+    public string? HealthRetries { get; init; }
+    public string? HealthStartPeriod { get; init; }
     public IReadOnlyList<BundleVolume> Volumes { get; init; } = [];
 }
 
@@ -93,6 +98,9 @@ public sealed record BundleSettings(
 {
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
     public string BundleId => $"{Name}-{Version}";
+
+    /// <summary><c>RuncHealthCheck</c> and its timing; null without a check.</summary>
+    public HealthCheckSettings? Health { get; init; }
 
     public string FileName => BundleId + Compression switch
     {

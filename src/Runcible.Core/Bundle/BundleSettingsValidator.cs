@@ -117,6 +117,8 @@ public sealed partial class BundleSettingsValidator
             created = DateTimeOffset.FromUnixTimeSeconds(seconds);
         }
 
+        var health = HealthCheckParser.Parse(raw.HealthCheck, raw.HealthInterval, raw.HealthTimeout, raw.HealthRetries, raw.HealthStartPeriod);
+
         return new BundleSettings(
             name,
             semver!.ToNormalizedString(),
@@ -131,7 +133,10 @@ public sealed partial class BundleSettingsValidator
             Bool("RuncNotify", raw.Notify),
             Bool("RuncOffline", raw.Offline),
             created,
-            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList());
+            raw.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal).ToList())
+        {
+            Health = health,
+        };
     }
 
     /// <summary>The OCI architecture (GOARCH) of a Linux RID such as <c>linux-x64</c> or <c>linux-musl-arm64</c>.</summary>

@@ -95,4 +95,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostJournalUnknown = new(
         "RUNCIBLE5029",
         "The journal '{0}' names an operation this shim does not know ('{1}'); check where the data is, then move the journal away.");
+
+    public static readonly ErrorDescriptor HostNoHttpClient = new(
+        "RUNCIBLE5050",
+        "'{0}' has an HTTP health check but this host has no client to probe it with (bash with /dev/tcp, wget, busybox or curl); install one of them (apt-get install bash, apk add busybox).");
+
+    public static readonly ErrorDescriptor HostHealthNotConfigured = new(
+        "RUNCIBLE5051",
+        "'{0}' has no health check (RuncHealthCheck was not set when it was built); 'runcible health' and 'health-loop' need one.");
 }

@@ -74,4 +74,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor WorkingDirectoryNotADirectoryInImage = new(
         "RUNCIBLE4018",
         "ContainerWorkingDirectory '{0}' cannot hold the app: in the base image {1}, '{2}' is {3}. The app would be written through it (a symlink like /app -> /etc puts it elsewhere for tools that follow links). Set ContainerWorkingDirectory to a path that is a directory, or absent, in the base image.");
+
+    public static readonly ErrorDescriptor InvalidHealthCheck = new(
+        "RUNCIBLE4040",
+        "RuncHealthCheck '{0}' is not a health check: {1}. Use an HTTP URL such as http://127.0.0.1:8080/healthz, or a command run in the container such as /app/healthcheck --quick (exec'd directly: chiseled and distroless images have no shell, so write sh -c \"...\" only when the image has one).");
+
+    public static readonly ErrorDescriptor InvalidHealthTiming = new(
+        "RUNCIBLE4041",
+        "{0} '{1}' is not valid: {2}.");
 }

@@ -50,6 +50,7 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         WritableRootfs = settings.WritableRootfs,
         StopTimeoutSeconds = settings.StopTimeoutSeconds,
         Notify = settings.Notify,
+        Health = settings.Health,
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
     };
 

@@ -132,6 +132,17 @@ public sealed partial class RuntimeSpecGenerator
             Volumes = volumes,
             Rootless = settings.Rootless,
             Notify = settings.Notify,
+            Health = settings.Health is { } health
+                ? new BundleHealthCheck
+                {
+                    Http = health.HttpUrl,
+                    Command = health.HttpUrl is null ? [.. health.Command] : null,
+                    IntervalSeconds = health.IntervalSeconds,
+                    TimeoutSeconds = health.TimeoutSeconds,
+                    Retries = health.Retries,
+                    StartPeriodSeconds = health.StartPeriodSeconds,
+                }
+                : null,
             WritableRootfs = settings.WritableRootfs
                 ? new WritableRootfsLayout
                 {

@@ -37,4 +37,12 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AnInterruptedUninstallIsUndoneByTheStartAfterARebootOrFinishedByTheNextCommand() =>
         HostOperationScenarios.InterruptedUninstallAsync(host);
+
+    [Fact]
+    public Task AServiceWhoseHealthCheckFailsIsRestartedAndStatusShowsIt() =>
+        HealthScenarios.RestartWhenUnhealthyAsync(host);
+
+    [Fact]
+    public Task AnUpgradeToAVersionThatNeverBecomesHealthyIsRolledBackWithItsData() =>
+        HealthScenarios.UpgradeToUnhealthyVersionRollsBackAsync(host);
 }

@@ -47,6 +47,9 @@ internal static class TestBundle
         public bool Rootless { get; init; }
         public bool Notify { get; init; }
         public int StopTimeoutSeconds { get; init; } = 10;
+
+        /// <summary>RuncHealthCheck and its timing (<see cref="HealthCheckParser"/>), none by default.</summary>
+        public HealthCheckSettings? Health { get; init; }
     }
 
     /// <summary>Writes the bundle under <paramref name="containersDirectory"/> (<c>…/opt/containers</c>) and returns its directory.</summary>
@@ -92,6 +95,7 @@ internal static class TestBundle
             WritableRootfs = options.WritableRootfs,
             Notify = options.Notify,
             StopTimeoutSeconds = options.StopTimeoutSeconds,
+            Health = options.Health,
             // The machine's hard limit is lower than the server default (no CAP_SYS_RESOURCE).
             OpenFilesLimit = 4096,
         });
