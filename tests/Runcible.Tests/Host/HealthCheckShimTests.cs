@@ -83,7 +83,7 @@ public sealed class HealthCheckShimTests : IDisposable
     }
 
     [Theory]
-    [InlineData("bash", "HTTP/1.0 404")]
+    [InlineData("bash", "HTTP/1.1 404 Not Found")]
     [InlineData("wget", "404")]
     [InlineData("curl", "404")]
     public async Task StatusShowsStartingHealthyAndUnhealthyWithTheLastOutput(string client, string notFound)
@@ -126,7 +126,7 @@ public sealed class HealthCheckShimTests : IDisposable
         StartRun(bundle);
 
         var healthy = await StatusShowsAsync(bundle, "health: healthy");
-        Assert.Contains("HTTP/1.0 200", healthy, StringComparison.Ordinal);
+        Assert.Contains("HTTP/1.1 200 OK", healthy, StringComparison.Ordinal);
         Assert.Contains("1.0.0", healthy, StringComparison.Ordinal);
         var pid = ProcessRunner.Run("sh", ["-c", $"runc state {_name} | sed -n 's/^  \"pid\": \\([0-9]*\\),$/\\1/p'"]).StandardOutput.Trim();
         Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/net", false)!.ToString(), File.ResolveLinkTarget($"/proc/{pid}/ns/net", false)!.ToString());

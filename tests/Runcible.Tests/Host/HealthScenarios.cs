@@ -91,7 +91,7 @@ internal static class HealthScenarios
         host.ExecOk($"/opt/containers/{name}-1.0.0/runcible install && " + HostScenarios.StartCommand(host, name));
         Assert.Equal("1.0.0\n", await HostScenarios.GetAsync(port, "/version"));
         var status = await StatusShowsAsync(host, $"/opt/containers/{name}-1.0.0/runcible", "health: healthy");
-        Assert.Contains("HTTP/1.0 200", status, StringComparison.Ordinal);
+        Assert.Contains("HTTP/1.1 200 OK", status, StringComparison.Ordinal);
         var blob = RandomNumberGenerator.GetBytes(128 * 1024);
         File.WriteAllBytes(Path.Combine(v1, "data", "state", "blob.bin"), blob);
         var checksum = SHA256.HashData(blob);
