@@ -53,13 +53,18 @@ json_volumes() {
   ' "$info"
 }
 
-# A property of runcible.json's writableRootfs object, with {runtimeDir} substituted.
-json_writable() {
-  awk -v key="$1" -v dir="$runtime_dir" '
-    /^  "writableRootfs": \{/ { inside = 1; next }
+# A scalar of a top-level object of runcible.json ("$1": { "$2": value }, four spaces in), with {runtimeDir}
+# substituted.
+json_object_value() {
+  awk -v object="$1" -v key="$2" -v dir="${runtime_dir:-}" '
+    index($0, "  \"" object "\": {") == 1 { inside = 1; next }
     inside && /^  \}/ { inside = 0 }
-    inside && index($0, "\"" key "\":") { v = $0; sub(/^[^:]*: "/, "", v); sub(/",?$/, "", v); gsub(/\{runtimeDir\}/, dir, v); print v }
+    inside && index($0, "    \"" key "\":") == 1 { v = $0; sub(/^[^:]*: "?/, "", v); sub(/"?,?$/, "", v); gsub(/\{runtimeDir\}/, dir, v); print v }
   ' "$info"
+}
+
+json_writable() {
+  json_object_value writableRootfs "$1"
 }
 
 check_bundle() {
@@ -743,13 +748,9 @@ begin_operator_command() {
 # runcible.json's "health" object: an HTTP URL probed from the host in the container's network namespace, or a
 # command run in the container with runc exec (exec'd directly, no shell). The loop runs beside runc for as long
 # as the service runs (forked by run before it execs runc); it writes $rt_bundle/health and health-output, which
-# status and upgrade read. Sets health_* and returns 1 when the bundle has no check.
+# status and upgrade read.
 health_value() {
-  awk -v key="$1" '
-    /^  "health": \{/ { inside = 1; next }
-    inside && /^  \}/ { inside = 0 }
-    inside && index($0, "    \"" key "\":") == 1 { v = $0; sub(/^[^:]*: "?/, "", v); sub(/"?,?$/, "", v); print v }
-  ' "$info"
+  json_object_value health "$1"
 }
 
 # The command's words, one a line, JSON string escapes (\" and \\; Runcible writes no others) undone.
@@ -772,6 +773,7 @@ health_command_words() {
   ' "$info"
 }
 
+# Sets health_* from runcible.json; returns 1 when the bundle has no check.
 health_load() {
   grep -q '^  "health": {' "$info" || return 1
   health_http="$(health_value http)"
@@ -885,6 +887,8 @@ health_probe_http() {
 
 # Records the outcome: status (starting|healthy|unhealthy), consecutive failures, when, and the last output.
 health_record() {
+  # A probe that outlived its service (OpenRC stops runc, not this loop) must not write over the next start's record.
+  [ -z "${health_runc_pid:-}" ] || kill -0 "$health_runc_pid" 2>/dev/null || return 1
   printf 'status=%s\nfailures=%s\nchecked=%s\n' "$1" "$health_failures" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | write_file "$health_file" 0600
   write_file "$health_output_file" 0600 <"$probe_out"
 }

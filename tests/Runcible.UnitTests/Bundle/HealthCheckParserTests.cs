@@ -7,13 +7,7 @@ namespace Runcible.Tests.Bundle;
 
 public class HealthCheckParserTests
 {
-    private static readonly RawBundleSettings Good = new()
-    {
-        AssemblyName = "HelloWeb",
-        BundleVersion = "1.2.3",
-        RuntimeIdentifier = "linux-x64",
-        TargetFramework = "net10.0",
-    };
+    private static readonly RawBundleSettings Good = BundleSettingsValidatorTests.Good;
 
     [Fact]
     public void NoCheckIsNoHealthAndDockersDefaultsApplyToACheck()
