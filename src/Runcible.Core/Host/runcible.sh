@@ -889,8 +889,9 @@ health_probe_http() {
 health_record() {
   # A probe that outlived its service (OpenRC stops runc, not this loop) must not write over the next start's record.
   [ -z "${health_runc_pid:-}" ] || kill -0 "$health_runc_pid" 2>/dev/null || return 1
-  printf 'status=%s\nfailures=%s\nchecked=%s\n' "$1" "$health_failures" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | write_file "$health_file" 0600
+  # The output first: a reader that sees the new status sees its output.
   write_file "$health_output_file" 0600 <"$probe_out"
+  printf 'status=%s\nfailures=%s\nchecked=%s\n' "$1" "$health_failures" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | write_file "$health_file" 0600
 }
 
 # Sleeps $1 seconds; returns 1 as soon as the runc run of this service (pid $health_runc_pid) is gone.

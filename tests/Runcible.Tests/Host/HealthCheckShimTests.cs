@@ -110,6 +110,11 @@ public sealed class HealthCheckShimTests : IDisposable
         File.Delete(Path.Combine(bundle, "data", "state", "healthy"));
         var unhealthy = await StatusShowsAsync(bundle, "health: unhealthy (2 failures in a row");
         Assert.Contains(notFound, unhealthy, StringComparison.Ordinal);
+        for (var i = 0; i < 40 && !RunLog().Contains("not run by its service, so it is not restarted", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+        }
+
         Assert.Contains("not run by its service, so it is not restarted", RunLog(), StringComparison.Ordinal);
         Assert.Equal(1, ProcessRunner.Run(Path.Combine(bundle, "runcible"), "health").ExitCode);
         Assert.Contains("\"status\": \"running\"", ProcessRunner.Run("runc", ["state", _name]).StandardOutput, StringComparison.Ordinal);
