@@ -855,8 +855,8 @@ health_probe_http() {
   hp_pid="$1"
   hp_rest="${health_http#http://}"
   hp_hostport="${hp_rest%%/*}"
-  hp_path="/${hp_rest#"$hp_hostport"}"
-  hp_path="/${hp_path#/}"
+  hp_path="${hp_rest#"$hp_hostport"}"
+  [ -n "$hp_path" ] || hp_path=/
   hp_host="${hp_hostport%%:*}"
   hp_port=80
   case "$hp_hostport" in *:*) hp_port="${hp_hostport##*:}" ;; esac
