@@ -6,13 +6,19 @@ var builder = WebApplication.CreateBuilder(args);
 var port = Environment.GetEnvironmentVariable("HELLOWEB_PORT") ?? "8080";
 builder.WebHost.UseUrls($"http://0.0.0.0:{port}");
 
-var app = builder.Build();
 var dataDirectory = Environment.GetEnvironmentVariable("HELLOWEB_DATA") ?? Path.Combine(AppContext.BaseDirectory, "data");
+
+// /healthz (RuncHealthCheck in the project): ASP.NET health checks; "Healthy" while the app serves requests.
+builder.Services.AddHealthChecks();
+
+var app = builder.Build();
 var notesFile = Path.Combine(dataDirectory, "notes.txt");
 var gate = new SemaphoreSlim(1, 1);
 
 app.Lifetime.ApplicationStopping.Register(() => app.Logger.LogInformation("SIGTERM received: shutting down gracefully"));
 app.Lifetime.ApplicationStopped.Register(() => app.Logger.LogInformation("Stopped"));
+
+app.MapHealthChecks("/healthz");
 
 app.MapGet("/", () => Results.Text($"Hello from {Environment.MachineName}, pid {Environment.ProcessId}\n"));
 

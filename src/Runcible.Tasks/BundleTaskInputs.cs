@@ -31,6 +31,11 @@ public interface IBundleTaskInputs
     string? Rootless { get; }
     string? WritableRootfs { get; }
     string? Network { get; }
+    string? HealthCheck { get; }
+    string? HealthInterval { get; }
+    string? HealthTimeout { get; }
+    string? HealthRetries { get; }
+    string? HealthStartPeriod { get; }
     ITaskItem[] PublishPorts { get; }
     string? Notify { get; }
     string? Offline { get; }
@@ -70,6 +75,11 @@ internal static class BundleTaskInputs
         Rootless = task.Rootless,
         WritableRootfs = task.WritableRootfs,
         Network = task.Network,
+        HealthCheck = task.HealthCheck,
+        HealthInterval = task.HealthInterval,
+        HealthTimeout = task.HealthTimeout,
+        HealthRetries = task.HealthRetries,
+        HealthStartPeriod = task.HealthStartPeriod,
         PublishPorts = task.PublishPorts.Select(p => p.ItemSpec).ToList(),
         Notify = task.Notify,
         Offline = task.Offline,

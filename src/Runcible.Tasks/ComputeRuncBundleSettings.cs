@@ -40,6 +40,11 @@ public sealed class ComputeRuncBundleSettings : RuncibleTask, IBundleTaskInputs
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
+    public string? HealthCheck { get; set; }
+    public string? HealthInterval { get; set; }
+    public string? HealthTimeout { get; set; }
+    public string? HealthRetries { get; set; }
+    public string? HealthStartPeriod { get; set; }
     public ITaskItem[] Volumes { get; set; } = [];
 
     public string? ContainerBaseImage { get; set; }

@@ -65,6 +65,11 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     public string? Notify { get; set; }
     public string? Offline { get; set; }
     public string? SourceDateEpoch { get; set; }
+    public string? HealthCheck { get; set; }
+    public string? HealthInterval { get; set; }
+    public string? HealthTimeout { get; set; }
+    public string? HealthRetries { get; set; }
+    public string? HealthStartPeriod { get; set; }
     public string? InsecureRegistries { get; set; }
 
     /// <summary>The registry the project's image is pushed to (<c>ContainerRegistry</c>): the .NET SDK's push credentials are used to pull only from it.</summary>

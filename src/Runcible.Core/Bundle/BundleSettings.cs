@@ -83,6 +83,11 @@ public sealed record RawBundleSettings
     public string? Notify { get; init; }
     public string? Offline { get; init; }
     public string? SourceDateEpoch { get; init; }
+    public string? HealthCheck { get; init; }
+    public string? HealthInterval { get; init; }
+    public string? HealthTimeout { get; init; }
+    public string? HealthRetries { get; init; }
+    public string? HealthStartPeriod { get; init; }
     public IReadOnlyList<BundleVolume> Volumes { get; init; } = [];
 
     /// <summary><c>RuncNetwork</c>: host, private or none; empty means host.</summary>
@@ -118,6 +123,9 @@ public sealed record BundleSettings(
 
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
     public string BundleId => $"{Name}-{Version}";
+
+    /// <summary><c>RuncHealthCheck</c> and its timing; null without a check.</summary>
+    public HealthCheckSettings? Health { get; init; }
 
     /// <summary>One bundle per runtime identifier from one publish: the file is <c>&lt;name&gt;-&lt;version&gt;-&lt;rid&gt;</c> (the tree inside is the same).</summary>
     public bool RuntimeIdentifierInFileName { get; init; }

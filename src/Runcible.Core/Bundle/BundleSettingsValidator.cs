@@ -129,6 +129,8 @@ public sealed partial class BundleSettingsValidator
 
         var rootless = Bool("RuncBundleRootless", raw.Rootless);
         var (network, publishPorts) = Network(raw, rootless);
+        var health = HealthCheckParser.Parse(raw.HealthCheck, raw.HealthInterval, raw.HealthTimeout, raw.HealthRetries, raw.HealthStartPeriod);
+
         return new BundleSettings(
             name,
             semver!.ToNormalizedString(),
@@ -148,6 +150,7 @@ public sealed partial class BundleSettingsValidator
             RuntimeIdentifierInFileName = Bool("RuntimeIdentifierInFileName", raw.RuntimeIdentifierInFileName),
             Network = network,
             PublishPorts = publishPorts,
+            Health = health,
         };
     }
 

@@ -131,4 +131,12 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostNetworkSetupFailed = new(
         "RUNCIBLE5073",
         "The private network of '{0}' could not be set up: {1}. Nothing of it is left; see docs/networking.md, 'Debugging'.");
+
+    public static readonly ErrorDescriptor HostNoHttpClient = new(
+        "RUNCIBLE5050",
+        "'{0}' has an HTTP health check but this host has no client to probe it with (bash with /dev/tcp, wget, busybox or curl); install one of them (apt-get install bash, apk add busybox).");
+
+    public static readonly ErrorDescriptor HostHealthNotConfigured = new(
+        "RUNCIBLE5051",
+        "'{0}' has no health check (RuncHealthCheck was not set when it was built); 'runcible health' and 'health-loop' need one.");
 }

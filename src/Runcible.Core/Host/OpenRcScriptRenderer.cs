@@ -25,6 +25,9 @@ public sealed class OpenRcScriptRenderer
         Line("command=" + Quote(model.Shim));
         Line("command_args=run");
         Line("pidfile=" + Quote($"/run/runcible-{model.Name}.pid"));
+        // supervise-daemon passes on only the environment it is given: this tells the shim's health loop that the
+        // service runs it, so it may restart the service.
+        Line("supervise_daemon_args=" + Quote($"--env RUNCIBLE_SERVICE={model.Name}"));
         Line("output_log=" + Quote($"/var/log/runcible/{model.Name}.log"));
         Line("error_log=" + Quote($"/var/log/runcible/{model.Name}.log"));
         Line("respawn_delay=2");

@@ -47,6 +47,9 @@ public sealed class SystemdUnitRenderer
             Line("Type=exec");
         }
 
+        // Tells the shim's health loop that the init system runs it, so it may restart the service (a foreground
+        // run must not restart the installed service).
+        Line("Environment=" + QuoteArgument("RUNCIBLE_SERVICE=" + model.Name));
         Line($"ExecStartPre={shim} cleanup");
         Line($"ExecStart={shim} run");
         Line($"ExecStopPost={shim} cleanup");

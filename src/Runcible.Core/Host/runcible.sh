@@ -17,6 +17,7 @@ usage: runcible <command> [args]
   status                service and container state
   logs [args]           the service's output (journalctl or the OpenRC log file)
   exec <cmd> [args]     run a command in the running container
+  health                probe the health check once now (exit 0 when healthy)
   upgrade               replace the installed older version of this bundle, moving its data
   rollback              return to the version installed before the last upgrade, with the data
   uninstall [--purge]   remove the service and the container state; keep data/ and logs/ unless --purge
@@ -59,13 +60,18 @@ json_volumes() {
   ' "$info"
 }
 
-# A property of runcible.json's writableRootfs object, with {runtimeDir} substituted.
-json_writable() {
-  awk -v key="$1" -v dir="$runtime_dir" '
-    /^  "writableRootfs": \{/ { inside = 1; next }
+# A scalar of a top-level object of runcible.json ("$1": { "$2": value }, four spaces in), with {runtimeDir}
+# substituted.
+json_object_value() {
+  awk -v object="$1" -v key="$2" -v dir="${runtime_dir:-}" '
+    index($0, "  \"" object "\": {") == 1 { inside = 1; next }
     inside && /^  \}/ { inside = 0 }
-    inside && index($0, "\"" key "\":") { v = $0; sub(/^[^:]*: "/, "", v); sub(/",?$/, "", v); gsub(/\{runtimeDir\}/, dir, v); print v }
+    inside && index($0, "    \"" key "\":") == 1 { v = $0; sub(/^[^:]*: "?/, "", v); sub(/"?,?$/, "", v); gsub(/\{runtimeDir\}/, dir, v); print v }
   ' "$info"
+}
+
+json_writable() {
+  json_object_value writableRootfs "$1"
 }
 
 check_bundle() {
@@ -837,16 +843,26 @@ service_stop() {
   fi
 }
 
-# Started and still running after a settling time: the service is active and the container runs.
-service_healthy() {
-  settle="${RUNCIBLE_SETTLE_SECONDS:-5}"
-  sleep "$settle"
+# The service is active and its container runs.
+service_running() {
   if [ "$init" = systemd ]; then
     [ "$(systemctl_cmd is-active "$name.service" 2>/dev/null || true)" = active ] || return 1
   else
-    rc-service "$name" status >/dev/null 2>&1 || return 1
+    rc-service "$name" status >/dev/null 2>&1 9>&- || return 1
   fi
   [ "$(container_status)" = running ] && [ "$(container_bundle)" = "$rt_bundle" ]
+}
+
+# upgrade's verdict on the new version: still running after a settling time and, with a health check, healthy
+# within its bound (health_wait). health_verdict says why not.
+service_healthy() {
+  settle="${RUNCIBLE_SETTLE_SECONDS:-5}"
+  sleep "$settle"
+  health_verdict="it did not start"
+  service_running || return 1
+  if health_load; then
+    health_wait || return 1
+  fi
 }
 
 require_installed_here() {
@@ -1433,6 +1449,253 @@ net_render() {
   net_resolv_conf | write_file "$resolv_source" 0644
 }
 
+# ---- health checks (docs/health-checks.md) ------------------------------------------------------
+# runcible.json's "health" object: an HTTP URL probed from the host in the container's network namespace, or a
+# command run in the container with runc exec (exec'd directly, no shell). The loop runs beside runc for as long
+# as the service runs (forked by run before it execs runc); it writes $rt_bundle/health and health-output, which
+# status and upgrade read.
+health_value() {
+  json_object_value health "$1"
+}
+
+# The command's words, one a line, JSON string escapes (\" and \\; Runcible writes no others) undone.
+health_command_words() {
+  awk '
+    /^  "health": \{/ { inside = 1; next }
+    inside && /^  \}/ { inside = 0 }
+    inside && /^    "command": \[/ { words = 1; next }
+    words && /^    \]/ { words = 0 }
+    words {
+      v = $0; sub(/^ *"/, "", v); sub(/",?$/, "", v)
+      out = ""
+      for (i = 1; i <= length(v); i++) {
+        c = substr(v, i, 1)
+        if (c == "\\") { i++; c = substr(v, i, 1) }
+        out = out c
+      }
+      print out
+    }
+  ' "$info"
+}
+
+# Sets health_* from runcible.json; returns 1 when the bundle has no check.
+health_load() {
+  grep -q '^  "health": {' "$info" || return 1
+  health_http="$(health_value http)"
+  health_interval="$(health_value intervalSeconds)"
+  health_timeout="$(health_value timeoutSeconds)"
+  health_retries="$(health_value retries)"
+  health_start_period="$(health_value startPeriodSeconds)"
+  for value in "$health_interval" "$health_timeout" "$health_retries" "$health_start_period"; do
+    case "$value" in '' | *[!0-9]*) die RUNCIBLE5012 "the bundle $bundle is damaged: runcible.json has an invalid health check. Extract the bundle tarball again." ;; esac
+  done
+  if [ -z "$health_http" ] && [ -z "$(health_command_words)" ]; then
+    die RUNCIBLE5012 "the bundle $bundle is damaged: runcible.json's health check has neither an http URL nor a command. Extract the bundle tarball again."
+  fi
+  health_file="$rt_bundle/health"
+  health_output_file="$rt_bundle/health-output"
+}
+
+# The HTTP client the probe uses: RUNCIBLE_HEALTH_HTTP_CLIENT, else the first of bash (/dev/tcp), wget, busybox
+# (its wget), curl on PATH. None: RUNCIBLE5050 (the service does not start without a way to judge it).
+health_http_client() {
+  health_client="${RUNCIBLE_HEALTH_HTTP_CLIENT:-}"
+  if [ -n "$health_client" ]; then
+    case "$health_client" in
+      bash | wget | busybox | curl) ;;
+      *) die RUNCIBLE5022 "RUNCIBLE_HEALTH_HTTP_CLIENT '$health_client' is not one of bash, wget, busybox, curl." ;;
+    esac
+    command -v "$health_client" >/dev/null 2>&1 ||
+      die RUNCIBLE5050 "RUNCIBLE_HEALTH_HTTP_CLIENT names $health_client, which is not on PATH; install it or unset the variable."
+    return 0
+  fi
+  for health_client in bash wget busybox curl; do
+    command -v "$health_client" >/dev/null 2>&1 && return 0
+  done
+  die RUNCIBLE5050 "$name has an HTTP health check ($health_http) but this host has no HTTP client to probe it with: install bash (it has /dev/tcp), busybox, wget or curl (apt-get install bash; apk add busybox)."
+}
+
+container_pid() {
+  runc_cmd state "$id" 2>/dev/null | sed -n 's/^  "pid": \([0-9]*\),*$/\1/p' | head -n 1
+}
+
+# One probe of the running container; the output (at most 4 KiB, printable characters only: it comes from the
+# app) in $probe_out. Returns 0 healthy, 1 not.
+health_probe() {
+  if [ "$(container_status)" != running ]; then
+    printf 'the container is not running\n' >"$probe_out"
+    return 1
+  fi
+  probe_rc=0
+  if [ -n "$health_http" ]; then
+    health_probe_http "$(container_pid)" >"$probe_out.raw" 2>&1 || probe_rc=$?
+  else
+    health_probe_command >"$probe_out.raw" 2>&1 || probe_rc=$?
+  fi
+  head -c 4096 "$probe_out.raw" | tr -cd '[:print:]\t\n' >"$probe_out"
+  rm -f "$probe_out.raw"
+  case "$probe_rc" in
+    0) return 0 ;;
+    124 | 137) printf 'timed out after %ss\n' "$health_timeout" >>"$probe_out" ;;
+    *) printf 'exit status %s\n' "$probe_rc" >>"$probe_out" ;;
+  esac
+  return 1
+}
+
+# runc exec of the check's words (the container's user, environment and no_new_privileges); the timeout sends
+# SIGTERM, which runc exec forwards to the check, then SIGKILL 2 s later.
+health_probe_command() {
+  set --
+  while IFS= read -r word; do
+    set -- "$@" "$word"
+  done <<WORDS
+$(health_command_words)
+WORDS
+  timeout -k 2 "$health_timeout" runc --root "$runc_root" exec "$id" "$@"
+}
+
+# GET of the URL from the host, in the container's network namespace (nsenter when it is not the host's);
+# healthy on 200-399 (as Kubernetes and curl -f do). No proxy: the URL is the container's own loopback.
+health_probe_http() {
+  hp_pid="$1"
+  hp_rest="${health_http#http://}"
+  hp_hostport="${hp_rest%%/*}"
+  hp_path="${hp_rest#"$hp_hostport"}"
+  [ -n "$hp_path" ] || hp_path=/
+  hp_host="${hp_hostport%%:*}"
+  hp_port=80
+  case "$hp_hostport" in *:*) hp_port="${hp_hostport##*:}" ;; esac
+  [ "$hp_host" != localhost ] || hp_host=127.0.0.1
+  hp_url="http://$hp_host:$hp_port$hp_path"
+  set -- env -u http_proxy -u HTTP_PROXY -u all_proxy -u ALL_PROXY
+  if [ -n "$hp_pid" ] && [ "$(readlink "/proc/$hp_pid/ns/net")" != "$(readlink /proc/self/ns/net)" ]; then
+    set -- nsenter "--net=/proc/$hp_pid/ns/net" -- "$@"
+  fi
+  case "$health_client" in
+    bash)
+      # shellcheck disable=SC2016 # expanded by bash
+      timeout -k 1 "$health_timeout" "$@" bash -c '
+        exec 3<>"/dev/tcp/$1/$2" || exit 1
+        printf "GET %s HTTP/1.0\r\nHost: %s:%s\r\nUser-Agent: runcible-health\r\nConnection: close\r\n\r\n" "$3" "$1" "$2" >&3
+        response="$(head -c 4096 <&3)"
+        printf "%s\n" "$response"
+        code="$(printf "%s\n" "$response" | head -n 1 | sed -n "s|^HTTP/[0-9.]* \([0-9][0-9][0-9]\).*|\1|p")"
+        [ -n "$code" ] && [ "$code" -ge 200 ] && [ "$code" -le 399 ]
+      ' health "$hp_host" "$hp_port" "$hp_path"
+      ;;
+    # -S: the status line (of the error too) goes into the output; wget exits non-zero on 4xx and 5xx.
+    wget) timeout -k 1 "$health_timeout" "$@" wget -S -O - -T "$health_timeout" "$hp_url" ;;
+    busybox) timeout -k 1 "$health_timeout" "$@" busybox wget -S -O - -T "$health_timeout" "$hp_url" ;;
+    curl) timeout -k 1 "$health_timeout" "$@" curl -fsS -m "$health_timeout" -o - "$hp_url" ;;
+  esac
+}
+
+# Records the outcome: status (starting|healthy|unhealthy), consecutive failures, when, and the last output.
+health_record() {
+  # A probe that outlived its service (OpenRC stops runc, not this loop) must not write over the next start's record.
+  [ -z "${health_runc_pid:-}" ] || kill -0 "$health_runc_pid" 2>/dev/null || return 1
+  # The output first: a reader that sees the new status sees its output.
+  write_file "$health_output_file" 0600 <"$probe_out"
+  printf 'status=%s\nfailures=%s\nchecked=%s\n' "$1" "$health_failures" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | write_file "$health_file" 0600
+}
+
+# Sleeps $1 seconds; returns 1 as soon as the runc run of this service (pid $health_runc_pid) is gone.
+health_sleep() {
+  hs_left="$1"
+  while [ "$hs_left" -gt 0 ]; do
+    kill -0 "$health_runc_pid" 2>/dev/null || return 1
+    sleep 1
+    hs_left=$((hs_left - 1))
+  done
+  kill -0 "$health_runc_pid" 2>/dev/null
+}
+
+# Docker's semantics: failures in the start period do not count (a success ends it); after it, $health_retries
+# failures in a row make the container unhealthy, and a service started by the init system is restarted.
+health_loop() {
+  health_runc_pid="$1"
+  cd /
+  health_failures=0
+  hl_start_until=$(($(date +%s) + health_start_period))
+  hl_in_start=true
+  hl_status=starting
+  probe_out="$rt_bundle/health-probe"
+  printf 'no probe yet\n' >"$probe_out" 2>/dev/null || return 0
+  health_record starting || return 0
+  while health_sleep "$health_interval"; do
+    if health_probe; then
+      health_failures=0
+      hl_in_start=false
+      hl_status=healthy
+      health_record healthy || return 0
+      continue
+    fi
+    if [ "$hl_in_start" = true ] && [ "$(date +%s)" -lt "$hl_start_until" ]; then
+      health_record starting || return 0
+      continue
+    fi
+    hl_in_start=false
+    health_failures=$((health_failures + 1))
+    if [ "$health_failures" -lt "$health_retries" ]; then
+      # Not yet unhealthy: the status stays what it was (starting or healthy), as Docker's does.
+      health_record "$hl_status" || return 0
+      continue
+    fi
+    health_record unhealthy || return 0
+    health_restart && return 0
+  done
+}
+
+# Restarts the service through its init system; not a foreground run (RUNCIBLE_SERVICE is set only by the
+# service files), nor while an operator command holds the lock (an upgrade judges the health itself).
+health_restart() {
+  if [ "${RUNCIBLE_SERVICE:-}" != "$name" ] || [ -z "$init" ]; then
+    say "health: $name failed its health check $health_failures times in a row (unhealthy); not run by its service, so it is not restarted."
+    return 1
+  fi
+  if [ -f "$lock_file" ] && ! flock -n "$lock_file" true; then
+    say "health: $name is unhealthy; not restarting it while another runcible command changes it ($(lock_holder))."
+    return 1
+  fi
+  say "health: $name failed its health check $health_failures times in a row; restarting it. Last output: $(head -c 300 "$probe_out" | tr '\n' ' ')"
+  if [ "$init" = systemd ]; then
+    systemctl_cmd --no-block restart "$name.service" </dev/null 9>&-
+  else
+    # Detached: the stop ends runc, whose child this loop is. RC_SVCNAME would make it look like a dependency call.
+    env -u RC_SVCNAME -u RC_SERVICE setsid rc-service "$name" restart </dev/null 9>&- &
+  fi
+}
+
+# upgrade: after the settling time, the new version must report healthy within its start period plus the time
+# its retries take ((retries + 1) x (interval + timeout)); it stays active and running meanwhile.
+health_wait() {
+  hw_bound=$((health_start_period + (health_retries + 1) * (health_interval + health_timeout)))
+  hw_deadline=$(($(date +%s) + hw_bound))
+  while [ "$(date +%s)" -lt "$hw_deadline" ]; do
+    service_running || { health_verdict="it stopped"; return 1; }
+    case "$(record_value "$health_file" status)" in
+      healthy) return 0 ;;
+      unhealthy) health_verdict="its health check failed: $(head -c 300 "$health_output_file" 2>/dev/null | tr '\n' ' ')"; return 1 ;;
+    esac
+    sleep 1
+  done
+  health_verdict="it did not report healthy within ${hw_bound}s: $(head -c 300 "$health_output_file" 2>/dev/null | tr '\n' ' ')"
+  return 1
+}
+
+# status: the health line and the last probe's output.
+health_status() {
+  health_load || return 0
+  if [ ! -f "$health_file" ]; then
+    [ "$(container_status)" = running ] && printf 'health: starting (no probe yet)\n'
+    return 0
+  fi
+  printf 'health: %s (%s failures in a row, last probe %s; check: %s)\n' "$(record_value "$health_file" status)" \
+    "$(record_value "$health_file" failures)" "$(record_value "$health_file" checked)" "${health_http:-$(health_command_words | tr '\n' ' ')}"
+  printf 'last output:\n'
+  sed 's/^/  /' "$health_output_file" 2>/dev/null || true
+}
+
 # ---- commands -----------------------------------------------------------------------------------
 cmd_install() {
   check_identity
@@ -1520,6 +1783,12 @@ cmd_run() {
   mount_writable_root
   net_up
   render_runtime_config
+  if health_load; then
+    [ -z "$health_http" ] || health_http_client
+    rm -f "$health_file" "$health_output_file"
+    # Beside runc (this process becomes runc run; the loop ends with it).
+    health_loop "$$" </dev/null 9>&- &
+  fi
   cd "$rt_bundle"
   exec runc --root "$runc_root" run --bundle "$rt_bundle" "$id"
 }
@@ -1534,15 +1803,38 @@ cmd_cleanup() {
 }
 
 cmd_status() {
-  detect_init
-  if [ "$init" = systemd ]; then
-    systemctl_cmd status --no-pager "$name.service" || true
-  else
-    rc-service "$name" status || true
+  if find_init; then
+    if [ "$init" = systemd ]; then
+      systemctl_cmd status --no-pager "$name.service" || true
+    else
+      rc-service "$name" status || true
+    fi
   fi
   state="$(container_status)"
   printf 'container %s: %s\n' "$id" "${state:-absent}"
+  health_status
   [ "$state" = running ]
+}
+
+# One probe now, whatever the loop's state: the output, exit 0 when healthy.
+cmd_health() {
+  check_identity
+  check_runc quiet
+  health_load || die RUNCIBLE5051 "$name has no health check (RuncHealthCheck was not set when it was built)."
+  [ "$(container_status)" = running ] || die RUNCIBLE5023 "$name is not running; start it with '$self start'."
+  [ -z "$health_http" ] || health_http_client
+  mkdir -p "$rt_bundle"
+  probe_out="$rt_bundle/health-probe-$$"
+  if health_probe; then
+    cat "$probe_out"
+    rm -f "$probe_out"
+    printf 'healthy\n'
+    return 0
+  fi
+  cat "$probe_out"
+  rm -f "$probe_out"
+  printf 'unhealthy\n'
+  return 1
 }
 
 # OpenRC: the log and its rotations (oldest first, .gz read with gzip -dc); with arguments, tail them on the log.
@@ -1620,7 +1912,7 @@ cmd_upgrade() {
     say "upgraded $name to $version; '$self rollback' returns to $old_version."
     return 0
   fi
-  warn "$name $version did not start; rolling back to $old_version."
+  warn "$name $version is not healthy ($health_verdict); rolling back to $old_version."
   journal_write reverting
   service_stop || true
   cleanup
@@ -1628,7 +1920,7 @@ cmd_upgrade() {
   journal_write reverted
   service_start || true
   journal_remove
-  die RUNCIBLE5017 "$name $version failed to start and was rolled back to $old_version with its data; see '$self logs'."
+  die RUNCIBLE5017 "$name $version failed to start or to become healthy ($health_verdict) and was rolled back to $old_version with its data; see '$self logs'."
 }
 
 cmd_rollback() {
@@ -1727,6 +2019,7 @@ case "$command" in
   status) cmd_status ;;
   logs) cmd_logs "$@" ;;
   exec) cmd_exec "$@" ;;
+  health) cmd_health ;;
   upgrade) cmd_upgrade ;;
   rollback) cmd_rollback ;;
   uninstall) cmd_uninstall "$@" ;;

@@ -24,6 +24,21 @@ public sealed class BundleRuntimeInfo
     /// <summary>Private network: the ports published on the host (<c>[HOST_IP:]HOST_PORT:CONTAINER_PORT/PROTOCOL</c>), unless the operator's <c>ports</c> file replaces them.</summary>
     [JsonPropertyName("publishPorts")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? PublishPorts { get; set; }
     [JsonPropertyName("writableRootfs")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public WritableRootfsLayout? WritableRootfs { get; set; }
+    [JsonPropertyName("health")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public BundleHealthCheck? Health { get; set; }
+}
+
+/// <summary>
+/// <c>RuncHealthCheck</c> for the shim (docs/health-checks.md): <see cref="Http"/> probed from the host in the
+/// container's network namespace, or <see cref="Command"/> run with <c>runc exec</c>; one of the two is set.
+/// </summary>
+public sealed class BundleHealthCheck
+{
+    [JsonPropertyName("http")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Http { get; set; }
+    [JsonPropertyName("command")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Command { get; set; }
+    [JsonPropertyName("intervalSeconds")] public int IntervalSeconds { get; set; }
+    [JsonPropertyName("timeoutSeconds")] public int TimeoutSeconds { get; set; }
+    [JsonPropertyName("retries")] public int Retries { get; set; }
+    [JsonPropertyName("startPeriodSeconds")] public int StartPeriodSeconds { get; set; }
 }
 
 /// <summary>A volume: <c>data/&lt;name&gt;</c> in the bundle, bound at <see cref="ContainerPath"/>, owned by uid:gid.</summary>

@@ -52,6 +52,7 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         Notify = settings.Notify,
         Network = settings.Network,
         PublishPorts = settings.PublishPorts,
+        Health = settings.Health,
         OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
         Seccomp = ParseSeccomp(container.SeccompProfile),
         Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),

@@ -141,6 +141,17 @@ public sealed partial class RuntimeSpecGenerator
             PublishPorts = settings.Network == BundleNetwork.Private
                 ? PublishedPort.Effective(settings.PublishPorts, settings.Ports).Select(p => p.ToString()).ToList()
                 : null,
+            Health = settings.Health is { } health
+                ? new BundleHealthCheck
+                {
+                    Http = health.HttpUrl,
+                    Command = health.HttpUrl is null ? [.. health.Command] : null,
+                    IntervalSeconds = health.IntervalSeconds,
+                    TimeoutSeconds = health.TimeoutSeconds,
+                    Retries = health.Retries,
+                    StartPeriodSeconds = health.StartPeriodSeconds,
+                }
+                : null,
             WritableRootfs = settings.WritableRootfs
                 ? new WritableRootfsLayout
                 {

@@ -88,6 +88,9 @@ public sealed class RuntimeSpecSettings
     /// <summary><c>RuncNotify</c>: the app reports readiness through <c>NOTIFY_SOCKET</c>.</summary>
     public bool Notify { get; init; }
 
+    /// <summary><c>RuncHealthCheck</c> and its timing (validated); null without a check.</summary>
+    public Runcible.Core.Bundle.HealthCheckSettings? Health { get; init; }
+
     /// <summary>Where the bundle's <c>config/</c> appears; null means <c>/etc/&lt;name&gt;</c>.</summary>
     public string? ConfigPath { get; init; }
 

@@ -55,6 +55,13 @@ public sealed class PublishedSamples(SharedRegistries registries) : IDisposable
         }
 
         File.WriteAllBytes(path, RuntimeSpecGenerator.Serialize(config));
+
+        // The health check's URL follows the port the test moved the app to.
+        var infoPath = Path.Combine(bundle, RuntimeSpecGenerator.InfoFileName);
+        if (port is { } moved && File.ReadAllText(infoPath).Contains("\"http\": \"http://127.0.0.1:8080/", StringComparison.Ordinal))
+        {
+            File.WriteAllText(infoPath, File.ReadAllText(infoPath).Replace("\"http\": \"http://127.0.0.1:8080/", $"\"http\": \"http://127.0.0.1:{moved}/", StringComparison.Ordinal));
+        }
     }
 
     public void Dispose() => _cache.Dispose();

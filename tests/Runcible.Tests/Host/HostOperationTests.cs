@@ -53,4 +53,12 @@ public abstract class HostOperationTests(HostContainer host)
     [Fact]
     public Task AnInterruptedUpgradeOfAHostInstalledByAShimFromBeforeTheJournalIsUndoneAtBoot() =>
         HostOperationScenarios.PreJournalShimAsync(host);
+
+    [Fact]
+    public Task AServiceWhoseHealthCheckFailsIsRestartedAndStatusShowsIt() =>
+        HealthScenarios.RestartWhenUnhealthyAsync(host);
+
+    [Fact]
+    public Task AnUpgradeToAVersionThatNeverBecomesHealthyIsRolledBackWithItsData() =>
+        HealthScenarios.UpgradeToUnhealthyVersionRollsBackAsync(host);
 }

@@ -76,6 +76,7 @@ public sealed class HostRuntimeFilesTests
 
             [Service]
             Type=exec
+            Environment=RUNCIBLE_SERVICE=helloweb
             ExecStartPre=/opt/containers/helloweb-1.2.3/runcible cleanup
             ExecStart=/opt/containers/helloweb-1.2.3/runcible run
             ExecStopPost=/opt/containers/helloweb-1.2.3/runcible cleanup
@@ -119,6 +120,7 @@ public sealed class HostRuntimeFilesTests
         Assert.StartsWith("#!/sbin/openrc-run\n", script, StringComparison.Ordinal);
         Assert.Contains("supervisor=supervise-daemon\n", script, StringComparison.Ordinal);
         Assert.Contains("command_args=run\n", script, StringComparison.Ordinal);
+        Assert.Contains("supervise_daemon_args='--env RUNCIBLE_SERVICE=helloweb'\n", script, StringComparison.Ordinal);
         Assert.Contains("stopsig=INT\n", script, StringComparison.Ordinal);
         Assert.Contains("retry=INT/20/KILL/5\n", script, StringComparison.Ordinal);
         Assert.Contains("respawn_max=5\n", script, StringComparison.Ordinal);

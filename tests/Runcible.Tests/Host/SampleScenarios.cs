@@ -34,6 +34,9 @@ internal static class SampleScenarios
             Assert.Equal("", await HostScenarios.GetAsync(port, "/notes"));
             Assert.Equal("written before the restart\n", await PostAsync(port, "/notes", "written before the restart"));
             Assert.Equal("written before the restart\n", await HostScenarios.GetAsync(port, "/notes"));
+            // The sample's RuncHealthCheck: ASP.NET's MapHealthChecks answers "Healthy" on /healthz, probed by the shim's loop.
+            Assert.Equal("Healthy", await HostScenarios.GetAsync(port, "/healthz"));
+            Assert.Contains("Healthy", (await HealthScenarios.StatusShowsAsync(host, shim, "health: healthy", seconds: 90)), StringComparison.Ordinal);
 
             // SIGTERM reaches the app through runc; ASP.NET shuts down gracefully well before the stop timeout.
             var stopwatch = Stopwatch.StartNew();

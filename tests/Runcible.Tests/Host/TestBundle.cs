@@ -56,6 +56,9 @@ internal static class TestBundle
 
         /// <summary><c>RuncPublishPort</c> items (private network).</summary>
         public IReadOnlyList<string> PublishPorts { get; init; } = [];
+
+        /// <summary>RuncHealthCheck and its timing (<see cref="HealthCheckParser"/>), none by default.</summary>
+        public HealthCheckSettings? Health { get; init; }
     }
 
     /// <summary>Writes the bundle under <paramref name="containersDirectory"/> (<c>…/opt/containers</c>) and returns its directory.</summary>
@@ -101,6 +104,7 @@ internal static class TestBundle
             WritableRootfs = options.WritableRootfs,
             Notify = options.Notify,
             StopTimeoutSeconds = options.StopTimeoutSeconds,
+            Health = options.Health,
             // The machine's hard limit is lower than the server default (no CAP_SYS_RESOURCE).
             OpenFilesLimit = 4096,
             MemoryLimitBytes = ResourceLimits.ParseMemory(options.MemoryLimit),

@@ -5,7 +5,7 @@ namespace Runcible.Tests.Bundle;
 
 public class BundleSettingsValidatorTests
 {
-    private static readonly RawBundleSettings Good = new()
+    internal static readonly RawBundleSettings Good = new()
     {
         AssemblyName = "Hello.Web_App",
         BundleVersion = "1.2.3",
