@@ -18,6 +18,10 @@ public enum RegistryAuthMode
 
     /// <summary>Plain HTTP, <c>auth: token</c> backed by a <see cref="Registry.TokenServer"/>.</summary>
     Token,
+
+    /// <summary>HTTPS with a test CA, anonymous pull and push: a stand-in for a public registry such as mcr.microsoft.com
+    /// (see <see cref="RegistryServer.StartPublicStandInAsync"/>).</summary>
+    TlsAnonymous,
 }
 
 /// <summary>The manifest and layer format of an image pushed with <see cref="RegistryServer.PushAsync"/>.</summary>
@@ -62,6 +66,9 @@ public sealed class RegistryServer : IAsyncDisposable
     private readonly TestCertificateAuthority? certificateAuthority;
     private readonly StringBuilder output = new();
     private Process? process;
+    private IPAddress listenAddress = IPAddress.Loopback;
+    private int? fixedPort;
+    private string[] certificateDnsNames = [];
 
     private RegistryServer(RegistryAuthMode mode, TempDirectory workDirectory, TestCertificateAuthority? certificateAuthority,
         TokenServer? tokenServer, string? username, string? password)
@@ -78,10 +85,10 @@ public sealed class RegistryServer : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    /// <summary><c>127.0.0.1:&lt;port&gt;</c>, the registry part of an image reference.</summary>
-    public string Host => $"127.0.0.1:{Port}";
+    /// <summary><c>127.0.0.1:&lt;port&gt;</c> (or the stand-in's address), the registry part of an image reference.</summary>
+    public string Host => $"{listenAddress}:{Port}";
 
-    public bool UsesTls => Mode == RegistryAuthMode.TlsBasic;
+    public bool UsesTls => Mode is RegistryAuthMode.TlsBasic or RegistryAuthMode.TlsAnonymous;
 
     /// <summary><c>http://127.0.0.1:port/</c> or <c>https://127.0.0.1:port/</c>.</summary>
     public Uri BaseAddress => new($"{(UsesTls ? "https" : "http")}://{Host}/");
@@ -131,7 +138,24 @@ public sealed class RegistryServer : IAsyncDisposable
     public static Task<RegistryServer> StartTokenAuthAsync(TimeSpan? tokenLifetime = null, CancellationToken cancellationToken = default) =>
         StartAsync(RegistryAuthMode.Token, cancellationToken, tokenLifetime);
 
-    public static async Task<RegistryServer> StartAsync(RegistryAuthMode mode, CancellationToken cancellationToken = default, TimeSpan? tokenLifetime = null)
+    /// <summary>
+    /// An anonymous HTTPS registry on <paramref name="address"/>:<paramref name="port"/> (e.g. a 127.x.y.z address, port 443)
+    /// whose certificate also names <paramref name="dnsName"/>: with that name mapped to the address (a private
+    /// <c>/etc/hosts</c>) and the test CA trusted, a client pulling from <c>dnsName</c> talks to this registry.
+    /// </summary>
+    public static Task<RegistryServer> StartPublicStandInAsync(IPAddress address, int port, string dnsName, CancellationToken cancellationToken = default) =>
+        StartCoreAsync(RegistryAuthMode.TlsAnonymous, cancellationToken, tokenLifetime: null, configure: server =>
+        {
+            server.listenAddress = address;
+            server.fixedPort = port;
+            server.certificateDnsNames = [dnsName];
+        });
+
+    public static Task<RegistryServer> StartAsync(RegistryAuthMode mode, CancellationToken cancellationToken = default, TimeSpan? tokenLifetime = null) =>
+        StartCoreAsync(mode, cancellationToken, tokenLifetime, configure: null);
+
+    private static async Task<RegistryServer> StartCoreAsync(RegistryAuthMode mode, CancellationToken cancellationToken, TimeSpan? tokenLifetime,
+        Action<RegistryServer>? configure)
     {
         var work = new TempDirectory("runcible-registry");
         TestCertificateAuthority? ca = null;
@@ -142,6 +166,10 @@ public sealed class RegistryServer : IAsyncDisposable
             if (mode != RegistryAuthMode.Anonymous)
             {
                 ca = new TestCertificateAuthority(work.Combine("ca"));
+            }
+
+            if (mode is RegistryAuthMode.TlsBasic or RegistryAuthMode.Token)
+            {
                 username = DefaultUsername;
                 password = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(8)).ToLowerInvariant();
             }
@@ -151,6 +179,7 @@ public sealed class RegistryServer : IAsyncDisposable
                     ? tokenServer = new TokenServer(ca!.Issue("token-signer", serverAuth: false), username!, password!, lifetime: tokenLifetime)
                     : null,
                 username, password);
+            configure?.Invoke(server);
             await server.StartProcessAsync(cancellationToken);
             return server;
         }
@@ -172,9 +201,9 @@ public sealed class RegistryServer : IAsyncDisposable
         Directory.CreateDirectory(StorageDirectory);
         var auth = "";
         var tls = "";
-        if (Mode == RegistryAuthMode.TlsBasic)
+        if (UsesTls)
         {
-            var serverCertificate = certificateAuthority!.Issue("registry", serverAuth: true);
+            var serverCertificate = certificateAuthority!.Issue("registry", serverAuth: true, listenAddress, certificateDnsNames);
             // The CA directory doubles as skopeo's --cert-dir: keep the server key out of it.
             var certificatePath = workDirectory.Combine("registry.crt");
             var keyPath = workDirectory.Combine("registry.key");
@@ -187,6 +216,10 @@ public sealed class RegistryServer : IAsyncDisposable
                     certificate: {certificatePath}
                     key: {keyPath}
                 """;
+        }
+
+        if (Mode == RegistryAuthMode.TlsBasic)
+        {
             var htpasswdPath = workDirectory.Combine("htpasswd");
             var htpasswd = ProcessRunner.Run("htpasswd", "-Bbn", Username!, Password!).EnsureSuccess("htpasswd");
             await File.WriteAllTextAsync(htpasswdPath, htpasswd.StandardOutput.Trim() + "\n", cancellationToken);
@@ -213,7 +246,7 @@ public sealed class RegistryServer : IAsyncDisposable
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            Port = FreeLoopbackPort();
+            Port = fixedPort ?? FreeLoopbackPort();
             var configPath = workDirectory.Combine("config.yml");
             var config = $"""
                 version: 0.1
@@ -230,7 +263,7 @@ public sealed class RegistryServer : IAsyncDisposable
                     uploadpurging:
                       enabled: false
                 http:
-                  addr: 127.0.0.1:{Port}
+                  addr: {Host}
                   secret: {Convert.ToHexString(RandomNumberGenerator.GetBytes(16))}
                 {tls}
                 {auth}
@@ -248,7 +281,7 @@ public sealed class RegistryServer : IAsyncDisposable
             }
         }
 
-        throw new InvalidOperationException($"docker-registry did not start on 127.0.0.1.", last);
+        throw new InvalidOperationException($"docker-registry did not start on {listenAddress}.", last);
     }
 
     private async Task LaunchAndWaitAsync(string configPath, CancellationToken cancellationToken)

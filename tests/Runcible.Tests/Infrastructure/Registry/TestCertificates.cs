@@ -38,8 +38,9 @@ public sealed class TestCertificateAuthority : IDisposable
 
     public string CertificatePem => Certificate.ExportCertificatePem();
 
-    /// <summary>Issues a certificate for the given purpose; writes <c>&lt;name&gt;.crt</c> and <c>&lt;name&gt;.key</c> (PKCS#8 PEM).</summary>
-    public IssuedCertificate Issue(string name, bool serverAuth)
+    /// <summary>Issues a certificate for the given purpose; writes <c>&lt;name&gt;.crt</c> and <c>&lt;name&gt;.key</c> (PKCS#8 PEM).
+    /// A server certificate names 127.0.0.1 and localhost, plus <paramref name="address"/> and <paramref name="dnsNames"/>.</summary>
+    public IssuedCertificate Issue(string name, bool serverAuth, IPAddress? address = null, params string[] dnsNames)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
@@ -50,6 +51,15 @@ public sealed class TestCertificateAuthority : IDisposable
             var names = new SubjectAlternativeNameBuilder();
             names.AddIpAddress(IPAddress.Loopback);
             names.AddDnsName("localhost");
+            if (address is not null && !address.Equals(IPAddress.Loopback))
+            {
+                names.AddIpAddress(address);
+            }
+
+            foreach (var dnsName in dnsNames)
+            {
+                names.AddDnsName(dnsName);
+            }
             request.CertificateExtensions.Add(names.Build());
             request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         }
