@@ -133,12 +133,6 @@ public sealed class BundleWriter
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + settings.Compression.ToString().ToLowerInvariant());
     }
 
-    public BundleWriteResult Write(BundleContent content, string outputDirectory)
-    {
-        using var pending = Prepare(content, outputDirectory);
-        return pending.Commit();
-    }
-
     /// <summary>
     /// Writes the whole tarball under a temporary name beside its final path, and stops there:
     /// <see cref="PendingBundle.Commit"/> renames it into place, disposing it uncommitted deletes it.
