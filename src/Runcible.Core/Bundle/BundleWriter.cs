@@ -63,7 +63,7 @@ public sealed class BundleWriter
     /// is checked by the same build's bundle write without hashing it a second time (and without waiting out the
     /// record's one-second rule), as long as neither file changed since.
     /// </summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (FileIdentity Part, FileIdentity Record)> s_checkedInThisProcess = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (FileIdentity Part, FileIdentity Record)> CheckedInThisProcess = new(StringComparer.Ordinal);
 
     private const string BasePartLabel = "runcible-base-part/1 ";
 
@@ -131,12 +131,6 @@ public sealed class BundleWriter
             settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
         return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + settings.Compression.ToString().ToLowerInvariant());
-    }
-
-    public BundleWriteResult Write(BundleContent content, string outputDirectory)
-    {
-        using var pending = Prepare(content, outputDirectory);
-        return pending.Commit();
     }
 
     /// <summary>
@@ -289,7 +283,7 @@ public sealed class BundleWriter
     private bool IsCachedBasePartIntact(string basePath)
     {
         var recordPath = BasePartRecordPath(basePath);
-        if (s_checkedInThisProcess.TryGetValue(basePath, out var known)
+        if (CheckedInThisProcess.TryGetValue(basePath, out var known)
             && FileIdentity.Of(basePath) == known.Part && FileIdentity.Of(recordPath) == known.Record)
         {
             return true;
@@ -346,7 +340,7 @@ public sealed class BundleWriter
     /// <summary>Best effort: without a record the part is warned about and compressed again by the next build.</summary>
     private static void RecordBasePart(string basePath, Digest digest)
     {
-        s_checkedInThisProcess.TryRemove(basePath, out _);
+        CheckedInThisProcess.TryRemove(basePath, out _);
         if (FileIdentity.Of(basePath) is not { } identity)
         {
             return;
@@ -358,7 +352,7 @@ public sealed class BundleWriter
             VerificationRecord.Write(recordPath, BasePartLabel + digest, identity);
             if (FileIdentity.Of(recordPath) is { } record && FileIdentity.Of(basePath) == identity)
             {
-                s_checkedInThisProcess[basePath] = (identity, record);
+                CheckedInThisProcess[basePath] = (identity, record);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException || (e is RuncibleException coded && coded.Error == RuncibleErrors.ContentCacheUnusable))

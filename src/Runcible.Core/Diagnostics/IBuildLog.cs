@@ -1,8 +1,8 @@
 namespace Runcible.Core.Diagnostics;
 
 /// <summary>
-/// Where Core reports progress and warnings. The MSBuild tasks adapt it to their logger; tests use
-/// <see cref="RecordingBuildLog"/>. Errors are not logged: they are thrown as <see cref="RuncibleException"/>.
+/// Where Core reports progress and warnings. The MSBuild tasks adapt it to their logger; the tests record it
+/// (RecordingBuildLog, test code). Errors are not logged: they are thrown as <see cref="RuncibleException"/>.
 /// </summary>
 public interface IBuildLog
 {
@@ -23,34 +23,6 @@ public sealed class NullBuildLog : IBuildLog
 
     public void LogWarning(ErrorDescriptor warning, params object?[] args)
     {
-    }
-}
-
-/// <summary>Keeps everything logged, thread-safe; for tests and for callers that replay logs.</summary>
-public sealed class RecordingBuildLog : IBuildLog
-{
-    private readonly object _gate = new();
-    private readonly List<string> _messages = [];
-    private readonly List<(string Code, string Message)> _warnings = [];
-
-    public IReadOnlyList<string> Messages { get { lock (_gate) { return _messages.ToList(); } } }
-
-    public IReadOnlyList<(string Code, string Message)> Warnings { get { lock (_gate) { return _warnings.ToList(); } } }
-
-    public void LogMessage(string message, bool important = false)
-    {
-        lock (_gate)
-        {
-            _messages.Add(message);
-        }
-    }
-
-    public void LogWarning(ErrorDescriptor warning, params object?[] args)
-    {
-        lock (_gate)
-        {
-            _warnings.Add((warning.Code, warning.Format(args)));
-        }
     }
 }
 

@@ -35,11 +35,11 @@ public sealed class CredentialStore
 {
     private const int MaxConfigBytes = 4 * 1024 * 1024;
 
-    private readonly RegistryClientOptions options;
+    private readonly RegistryClientOptions _options;
 
     public CredentialStore(RegistryClientOptions options)
     {
-        this.options = options;
+        _options = options;
     }
 
     /// <summary>Credentials for <paramref name="repository"/> on <paramref name="registry"/> (as written in the image reference), or null.</summary>
@@ -47,8 +47,8 @@ public sealed class CredentialStore
     {
         foreach (var (userVariable, passwordVariable) in EnvironmentPairsFor(registry))
         {
-            var user = options.GetEnvironment(userVariable);
-            var password = options.GetEnvironment(passwordVariable);
+            var user = _options.GetEnvironment(userVariable);
+            var password = _options.GetEnvironment(passwordVariable);
             if (user is not null && password is not null)
             {
                 return new RegistryCredential(user, password, null, $"the environment variables {userVariable}/{passwordVariable}");
@@ -76,7 +76,7 @@ public sealed class CredentialStore
     {
         yield return ("RUNCIBLE_REGISTRY_USERNAME", "RUNCIBLE_REGISTRY_PASSWORD");
         yield return ("DOTNET_CONTAINER_PULL_REGISTRY_UNAME", "DOTNET_CONTAINER_PULL_REGISTRY_PWORD");
-        if (options.ContainerRegistry is { Length: > 0 } output && RegistryNames.AreSame(output, registry))
+        if (_options.ContainerRegistry is { Length: > 0 } output && RegistryNames.AreSame(output, registry))
         {
             yield return ("DOTNET_CONTAINER_REGISTRY_UNAME", "DOTNET_CONTAINER_REGISTRY_PWORD");
             yield return ("SDK_CONTAINER_REGISTRY_UNAME", "SDK_CONTAINER_REGISTRY_PWORD");
@@ -85,19 +85,19 @@ public sealed class CredentialStore
 
     private IEnumerable<string> ConfigFiles()
     {
-        var home = options.ResolveHomeDirectory();
-        yield return Path.Combine(options.GetEnvironment("DOCKER_CONFIG") ?? Path.Combine(home, ".docker"), "config.json");
-        if (options.GetEnvironment("REGISTRY_AUTH_FILE") is { } authFile)
+        var home = _options.ResolveHomeDirectory();
+        yield return Path.Combine(_options.GetEnvironment("DOCKER_CONFIG") ?? Path.Combine(home, ".docker"), "config.json");
+        if (_options.GetEnvironment("REGISTRY_AUTH_FILE") is { } authFile)
         {
             yield return authFile;
         }
 
-        if (options.GetEnvironment("XDG_RUNTIME_DIR") is { } runtimeDirectory)
+        if (_options.GetEnvironment("XDG_RUNTIME_DIR") is { } runtimeDirectory)
         {
             yield return Path.Combine(runtimeDirectory, "containers", "auth.json");
         }
 
-        yield return Path.Combine(options.GetEnvironment("XDG_CONFIG_HOME") ?? Path.Combine(home, ".config"), "containers", "auth.json");
+        yield return Path.Combine(_options.GetEnvironment("XDG_CONFIG_HOME") ?? Path.Combine(home, ".config"), "containers", "auth.json");
     }
 
     private RegistryCredential? FindInConfigFile(string path, string registry, string repository)
@@ -276,12 +276,12 @@ public sealed class CredentialStore
         };
         startInfo.ArgumentList.Add("get");
         startInfo.Environment.Clear();
-        foreach (var (key, value) in options.Environment)
+        foreach (var (key, value) in _options.Environment)
         {
             startInfo.Environment[key] = value;
         }
 
-        startInfo.Environment["HOME"] = options.ResolveHomeDirectory();
+        startInfo.Environment["HOME"] = _options.ResolveHomeDirectory();
 
         string output, error;
         int exitCode;
@@ -292,11 +292,11 @@ public sealed class CredentialStore
             var errorTask = process.StandardError.ReadToEndAsync();
             process.StandardInput.Write(server);
             process.StandardInput.Close();
-            if (!process.WaitForExit(options.CredentialHelperTimeout))
+            if (!process.WaitForExit(_options.CredentialHelperTimeout))
             {
                 process.Kill(entireProcessTree: true);
                 process.WaitForExit();
-                throw new RuncibleException(RuncibleErrors.CredentialHelperFailed, helper, server, $"it did not answer within {options.CredentialHelperTimeout.TotalSeconds:0} s");
+                throw new RuncibleException(RuncibleErrors.CredentialHelperFailed, helper, server, $"it did not answer within {_options.CredentialHelperTimeout.TotalSeconds:0} s");
             }
 
             output = outputTask.GetAwaiter().GetResult();
@@ -346,7 +346,7 @@ public sealed class CredentialStore
 
     private string? FindOnPath(string name)
     {
-        foreach (var directory in (options.GetEnvironment("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var directory in (_options.GetEnvironment("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             var candidate = Path.Combine(directory, name);
             if (File.Exists(candidate))

@@ -173,41 +173,6 @@ public sealed partial class RuntimeSpecGenerator
         return Encoding.UTF8.GetBytes(json + "\n");
     }
 
-    /// <summary>Writes config.json and runcible.json into <paramref name="bundleDirectory"/> atomically (temp file, rename).</summary>
-    public static void WriteBundleFiles(RuntimeSpecResult result, string bundleDirectory)
-    {
-        // config.json holds the app's environment (connection strings…): its owner's alone, as in the tarball.
-        WriteAtomically(Path.Combine(bundleDirectory, ConfigFileName), Serialize(result.Config), UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        WriteAtomically(Path.Combine(bundleDirectory, InfoFileName), Serialize(result.Info), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-    }
-
-    private static void WriteAtomically(string path, byte[] content, UnixFileMode mode)
-    {
-        var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = mode;
-            }
-
-            using (var file = new FileStream(temporary, options))
-            {
-                file.Write(content);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary))
-            {
-                File.Delete(temporary);
-            }
-        }
-    }
-
     private static void ValidateSettings(RuntimeSpecSettings settings)
     {
         if (!VolumeNamePattern().IsMatch(settings.BundleName))

@@ -36,7 +36,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     private static string Sha256(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     [Fact]
-    public async Task Without_faults_it_passes_bytes_through_and_counts_every_request()
+    public async Task WithoutFaultsItPassesBytesThroughAndCountsEveryRequest()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -60,7 +60,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_cut_blob_ends_early_and_a_range_request_resumes_it()
+    public async Task ACutBlobEndsEarlyAndARangeRequestResumesIt()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).CutAfter(300_000);
@@ -84,7 +84,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Too_many_requests_answers_429_with_retry_after_then_passes()
+    public async Task TooManyRequestsAnswers429WithRetryAfterThenPasses()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).TooManyRequests(times: 1, retryAfterSeconds: 2);
@@ -103,7 +103,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Service_unavailable_answers_503_the_given_number_of_times()
+    public async Task ServiceUnavailableAnswers503TheGivenNumberOfTimes()
     {
         var (registry, _) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).ServiceUnavailable(times: 3, target: FaultTarget.Manifests);
@@ -129,7 +129,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Ignoring_range_answers_200_with_the_whole_body()
+    public async Task IgnoringRangeAnswers200WithTheWholeBody()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).IgnoreRange();
@@ -145,7 +145,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_flipped_byte_changes_exactly_that_byte()
+    public async Task AFlippedByteChangesExactlyThatByte()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).FlipByte(offset: 200_000);
@@ -162,7 +162,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Body_faults_wait_for_a_get_of_the_chosen_path()
+    public async Task BodyFaultsWaitForAGetOfTheChosenPath()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).CutAfter(10, pathContains: blob.Digest);
@@ -187,7 +187,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_delay_holds_the_request_back()
+    public async Task ADelayHoldsTheRequestBack()
     {
         var (registry, _) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).Delay(TimeSpan.FromMilliseconds(400), times: 1);
@@ -204,7 +204,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_redirect_points_back_at_the_same_target_and_then_passes_through()
+    public async Task ARedirectPointsBackAtTheSameTargetAndThenPassesThrough()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).Redirect(times: 2, target: FaultTarget.Blobs);
@@ -226,7 +226,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_stalled_body_arrives_whole_after_the_pause_with_its_head_at_once()
+    public async Task AStalledBodyArrivesWholeAfterThePauseWithItsHeadAtOnce()
     {
         var (registry, blob) = await BusyboxLayerAsync();
         await using var proxy = FaultProxy.Start(registry).StallBody(TimeSpan.FromMilliseconds(600), target: FaultTarget.Blobs);
@@ -244,7 +244,7 @@ public sealed class FaultProxyTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_real_client_pushes_and_pulls_through_the_proxy()
+    public async Task ARealClientPushesAndPullsThroughTheProxy()
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);

@@ -75,7 +75,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void Busybox_unpacks_with_its_hardlink_and_without_the_whited_out_file()
+    public void BusyboxUnpacksWithItsHardlinkAndWithoutTheWhitedOutFile()
     {
         using var manifest = Manifest(FixtureImages.Busybox);
         Assert.Equal(3, manifest.RootElement.GetProperty("layers").GetArrayLength());
@@ -108,7 +108,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void Runtime_deps_is_debian_bookworm_with_the_app_user_and_the_dotnet_dependencies()
+    public void RuntimeDepsIsDebianBookwormWithTheAppUserAndTheDotnetDependencies()
     {
         var (entries, files, _) = ReadLayer(FixtureImages.RuntimeDeps, 0, "etc/passwd", "etc/group", "etc/debian_version");
         Assert.StartsWith("12.", files["etc/debian_version"]);
@@ -125,7 +125,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void Runtime_and_aspnet_add_the_shared_frameworks_in_their_own_layers()
+    public void RuntimeAndAspnetAddTheSharedFrameworksInTheirOwnLayers()
     {
         var (runtime, _, runtimeLinks) = ReadLayer(FixtureImages.Runtime, 1);
         Assert.Equal("../share/dotnet/dotnet", runtimeLinks["usr/bin/dotnet"]);
@@ -143,7 +143,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void Multiarch_is_an_index_whose_platforms_match_their_configs()
+    public void MultiarchIsAnIndexWhosePlatformsMatchTheirConfigs()
     {
         foreach (var architecture in new[] { "amd64", "arm64" })
         {
@@ -154,7 +154,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void The_build_script_reuses_the_cache_when_nothing_changed()
+    public void TheBuildScriptReusesTheCacheWhenNothingChanged()
     {
         var result = ProcessRunner.Run("bash", [Path.Combine(RepoPaths.Root, "eng", "fixture-images.sh")], timeout: TimeSpan.FromSeconds(30));
         result.EnsureSuccess("eng/fixture-images.sh");
@@ -166,7 +166,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void Images_export_to_oci_and_docker_archives_that_skopeo_reads_back()
+    public void ImagesExportToOciAndDockerArchivesThatSkopeoReadsBack()
     {
         using var directory = new TempDirectory("runcible-fixture-archives");
         var ociArchive = directory.Combine("busybox.oci.tar");
@@ -184,7 +184,7 @@ public sealed class FixtureImageTests
     }
 
     [Fact]
-    public void An_unknown_fixture_name_is_refused()
+    public void AnUnknownFixtureNameIsRefused()
     {
         var error = Assert.Throws<ArgumentException>(() => FixtureImages.LayoutPath("no-such-image"));
         Assert.Contains("busybox", error.Message);

@@ -28,7 +28,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     [InlineData(FixtureImages.Runtime, PushFormat.Uncompressed, OciManifest, "application/vnd.oci.image.layer.v1.tar")]
     [InlineData(FixtureImages.RuntimeDeps, PushFormat.Oci, OciManifest, "application/vnd.oci.image.layer.v1.tar+gzip")]
     [InlineData(FixtureImages.AspNet, PushFormat.Oci, OciManifest, "application/vnd.oci.image.layer.v1.tar+gzip")]
-    public async Task Each_pushed_variant_has_the_intended_manifest_and_layer_media_types(string image, PushFormat format, string manifestType, string layerType)
+    public async Task EachPushedVariantHasTheIntendedManifestAndLayerMediaTypes(string image, PushFormat format, string manifestType, string layerType)
     {
         var registry = await registries.AnonymousAsync();
         var reference = $"docker://{registry.Host}/{SharedRegistries.RepositoryTag(image, format)}";
@@ -70,7 +70,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     [Theory]
     [InlineData(PushFormat.Oci, OciIndex)]
     [InlineData(PushFormat.DockerV2S2, DockerManifestList)]
-    public async Task The_multiarch_image_is_an_index_of_linux_amd64_and_linux_arm64(PushFormat format, string indexType)
+    public async Task TheMultiarchImageIsAnIndexOfLinuxAmd64AndLinuxArm64(PushFormat format, string indexType)
     {
         var registry = await registries.AnonymousAsync();
         var reference = $"docker://{registry.Host}/{SharedRegistries.RepositoryTag(FixtureImages.MultiArch, format)}";
@@ -91,7 +91,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task The_fixture_images_carry_the_configs_of_the_official_dotnet_images()
+    public async Task TheFixtureImagesCarryTheConfigsOfTheOfficialDotnetImages()
     {
         var registry = await registries.AnonymousAsync();
         string[] Env(string image)
@@ -108,7 +108,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task The_tls_registry_refuses_anonymous_and_wrong_credentials_and_serves_the_right_ones()
+    public async Task TheTlsRegistryRefusesAnonymousAndWrongCredentialsAndServesTheRightOnes()
     {
         var registry = await registries.TlsBasicAuthAsync();
         var ct = TestContext.Current.CancellationToken;
@@ -137,7 +137,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task The_token_registry_follows_the_bearer_flow_for_anonymous_and_user_tokens()
+    public async Task TheTokenRegistryFollowsTheBearerFlowForAnonymousAndUserTokens()
     {
         var registry = await registries.TokenAuthAsync();
         var tokenServer = registry.TokenServer!;
@@ -210,7 +210,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_private_repository_refuses_anonymous_tokens_and_serves_the_user()
+    public async Task APrivateRepositoryRefusesAnonymousTokensAndServesTheUser()
     {
         var ct = TestContext.Current.CancellationToken;
         await using var registry = await RegistryServer.StartTokenAuthAsync(TimeSpan.FromSeconds(30), ct);
@@ -230,7 +230,7 @@ public sealed class RegistryFixtureTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_registry_server_stops_and_removes_its_files_on_dispose()
+    public async Task ARegistryServerStopsAndRemovesItsFilesOnDispose()
     {
         var ct = TestContext.Current.CancellationToken;
         var registry = await RegistryServer.StartAnonymousAsync(ct);

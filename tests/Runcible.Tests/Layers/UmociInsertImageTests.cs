@@ -48,7 +48,7 @@ public sealed class UmociInsertImageTests : IDisposable
             AppCommand = ["/bin/sh", "-c", "cat /opt/inserted/hello.txt"],
             OpenFilesLimit = 4096,
         });
-        RuntimeSpecGenerator.WriteBundleFiles(result, bundle);
+        RuntimeSpecBundleFiles.Write(result, bundle);
         Directory.CreateDirectory(Path.Combine(bundle, "config"));
         Directory.CreateDirectory(Path.Combine(bundle, "logs"));
         var run = ProcessRunner.Run(

@@ -20,7 +20,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Basic_auth_over_TLS_verified_with_a_trusted_CA_without_marking_the_registry_insecure()
+    public async Task BasicAuthOverTLSVerifiedWithATrustedCAWithoutMarkingTheRegistryInsecure()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -33,7 +33,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task An_untrusted_certificate_on_a_registry_not_listed_as_insecure_is_a_coded_TLS_error()
+    public async Task AnUntrustedCertificateOnARegistryNotListedAsInsecureIsACodedTLSError()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -46,7 +46,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task An_insecure_registry_accepts_an_untrusted_certificate_with_a_warning()
+    public async Task AnInsecureRegistryAcceptsAnUntrustedCertificateWithAWarning()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -64,7 +64,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task An_insecure_entry_for_another_port_of_the_same_host_does_not_relax_TLS_verification()
+    public async Task AnInsecureEntryForAnotherPortOfTheSameHostDoesNotRelaxTLSVerification()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -80,7 +80,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Without_credentials_the_error_says_where_they_were_looked_for()
+    public async Task WithoutCredentialsTheErrorSaysWhereTheyWereLookedFor()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -101,7 +101,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_wrong_password_is_a_coded_error_naming_where_the_credentials_came_from()
+    public async Task AWrongPasswordIsACodedErrorNamingWhereTheCredentialsCameFrom()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -119,7 +119,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task The_dotnet_sdk_environment_variables_are_credentials()
+    public async Task TheDotnetSdkEnvironmentVariablesAreCredentials()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -146,7 +146,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Docker_config_auths_with_base64_auth_under_DOCKER_CONFIG()
+    public async Task DockerConfigAuthsWithBase64AuthUnderDOCKERCONFIG()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -160,7 +160,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Docker_config_in_the_home_directory_with_username_and_password()
+    public async Task DockerConfigInTheHomeDirectoryWithUsernameAndPassword()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -172,7 +172,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Podman_auth_json_from_REGISTRY_AUTH_FILE_the_most_specific_key_winning()
+    public async Task PodmanAuthJsonFromREGISTRYAUTHFILETheMostSpecificKeyWinning()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -185,7 +185,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Podman_auth_json_under_XDG_RUNTIME_DIR()
+    public async Task PodmanAuthJsonUnderXDGRUNTIMEDIR()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -223,7 +223,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task CredsStore_runs_the_docker_credential_helper_with_the_server_on_stdin()
+    public async Task CredsStoreRunsTheDockerCredentialHelperWithTheServerOnStdin()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -236,7 +236,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task CredHelpers_name_a_helper_per_registry()
+    public async Task CredHelpersNameAHelperPerRegistry()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -248,7 +248,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_missing_credential_helper_is_a_coded_error_naming_it()
+    public async Task AMissingCredentialHelperIsACodedErrorNamingIt()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -263,7 +263,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_malformed_config_file_is_a_coded_error()
+    public async Task AMalformedConfigFileIsACodedError()
     {
         var registry = await registries.TlsBasicAuthAsync();
         using var home = new TempDirectory();
@@ -277,7 +277,7 @@ public sealed class RegistryAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public void Docker_hub_credentials_are_found_under_the_index_key_and_passed_to_helpers_by_it()
+    public void DockerHubCredentialsAreFoundUnderTheIndexKeyAndPassedToHelpersByIt()
     {
         Assert.Equal(0, CredentialStore.MatchLength("https://index.docker.io/v1/", "docker.io", "library/debian"));
         Assert.Equal(0, CredentialStore.MatchLength("docker.io", "docker.io", "library/debian"));

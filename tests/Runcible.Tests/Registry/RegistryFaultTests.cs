@@ -43,7 +43,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_download_cut_mid_blob_resumes_with_Range_and_ends_with_the_blobs_bytes()
+    public async Task ADownloadCutMidBlobResumesWithRangeAndEndsWithTheBlobsBytes()
     {
         await using var setup = await StartAsync();
         setup.Proxy.CutAfter(300_000, pathContains: setup.Layer.Digest);
@@ -60,7 +60,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_server_ignoring_Range_after_a_cut_answers_200_and_the_written_bytes_are_skipped()
+    public async Task AServerIgnoringRangeAfterACutAnswers200AndTheWrittenBytesAreSkipped()
     {
         await using var setup = await StartAsync();
         setup.Proxy.IgnoreRange(pathContains: setup.Layer.Digest);
@@ -77,7 +77,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Several_cuts_in_one_download_each_resume_where_the_last_stopped()
+    public async Task SeveralCutsInOneDownloadEachResumeWhereTheLastStopped()
     {
         await using var setup = await StartAsync(maxAttempts: 2);
         // Three cuts with max 2 attempts: attempts that made progress do not use up the budget.
@@ -90,7 +90,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Too_many_requests_with_Retry_After_is_waited_out_then_the_blob_arrives()
+    public async Task TooManyRequestsWithRetryAfterIsWaitedOutThenTheBlobArrives()
     {
         await using var setup = await StartAsync();
         setup.Proxy.TooManyRequests(times: 1, retryAfterSeconds: 1, target: FaultTarget.Blobs, pathContains: setup.Layer.Digest);
@@ -105,7 +105,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_Retry_After_longer_than_allowed_fails_at_once_with_a_coded_error()
+    public async Task ARetryAfterLongerThanAllowedFailsAtOnceWithACodedError()
     {
         await using var setup = await StartAsync();
         setup.Proxy.TooManyRequests(times: 1, retryAfterSeconds: 3600, target: FaultTarget.Manifests);
@@ -116,7 +116,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Repeated_503_is_a_coded_error_after_a_bounded_number_of_attempts()
+    public async Task Repeated503IsACodedErrorAfterABoundedNumberOfAttempts()
     {
         await using var setup = await StartAsync(maxAttempts: 4);
         setup.Proxy.ServiceUnavailable(times: 1000, target: FaultTarget.Blobs);
@@ -130,7 +130,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_503_then_success_on_the_manifest_is_retried()
+    public async Task A503ThenSuccessOnTheManifestIsRetried()
     {
         await using var setup = await StartAsync();
         setup.Proxy.ServiceUnavailable(times: 2, target: FaultTarget.Manifests);
@@ -141,7 +141,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Five_redirects_are_followed_and_a_sixth_is_a_coded_error()
+    public async Task FiveRedirectsAreFollowedAndASixthIsACodedError()
     {
         await using var setup = await StartAsync();
         setup.Proxy.Redirect(times: 5, target: FaultTarget.Manifests);
@@ -158,7 +158,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_manifest_cut_mid_body_is_fetched_again()
+    public async Task AManifestCutMidBodyIsFetchedAgain()
     {
         await using var setup = await StartAsync();
         setup.Proxy.CutAfter(20, target: FaultTarget.Manifests);
@@ -171,7 +171,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     [Theory]
     [InlineData(FaultTarget.Manifests)]
     [InlineData(FaultTarget.Blobs)]
-    public async Task A_body_that_stalls_after_its_head_is_abandoned_after_the_request_timeout_and_fetched_again(FaultTarget target)
+    public async Task ABodyThatStallsAfterItsHeadIsAbandonedAfterTheRequestTimeoutAndFetchedAgain(FaultTarget target)
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -201,7 +201,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Flipped_bytes_come_back_as_they_were_served_and_a_verifying_caller_fetches_again()
+    public async Task FlippedBytesComeBackAsTheyWereServedAndAVerifyingCallerFetchesAgain()
     {
         await using var setup = await StartAsync();
         setup.Proxy.FlipByte(offset: 123_456, pathContains: setup.Layer.Digest);
@@ -217,7 +217,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_registry_nobody_listens_on_is_a_coded_unreachable_error()
+    public async Task ARegistryNobodyListensOnIsACodedUnreachableError()
     {
         using var home = new TempDirectory();
         using var client = new RegistryClient(Options(home, maxAttempts: 2));
@@ -232,7 +232,7 @@ public sealed class RegistryFaultTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Documents_over_4_MiB_are_refused_whether_or_not_they_declare_their_length()
+    public async Task DocumentsOver4MiBAreRefusedWhetherOrNotTheyDeclareTheirLength()
     {
         var big = new byte[RegistryClient.MaxDocumentBytes + 1];
         using var declared = new ByteArrayContent(big);

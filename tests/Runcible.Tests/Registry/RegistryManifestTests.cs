@@ -18,7 +18,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     [InlineData("runtime:v2s2", MediaTypes.DockerManifest)]
     [InlineData("multiarch:latest", MediaTypes.OciIndex)]
     [InlineData("multiarch:v2s2", MediaTypes.DockerManifestList)]
-    public async Task A_manifest_by_tag_is_byte_identical_to_skopeo_inspect_raw_with_its_media_type(string repositoryAndTag, string mediaType)
+    public async Task AManifestByTagIsByteIdenticalToSkopeoInspectRawWithItsMediaType(string repositoryAndTag, string mediaType)
     {
         var registry = await registries.AnonymousAsync();
         using var home = new TempDirectory();
@@ -35,7 +35,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_manifest_by_digest_is_verified_and_equal_to_the_tagged_one_and_its_blobs_match_their_digests()
+    public async Task AManifestByDigestIsVerifiedAndEqualToTheTaggedOneAndItsBlobsMatchTheirDigests()
     {
         var registry = await registries.AnonymousAsync();
         using var home = new TempDirectory();
@@ -56,7 +56,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task An_index_entry_is_fetched_by_digest_from_a_docker_manifest_list()
+    public async Task AnIndexEntryIsFetchedByDigestFromADockerManifestList()
     {
         var registry = await registries.AnonymousAsync();
         using var home = new TempDirectory();
@@ -74,7 +74,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_missing_tag_digest_or_repository_is_a_coded_not_found_error_naming_the_reference()
+    public async Task AMissingTagDigestOrRepositoryIsACodedNotFoundErrorNamingTheReference()
     {
         var registry = await registries.AnonymousAsync();
         using var home = new TempDirectory();
@@ -100,7 +100,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     [InlineData("busybox", "../../v2/_catalog")]
     [InlineData("busybox", "sha256:abc")]
     [InlineData("busybox", "tag with space")]
-    public async Task Names_outside_the_reference_grammar_are_rejected_before_any_request(string repository, string reference)
+    public async Task NamesOutsideTheReferenceGrammarAreRejectedBeforeAnyRequest(string repository, string reference)
     {
         using var home = new TempDirectory();
         using var client = new RegistryClient(Options(home));
@@ -112,7 +112,7 @@ public sealed class RegistryManifestTests(SharedRegistries registries)
     }
 
     [Fact]
-    public void Registry_hosts_are_checked_and_docker_hub_maps_to_its_api_host()
+    public void RegistryHostsAreCheckedAndDockerHubMapsToItsApiHost()
     {
         using var home = new TempDirectory();
         using var client = new RegistryClient(Options(home));

@@ -41,7 +41,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
 
     [Theory]
     [MemberData(nameof(EveryPushedImage))]
-    public async Task A_pull_fetches_byte_for_byte_what_skopeo_copy_fetches(string repositoryTag, string runtimeIdentifier)
+    public async Task APullFetchesByteForByteWhatSkopeoCopyFetches(string repositoryTag, string runtimeIdentifier)
     {
         var registry = await registries.AnonymousAsync();
         var (image, format, _) = SharedRegistries.AnonymousImages.Single(i => i.RepositoryTag == repositoryTag);
@@ -84,7 +84,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     [InlineData(RegistryAuthMode.TlsBasic, FixtureImages.MultiArch)]
     [InlineData(RegistryAuthMode.Token, FixtureImages.Busybox)]
     [InlineData(RegistryAuthMode.Token, FixtureImages.MultiArch)]
-    public async Task A_pull_from_an_authenticated_registry_fetches_what_skopeo_fetches(RegistryAuthMode mode, string image)
+    public async Task APullFromAnAuthenticatedRegistryFetchesWhatSkopeoFetches(RegistryAuthMode mode, string image)
     {
         var registry = mode == RegistryAuthMode.TlsBasic ? await registries.TlsBasicAuthAsync() : await registries.TokenAuthAsync();
         using var temp = new TempDirectory("registry-pull");
@@ -100,7 +100,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Two_concurrent_pulls_of_one_image_into_one_cache_both_succeed()
+    public async Task TwoConcurrentPullsOfOneImageIntoOneCacheBothSucceed()
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -150,7 +150,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
 
     [Theory]
     [MemberData(nameof(Faults))]
-    public async Task A_faulty_transfer_ends_with_skopeos_bytes_or_a_coded_error_and_the_cache_holds_no_bad_entry(string fault, string? expectedCode)
+    public async Task AFaultyTransferEndsWithSkopeosBytesOrACodedErrorAndTheCacheHoldsNoBadEntry(string fault, string? expectedCode)
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -233,7 +233,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_manifest_damaged_on_the_way_is_fetched_again_and_never_cached_nor_remembered_for_its_tag()
+    public async Task AManifestDamagedOnTheWayIsFetchedAgainAndNeverCachedNorRememberedForItsTag()
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -274,7 +274,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_cached_pinned_image_makes_no_request_and_a_tag_pulled_once_works_offline()
+    public async Task ACachedPinnedImageMakesNoRequestAndATagPulledOnceWorksOffline()
     {
         var registry = await registries.AnonymousAsync();
         await using var proxy = FaultProxy.Start(registry);
@@ -335,7 +335,7 @@ public sealed class RegistryPullTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_tag_moved_to_an_image_whose_pull_fails_still_means_the_last_image_pulled_whole_offline()
+    public async Task ATagMovedToAnImageWhosePullFailsStillMeansTheLastImagePulledWholeOffline()
     {
         // Own registry: this test moves a tag.
         await using var registry = await RegistryServer.StartAnonymousAsync(Ct);

@@ -11,7 +11,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
     private const string PrivateRepository = "registry-tests/private";
 
     private static readonly SemaphoreSlim PushGate = new(1, 1);
-    private static bool pushed;
+    private static bool s_pushed;
 
     /// <summary>Pushes busybox as a private repository of the shared token registry, once per run (its own name: shared tags stay untouched).</summary>
     private async Task<RegistryServer> PrivateRepositoryAsync()
@@ -20,11 +20,11 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
         await PushGate.WaitAsync(Ct);
         try
         {
-            if (!pushed)
+            if (!s_pushed)
             {
                 await registry.PushAsync(FixtureImages.Busybox, PrivateRepository + ":latest", cancellationToken: Ct);
                 registry.TokenServer!.MakePrivate(PrivateRepository);
-                pushed = true;
+                s_pushed = true;
             }
         }
         finally
@@ -39,7 +39,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
         registry.TokenServer!.Requests.Count(r => Uri.UnescapeDataString(r).Contains($"repository:{repository}:", StringComparison.Ordinal));
 
     [Fact]
-    public async Task Anonymous_bearer_token_pulls_a_public_repository()
+    public async Task AnonymousBearerTokenPullsAPublicRepository()
     {
         var registry = await registries.TokenAuthAsync();
         using var home = new TempDirectory();
@@ -51,7 +51,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_private_repository_needs_credentials_gets_them_and_reuses_one_token_for_every_blob()
+    public async Task APrivateRepositoryNeedsCredentialsGetsThemAndReusesOneTokenForEveryBlob()
     {
         var registry = await PrivateRepositoryAsync();
         using var home = new TempDirectory();
@@ -96,7 +96,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task A_wrong_password_at_the_token_server_is_a_coded_error()
+    public async Task AWrongPasswordAtTheTokenServerIsACodedError()
     {
         var registry = await registries.TokenAuthAsync();
         using var home = new TempDirectory();
@@ -114,7 +114,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task Bearer_with_credentials_from_a_helper_pulls_a_public_repository_too()
+    public async Task BearerWithCredentialsFromAHelperPullsAPublicRepositoryToo()
     {
         var registry = await registries.TokenAuthAsync();
         using var home = new TempDirectory();
@@ -133,7 +133,7 @@ public sealed class RegistryTokenAuthTests(SharedRegistries registries)
     }
 
     [Fact]
-    public async Task An_expired_token_is_fetched_again()
+    public async Task AnExpiredTokenIsFetchedAgain()
     {
         await using var registry = await RegistryServer.StartTokenAuthAsync(TimeSpan.FromSeconds(1), Ct);
         await registry.PushAsync(FixtureImages.Busybox, "short-lived:latest", cancellationToken: Ct);

@@ -43,7 +43,7 @@ public sealed class FixtureImageRuncTests : IDisposable
             OpenFilesLimit = 4096,
         });
         RuntimeSpecAssertions.ValidatesAgainstSchema(result.Config);
-        RuntimeSpecGenerator.WriteBundleFiles(result, bundle);
+        RuntimeSpecBundleFiles.Write(result, bundle);
         foreach (var dir in new[] { "config", "logs", "data/var-lib-fixture" })
         {
             Directory.CreateDirectory(Path.Combine(bundle, dir));

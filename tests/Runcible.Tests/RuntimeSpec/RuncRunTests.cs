@@ -60,7 +60,7 @@ public sealed class RuncRunTests : IDisposable
         };
         var result = new RuntimeSpecGenerator().Generate(image, new DirectoryRootfsReader(rootfs), settings);
         RuntimeSpecAssertions.ValidatesAgainstSchema(result.Config);
-        RuntimeSpecGenerator.WriteBundleFiles(result, _bundle.Path);
+        RuntimeSpecBundleFiles.Write(result, _bundle.Path);
         Directory.CreateDirectory(_bundle.Combine("config"));
         Directory.CreateDirectory(_bundle.Combine("logs"));
         foreach (var volume in result.Info.Volumes)

@@ -60,7 +60,7 @@ public sealed class SeccompRuncTests : IDisposable
         });
         RuntimeSpecAssertions.ValidatesAgainstSchema(result.Config);
         Assert.Equal(seccomp.IsUnconfined, result.Config.Linux.Seccomp is null);
-        RuntimeSpecGenerator.WriteBundleFiles(result, bundle);
+        RuntimeSpecBundleFiles.Write(result, bundle);
         var run = ProcessRunner.Run(
             "runc",
             ["--root", _work.Combine("state"), "run", "--bundle", bundle, "runcible-seccomp-" + Guid.NewGuid().ToString("N")[..8]],

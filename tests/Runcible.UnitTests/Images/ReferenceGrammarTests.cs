@@ -33,7 +33,7 @@ public class ReferenceGrammarTests
     [InlineData("v١٢")]
     [InlineData("a‿b")]
     [InlineData("ｖ1")]
-    public void Tags_are_ASCII_only_in_references_and_in_URLs(string tag)
+    public void TagsAreASCIIOnlyInReferencesAndInURLs(string tag)
     {
         var error = Assert.Throws<RuncibleException>(() => ImageReference.Parse("debian:" + tag));
         Assert.Equal("RUNCIBLE1101", error.Code);
@@ -42,7 +42,7 @@ public class ReferenceGrammarTests
 
     // $ also matches before a final newline: a name ending in one passed the check before going into a URL.
     [Fact]
-    public void A_trailing_newline_is_not_part_of_any_name()
+    public void ATrailingNewlineIsNotPartOfAnyName()
     {
         Assert.Equal("RUNCIBLE1016", Assert.Throws<RuncibleException>(() => RegistryNames.ValidateTagOrDigest("latest\n")).Code);
         Assert.Equal("RUNCIBLE1016", Assert.Throws<RuncibleException>(() => RegistryNames.ValidateRepository("library/debian\n")).Code);
@@ -58,7 +58,7 @@ public class ReferenceGrammarTests
     [InlineData("-x", false)]
     [InlineData("a+b", false)]
     [InlineData("", false)]
-    public void The_parser_and_the_URL_check_agree_on_tags(string tag, bool valid)
+    public void TheParserAndTheURLCheckAgreeOnTags(string tag, bool valid)
     {
         Assert.Equal(valid, ParsesAsTag(tag));
         Assert.Equal(valid, ValidatesAsTag(tag));
@@ -75,7 +75,7 @@ public class ReferenceGrammarTests
     [InlineData("bad_host.example", false)]
     [InlineData("host.example:123456", false)]
     [InlineData("exämple.com", false)]
-    public void The_parser_and_the_URL_check_agree_on_registry_hosts(string registry, bool valid)
+    public void TheParserAndTheURLCheckAgreeOnRegistryHosts(string registry, bool valid)
     {
         Assert.Equal(valid, ImageReference.TryParse(registry + "/app", out _, out _));
         var validated = true;

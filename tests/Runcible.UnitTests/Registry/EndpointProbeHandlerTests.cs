@@ -18,7 +18,7 @@ public class EndpointProbeHandlerTests
     }
 
     [Fact]
-    public async Task A_registry_that_is_not_insecure_is_HTTPS_without_a_probe()
+    public async Task ARegistryThatIsNotInsecureIsHTTPSWithoutAProbe()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, loopbackIsInsecure: false);
@@ -31,7 +31,7 @@ public class EndpointProbeHandlerTests
     }
 
     [Fact]
-    public async Task An_insecure_registry_answering_plain_HTTP_is_used_over_plain_HTTP_probed_once_warned_once()
+    public async Task AnInsecureRegistryAnsweringPlainHTTPIsUsedOverPlainHTTPProbedOnceWarnedOnce()
     {
         using var home = new TempDirectory();
         var log = new RecordingBuildLog();
@@ -54,7 +54,7 @@ public class EndpointProbeHandlerTests
     }
 
     [Fact]
-    public async Task A_TLS_port_answering_clear_text_with_400_is_HTTPS()
+    public async Task ATLSPortAnsweringClearTextWith400IsHTTPS()
     {
         using var home = new TempDirectory();
         var log = new RecordingBuildLog();
@@ -71,7 +71,7 @@ public class EndpointProbeHandlerTests
     }
 
     [Fact]
-    public async Task A_failed_probe_is_forgotten_and_the_next_request_probes_again()
+    public async Task AFailedProbeIsForgottenAndTheNextRequestProbesAgain()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);

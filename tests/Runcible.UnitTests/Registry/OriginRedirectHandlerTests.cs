@@ -24,7 +24,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task Authorization_goes_to_the_first_origin_only_and_back_to_it()
+    public async Task AuthorizationGoesToTheFirstOriginOnlyAndBackToIt()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -46,7 +46,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task A_401_from_a_redirected_origin_is_RUNCIBLE1019()
+    public async Task A401FromARedirectedOriginIsRUNCIBLE1019()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -63,7 +63,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task A_401_from_the_registrys_own_origin_is_for_the_auth_handler()
+    public async Task A401FromTheRegistrysOwnOriginIsForTheAuthHandler()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -80,7 +80,7 @@ public class OriginRedirectHandlerTests
     [InlineData("https://registry.example/v2/", "http://registry.example/v2/")]
     [InlineData("https://localhost:5000/v2/", "http://localhost:5000/v2/")]
     [InlineData("http://localhost:5000/v2/", "http://registry.example/v2/")]
-    public async Task Redirects_to_plain_HTTP_are_RUNCIBLE1020(string from, string to)
+    public async Task RedirectsToPlainHTTPAreRUNCIBLE1020(string from, string to)
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -92,7 +92,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task From_an_insecure_registry_to_another_insecure_one_plain_HTTP_is_followed()
+    public async Task FromAnInsecureRegistryToAnotherInsecureOnePlainHTTPIsFollowed()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, insecure: ["mirror.internal:5000"]);
@@ -107,7 +107,7 @@ public class OriginRedirectHandlerTests
     [Theory]
     [InlineData(null, "a redirect without a Location")]
     [InlineData("ftp://registry.example/x", "not HTTP or HTTPS")]
-    public async Task Malformed_redirects_are_RUNCIBLE1012(string? location, string detail)
+    public async Task MalformedRedirectsAreRUNCIBLE1012(string? location, string detail)
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -119,7 +119,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task More_than_five_redirects_are_RUNCIBLE1012()
+    public async Task MoreThanFiveRedirectsAreRUNCIBLE1012()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -132,7 +132,7 @@ public class OriginRedirectHandlerTests
     }
 
     [Fact]
-    public async Task A_hop_without_an_answer_in_time_is_a_retryable_failure()
+    public async Task AHopWithoutAnAnswerInTimeIsARetryableFailure()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, requestTimeout: TimeSpan.FromMilliseconds(100));

@@ -51,7 +51,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task An_open_registry_gets_no_credentials()
+    public async Task AnOpenRegistryGetsNoCredentials()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);
@@ -64,7 +64,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task A_Bearer_challenge_is_answered_with_a_token_for_the_pull_scope_cached_per_repository()
+    public async Task ABearerChallengeIsAnsweredWithATokenForThePullScopeCachedPerRepository()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);
@@ -86,7 +86,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task An_identity_token_is_exchanged_with_the_OAuth2_refresh_token_POST()
+    public async Task AnIdentityTokenIsExchangedWithTheOAuth2RefreshTokenPOST()
     {
         using var home = new TempDirectory();
         Directory.CreateDirectory(Path.Combine(home.Path, ".docker"));
@@ -106,7 +106,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task A_Basic_challenge_is_answered_with_the_credentials_and_rejection_is_RUNCIBLE1004()
+    public async Task ABasicChallengeIsAnsweredWithTheCredentialsAndRejectionIsRUNCIBLE1004()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);
@@ -129,7 +129,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task Without_credentials_a_Basic_challenge_or_403_is_RUNCIBLE1003()
+    public async Task WithoutCredentialsABasicChallengeOr403IsRUNCIBLE1003()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -143,7 +143,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task A_token_server_refusing_the_credentials_is_RUNCIBLE1004_and_a_busy_one_is_retryable()
+    public async Task ATokenServerRefusingTheCredentialsIsRUNCIBLE1004AndABusyOneIsRetryable()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);
@@ -155,7 +155,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task Credentials_never_go_to_a_plain_HTTP_token_server_of_a_secure_registry()
+    public async Task CredentialsNeverGoToAPlainHTTPTokenServerOfASecureRegistry()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);
@@ -169,7 +169,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task A_token_still_refused_is_RUNCIBLE1003_and_is_not_kept()
+    public async Task ATokenStillRefusedIsRUNCIBLE1003AndIsNotKept()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -187,7 +187,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task Parallel_requests_share_one_token_request()
+    public async Task ParallelRequestsShareOneTokenRequest()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -204,7 +204,7 @@ public class RegistryAuthHandlerTests
     }
 
     [Fact]
-    public async Task Behind_the_redirect_handler_a_challenge_from_a_redirected_origin_never_reaches_its_realm()
+    public async Task BehindTheRedirectHandlerAChallengeFromARedirectedOriginNeverReachesItsRealm()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, environment: Credentials);

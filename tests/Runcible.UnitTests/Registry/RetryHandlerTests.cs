@@ -21,7 +21,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task Transient_statuses_are_sent_again_until_an_answer_comes()
+    public async Task TransientStatusesAreSentAgainUntilAnAnswerComes()
     {
         using var home = new TempDirectory();
         var log = new RecordingBuildLog();
@@ -43,7 +43,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task Other_statuses_are_the_callers_and_are_not_retried()
+    public async Task OtherStatusesAreTheCallersAndAreNotRetried()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -56,7 +56,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task A_registry_that_keeps_failing_is_RUNCIBLE1011_after_MaxAttempts()
+    public async Task ARegistryThatKeepsFailingIsRUNCIBLE1011AfterMaxAttempts()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, maxAttempts: 3);
@@ -69,7 +69,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task Only_connection_failures_is_RUNCIBLE1010()
+    public async Task OnlyConnectionFailuresIsRUNCIBLE1010()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, maxAttempts: 2);
@@ -81,7 +81,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task TLS_and_DNS_failures_are_not_retried()
+    public async Task TLSAndDNSFailuresAreNotRetried()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -96,7 +96,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task Retry_After_is_waited_out_and_one_over_the_bound_fails_at_once()
+    public async Task RetryAfterIsWaitedOutAndOneOverTheBoundFailsAtOnce()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -132,7 +132,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task A_retry_goes_out_as_the_request_came_in()
+    public async Task ARetryGoesOutAsTheRequestCameIn()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path);
@@ -159,7 +159,7 @@ public class RetryHandlerTests
     }
 
     [Fact]
-    public async Task The_budget_is_shared_with_the_body_level_retries_of_the_same_fetch()
+    public async Task TheBudgetIsSharedWithTheBodyLevelRetriesOfTheSameFetch()
     {
         using var home = new TempDirectory();
         var options = Options(home.Path, maxAttempts: 3);

@@ -217,7 +217,7 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Equal(first, second);
         Assert.Equal((byte)'\n', first[^1]);
         using var bundle = new TempDirectory("runcible-bundle");
-        RuntimeSpecGenerator.WriteBundleFiles(Generate(With("web")), bundle.Path);
+        RuntimeSpecBundleFiles.Write(Generate(With("web")), bundle.Path);
         Assert.Equal(["config.json", "runcible.json"], Directory.GetFiles(bundle.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(first, File.ReadAllBytes(bundle.Combine("config.json")));
     }

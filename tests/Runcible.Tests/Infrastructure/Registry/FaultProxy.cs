@@ -45,13 +45,13 @@ public sealed class FaultProxy : IAsyncDisposable
 {
     private const int BufferSize = 64 * 1024;
 
-    private readonly TcpListener listener;
-    private readonly DnsEndPoint upstream;
-    private readonly CancellationTokenSource stopping = new();
-    private readonly Task acceptLoop;
-    private readonly List<FaultRule> faults = [];
-    private readonly List<ProxiedRequest> requests = [];
-    private readonly List<TcpClient> connections = [];
+    private readonly TcpListener _listener;
+    private readonly DnsEndPoint _upstream;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _acceptLoop;
+    private readonly List<FaultRule> _faults = [];
+    private readonly List<ProxiedRequest> _requests = [];
+    private readonly List<TcpClient> _connections = [];
 
     public FaultProxy(Uri upstream)
     {
@@ -60,11 +60,11 @@ public sealed class FaultProxy : IAsyncDisposable
             throw new ArgumentException("The fault proxy fronts a plain-HTTP registry only.", nameof(upstream));
         }
 
-        this.upstream = new DnsEndPoint(upstream.Host, upstream.Port);
-        listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        acceptLoop = Task.Run(AcceptLoopAsync);
+        _upstream = new DnsEndPoint(upstream.Host, upstream.Port);
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
     /// <summary>Starts a proxy in front of <paramref name="registry"/> (which must be plain HTTP).</summary>
@@ -81,9 +81,9 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         get
         {
-            lock (requests)
+            lock (_requests)
             {
-                return requests.Count;
+                return _requests.Count;
             }
         }
     }
@@ -93,18 +93,18 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         get
         {
-            lock (requests)
+            lock (_requests)
             {
-                return [.. requests];
+                return [.. _requests];
             }
         }
     }
 
     public void ResetRequests()
     {
-        lock (requests)
+        lock (_requests)
         {
-            requests.Clear();
+            _requests.Clear();
         }
     }
 
@@ -142,18 +142,18 @@ public sealed class FaultProxy : IAsyncDisposable
 
     public void ClearFaults()
     {
-        lock (faults)
+        lock (_faults)
         {
-            faults.Clear();
+            _faults.Clear();
         }
     }
 
     private FaultProxy Add(FaultRule rule)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rule.Remaining);
-        lock (faults)
+        lock (_faults)
         {
-            faults.Add(rule);
+            _faults.Add(rule);
         }
 
         return this;
@@ -163,10 +163,10 @@ public sealed class FaultProxy : IAsyncDisposable
     private List<FaultRule> TakeFaults(HttpHead request)
     {
         var kind = Classify(request);
-        lock (faults)
+        lock (_faults)
         {
             var taken = new List<FaultRule>();
-            foreach (var rule in faults)
+            foreach (var rule in _faults)
             {
                 // Body faults wait for a GET: a HEAD (or a non-matching path) must not use them up.
                 var bodyFault = rule.CutAfterBytes is not null || rule.FlipOffset is not null || rule.StallBody is not null;
@@ -199,14 +199,14 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (!stopping.IsCancellationRequested)
+        while (!_stopping.IsCancellationRequested)
         {
             TcpClient client;
             try
             {
-                client = await listener.AcceptTcpClientAsync(stopping.Token);
+                client = await _listener.AcceptTcpClientAsync(_stopping.Token);
             }
-            catch (Exception) when (stopping.IsCancellationRequested)
+            catch (Exception) when (_stopping.IsCancellationRequested)
             {
                 return;
             }
@@ -215,9 +215,9 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
             }
 
-            lock (connections)
+            lock (_connections)
             {
-                connections.Add(client);
+                _connections.Add(client);
             }
 
             _ = Task.Run(() => ServeConnectionAsync(client));
@@ -231,7 +231,7 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             client.NoDelay = true;
             var downstream = client.GetStream();
-            var token = stopping.Token;
+            var token = _stopping.Token;
             while (!token.IsCancellationRequested)
             {
                 var request = await HttpHead.ReadAsync(downstream, token);
@@ -258,7 +258,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 if (upstreamClient is null)
                 {
                     upstreamClient = new TcpClient { NoDelay = true };
-                    await upstreamClient.ConnectAsync(upstream.Host, upstream.Port, token);
+                    await upstreamClient.ConnectAsync(_upstream.Host, _upstream.Port, token);
                 }
 
                 var upstreamStream = upstreamClient.GetStream();
@@ -297,9 +297,9 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             upstreamClient?.Dispose();
             client.Dispose();
-            lock (connections)
+            lock (_connections)
             {
-                connections.Remove(client);
+                _connections.Remove(client);
             }
         }
     }
@@ -308,9 +308,9 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         request.Headers.TryGetValue("Range", out var range);
         request.Headers.TryGetValue("Authorization", out var authorization);
-        lock (requests)
+        lock (_requests)
         {
-            requests.Add(new ProxiedRequest(request.Method, request.Target, range, authorization, status, fault));
+            _requests.Add(new ProxiedRequest(request.Method, request.Target, range, authorization, status, fault));
         }
     }
 
@@ -493,11 +493,11 @@ public sealed class FaultProxy : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        stopping.Cancel();
-        listener.Stop();
-        lock (connections)
+        _stopping.Cancel();
+        _listener.Stop();
+        lock (_connections)
         {
-            foreach (var connection in connections)
+            foreach (var connection in _connections)
             {
                 connection.Dispose();
             }
@@ -505,13 +505,13 @@ public sealed class FaultProxy : IAsyncDisposable
 
         try
         {
-            await acceptLoop;
+            await _acceptLoop;
         }
         catch (OperationCanceledException)
         {
         }
 
-        stopping.Dispose();
+        _stopping.Dispose();
     }
 
     private sealed class FaultRule(string name, FaultTarget target, int times, string? pathContains)

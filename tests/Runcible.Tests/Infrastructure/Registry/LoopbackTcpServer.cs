@@ -10,37 +10,37 @@ namespace Runcible.Tests.Infrastructure.Registry;
 /// </summary>
 public abstract class LoopbackTcpServer : IAsyncDisposable
 {
-    private readonly TcpListener listener;
-    private readonly CancellationTokenSource stopping = new();
-    private Task acceptLoop = Task.CompletedTask;
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _acceptLoop = Task.CompletedTask;
 
     protected LoopbackTcpServer()
     {
-        listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
     }
 
     public int Port { get; }
 
     /// <summary>Cancelled when the server is disposed.</summary>
-    protected CancellationToken Stopping => stopping.Token;
+    protected CancellationToken Stopping => _stopping.Token;
 
-    protected void StartAccepting() => acceptLoop = Task.Run(AcceptLoopAsync);
+    protected void StartAccepting() => _acceptLoop = Task.Run(AcceptLoopAsync);
 
     /// <summary>Serves one connection (and disposes it); must not throw for a client that misbehaves.</summary>
     protected abstract Task ServeAsync(TcpClient client);
 
     private async Task AcceptLoopAsync()
     {
-        while (!stopping.IsCancellationRequested)
+        while (!_stopping.IsCancellationRequested)
         {
             TcpClient client;
             try
             {
-                client = await listener.AcceptTcpClientAsync(stopping.Token);
+                client = await _listener.AcceptTcpClientAsync(_stopping.Token);
             }
-            catch (Exception e) when (stopping.IsCancellationRequested || e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (_stopping.IsCancellationRequested || e is SocketException or ObjectDisposedException)
             {
                 return;
             }
@@ -51,17 +51,17 @@ public abstract class LoopbackTcpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await stopping.CancelAsync();
-        listener.Stop();
+        await _stopping.CancelAsync();
+        _listener.Stop();
         try
         {
-            await acceptLoop;
+            await _acceptLoop;
         }
         catch (OperationCanceledException)
         {
         }
 
-        stopping.Dispose();
+        _stopping.Dispose();
         GC.SuppressFinalize(this);
     }
 }

@@ -62,20 +62,20 @@ public sealed class RegistryServer : IAsyncDisposable
 {
     private const string DefaultUsername = "runcible";
 
-    private readonly TempDirectory workDirectory;
-    private readonly TestCertificateAuthority? certificateAuthority;
-    private readonly StringBuilder output = new();
-    private Process? process;
-    private IPAddress listenAddress = IPAddress.Loopback;
-    private int? fixedPort;
-    private string[] certificateDnsNames = [];
+    private readonly TempDirectory _workDirectory;
+    private readonly TestCertificateAuthority? _certificateAuthority;
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+    private IPAddress _listenAddress = IPAddress.Loopback;
+    private int? _fixedPort;
+    private string[] _certificateDnsNames = [];
 
     private RegistryServer(RegistryAuthMode mode, TempDirectory workDirectory, TestCertificateAuthority? certificateAuthority,
         TokenServer? tokenServer, string? username, string? password)
     {
         Mode = mode;
-        this.workDirectory = workDirectory;
-        this.certificateAuthority = certificateAuthority;
+        _workDirectory = workDirectory;
+        _certificateAuthority = certificateAuthority;
         TokenServer = tokenServer;
         Username = username;
         Password = password;
@@ -86,7 +86,7 @@ public sealed class RegistryServer : IAsyncDisposable
     public int Port { get; private set; }
 
     /// <summary><c>127.0.0.1:&lt;port&gt;</c> (or the stand-in's address), the registry part of an image reference.</summary>
-    public string Host => $"{listenAddress}:{Port}";
+    public string Host => $"{_listenAddress}:{Port}";
 
     public bool UsesTls => Mode is RegistryAuthMode.TlsBasic or RegistryAuthMode.TlsAnonymous;
 
@@ -103,26 +103,26 @@ public sealed class RegistryServer : IAsyncDisposable
 
     /// <summary>PEM file of the test CA that issued the registry's TLS certificate (TLS variant), or that
     /// issued the token-signing certificate (token variant); null for the anonymous one.</summary>
-    public string? CaCertificatePath => certificateAuthority?.CertificatePath;
+    public string? CaCertificatePath => _certificateAuthority?.CertificatePath;
 
-    public string? CaCertificatePem => certificateAuthority?.CertificatePem;
+    public string? CaCertificatePem => _certificateAuthority?.CertificatePem;
 
-    public X509Certificate2? CaCertificate => certificateAuthority?.Certificate;
+    public X509Certificate2? CaCertificate => _certificateAuthority?.Certificate;
 
     /// <summary>A directory holding only <c>ca.crt</c>: what skopeo's <c>--src-cert-dir</c>/<c>--dest-cert-dir</c> take.</summary>
-    public string? CertificateDirectory => certificateAuthority?.Directory;
+    public string? CertificateDirectory => _certificateAuthority?.Directory;
 
     /// <summary>Where the registry keeps its blobs and manifests (tests may corrupt them on purpose).</summary>
-    public string StorageDirectory => workDirectory.Combine("storage");
+    public string StorageDirectory => _workDirectory.Combine("storage");
 
     /// <summary>What the registry wrote on stdout/stderr so far (for failure messages).</summary>
     public string Output
     {
         get
         {
-            lock (output)
+            lock (_output)
             {
-                return output.ToString();
+                return _output.ToString();
             }
         }
     }
@@ -146,9 +146,9 @@ public sealed class RegistryServer : IAsyncDisposable
     public static Task<RegistryServer> StartPublicStandInAsync(IPAddress address, int port, string dnsName, CancellationToken cancellationToken = default) =>
         StartCoreAsync(RegistryAuthMode.TlsAnonymous, cancellationToken, tokenLifetime: null, configure: server =>
         {
-            server.listenAddress = address;
-            server.fixedPort = port;
-            server.certificateDnsNames = [dnsName];
+            server._listenAddress = address;
+            server._fixedPort = port;
+            server._certificateDnsNames = [dnsName];
         });
 
     public static Task<RegistryServer> StartAsync(RegistryAuthMode mode, CancellationToken cancellationToken = default, TimeSpan? tokenLifetime = null) =>
@@ -203,10 +203,10 @@ public sealed class RegistryServer : IAsyncDisposable
         var tls = "";
         if (UsesTls)
         {
-            var serverCertificate = certificateAuthority!.Issue("registry", serverAuth: true, listenAddress, certificateDnsNames);
+            var serverCertificate = _certificateAuthority!.Issue("registry", serverAuth: true, _listenAddress, _certificateDnsNames);
             // The CA directory doubles as skopeo's --cert-dir: keep the server key out of it.
-            var certificatePath = workDirectory.Combine("registry.crt");
-            var keyPath = workDirectory.Combine("registry.key");
+            var certificatePath = _workDirectory.Combine("registry.crt");
+            var keyPath = _workDirectory.Combine("registry.key");
             File.Move(serverCertificate.CertificatePath, certificatePath);
             File.Move(serverCertificate.KeyPath, keyPath);
             serverCertificate.Certificate.Dispose();
@@ -220,7 +220,7 @@ public sealed class RegistryServer : IAsyncDisposable
 
         if (Mode == RegistryAuthMode.TlsBasic)
         {
-            var htpasswdPath = workDirectory.Combine("htpasswd");
+            var htpasswdPath = _workDirectory.Combine("htpasswd");
             var htpasswd = ProcessRunner.Run("htpasswd", "-Bbn", Username!, Password!).EnsureSuccess("htpasswd");
             await File.WriteAllTextAsync(htpasswdPath, htpasswd.StandardOutput.Trim() + "\n", cancellationToken);
             auth = $"""
@@ -238,7 +238,7 @@ public sealed class RegistryServer : IAsyncDisposable
                     realm: {TokenServer!.Realm}
                     service: {TokenServer.Service}
                     issuer: {TokenServer.Issuer}
-                    rootcertbundle: {certificateAuthority!.CertificatePath}
+                    rootcertbundle: {_certificateAuthority!.CertificatePath}
                 """;
         }
 
@@ -246,8 +246,8 @@ public sealed class RegistryServer : IAsyncDisposable
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            Port = fixedPort ?? FreeLoopbackPort();
-            var configPath = workDirectory.Combine("config.yml");
+            Port = _fixedPort ?? FreeLoopbackPort();
+            var configPath = _workDirectory.Combine("config.yml");
             var config = $"""
                 version: 0.1
                 log:
@@ -281,14 +281,14 @@ public sealed class RegistryServer : IAsyncDisposable
             }
         }
 
-        throw new InvalidOperationException($"docker-registry did not start on {listenAddress}.", last);
+        throw new InvalidOperationException($"docker-registry did not start on {_listenAddress}.", last);
     }
 
     private async Task LaunchAndWaitAsync(string configPath, CancellationToken cancellationToken)
     {
-        lock (output)
+        lock (_output)
         {
-            output.Clear();
+            _output.Clear();
         }
 
         // A small watchdog shell runs the registry and stops it when the test process dies without disposing
@@ -313,12 +313,12 @@ public sealed class RegistryServer : IAsyncDisposable
         startInfo.Environment.Remove("HTTPS_PROXY");
         startInfo.Environment.Remove("http_proxy");
         startInfo.Environment.Remove("https_proxy");
-        process = new Process { StartInfo = startInfo };
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        _process = new Process { StartInfo = startInfo };
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
 
         using var client = CreateHttpClient();
         client.Timeout = TimeSpan.FromSeconds(2);
@@ -326,9 +326,9 @@ public sealed class RegistryServer : IAsyncDisposable
         while (deadline.Elapsed < TimeSpan.FromSeconds(30))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (process.HasExited)
+            if (_process.HasExited)
             {
-                throw new RegistryStartException($"docker-registry exited with {process.ExitCode}:\n{Output}");
+                throw new RegistryStartException($"docker-registry exited with {_process.ExitCode}:\n{Output}");
             }
 
             try
@@ -360,11 +360,11 @@ public sealed class RegistryServer : IAsyncDisposable
             return;
         }
 
-        lock (output)
+        lock (_output)
         {
-            if (output.Length < 1_000_000)
+            if (_output.Length < 1_000_000)
             {
-                output.AppendLine(line);
+                _output.AppendLine(line);
             }
         }
     }
@@ -373,9 +373,9 @@ public sealed class RegistryServer : IAsyncDisposable
     public HttpClient CreateHttpClient()
     {
         var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false };
-        if (certificateAuthority is not null && UsesTls)
+        if (_certificateAuthority is not null && UsesTls)
         {
-            var trusted = certificateAuthority.Certificate;
+            var trusted = _certificateAuthority.Certificate;
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
                 if (certificate is null)
@@ -494,7 +494,7 @@ public sealed class RegistryServer : IAsyncDisposable
 
     private void StopProcess()
     {
-        if (process is null)
+        if (_process is null)
         {
             return;
         }
@@ -502,25 +502,25 @@ public sealed class RegistryServer : IAsyncDisposable
         try
         {
             // SIGTERM to the watchdog: it stops the registry and reaps it (no zombie); SIGKILL if that takes too long.
-            if (!process.HasExited)
+            if (!_process.HasExited)
             {
-                ProcessRunner.Run("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                ProcessRunner.Run("kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
-            if (!process.WaitForExit(5_000))
+            if (!_process.WaitForExit(5_000))
             {
-                process.Kill(entireProcessTree: true);
+                _process.Kill(entireProcessTree: true);
             }
 
-            process.WaitForExit(10_000);
+            _process.WaitForExit(10_000);
         }
         catch (InvalidOperationException)
         {
             // Never started or already reaped.
         }
 
-        process.Dispose();
-        process = null;
+        _process.Dispose();
+        _process = null;
     }
 
     public async ValueTask DisposeAsync()
@@ -531,8 +531,8 @@ public sealed class RegistryServer : IAsyncDisposable
             await TokenServer.DisposeAsync();
         }
 
-        certificateAuthority?.Dispose();
-        workDirectory.Dispose();
+        _certificateAuthority?.Dispose();
+        _workDirectory.Dispose();
     }
 
     private sealed class RegistryStartException(string message) : Exception(message);

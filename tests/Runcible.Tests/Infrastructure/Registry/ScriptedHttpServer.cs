@@ -17,30 +17,30 @@ public sealed record ScriptedResponse(int Status, IReadOnlyList<KeyValuePair<str
 /// </summary>
 public sealed class ScriptedHttpServer : LoopbackTcpServer
 {
-    private readonly Func<HttpHead, ScriptedResponse> answer;
-    private readonly X509Certificate2? certificate;
-    private readonly List<HttpHead> requests = [];
+    private readonly Func<HttpHead, ScriptedResponse> _answer;
+    private readonly X509Certificate2? _certificate;
+    private readonly List<HttpHead> _requests = [];
 
     public ScriptedHttpServer(Func<HttpHead, ScriptedResponse> answer, X509Certificate2? certificate = null)
     {
-        this.answer = answer;
-        this.certificate = certificate;
+        _answer = answer;
+        _certificate = certificate;
         StartAccepting();
     }
 
     /// <summary><c>127.0.0.1:port</c>, as a registry is written in a reference.</summary>
     public string Host => $"127.0.0.1:{Port}";
 
-    public Uri BaseAddress => new($"{(certificate is null ? "http" : "https")}://{Host}/");
+    public Uri BaseAddress => new($"{(_certificate is null ? "http" : "https")}://{Host}/");
 
     /// <summary>The heads of the requests answered so far, in order.</summary>
     public IReadOnlyList<HttpHead> Requests
     {
         get
         {
-            lock (requests)
+            lock (_requests)
             {
-                return [.. requests];
+                return [.. _requests];
             }
         }
     }
@@ -52,10 +52,10 @@ public sealed class ScriptedHttpServer : LoopbackTcpServer
             try
             {
                 Stream stream = client.GetStream();
-                if (certificate is not null)
+                if (_certificate is not null)
                 {
                     var tls = new SslStream(stream);
-                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, Stopping);
+                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = _certificate }, Stopping);
                     stream = tls;
                 }
 
@@ -65,12 +65,12 @@ public sealed class ScriptedHttpServer : LoopbackTcpServer
                     return;
                 }
 
-                lock (requests)
+                lock (_requests)
                 {
-                    requests.Add(head);
+                    _requests.Add(head);
                 }
 
-                var response = answer(head);
+                var response = _answer(head);
                 var body = Encoding.UTF8.GetBytes(response.Body);
                 var fields = new List<KeyValuePair<string, string>>(response.Headers ?? [])
                 {

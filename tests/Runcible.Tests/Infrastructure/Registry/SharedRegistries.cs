@@ -24,15 +24,15 @@ public sealed class SharedRegistries : IAsyncDisposable
 {
     private static readonly PushFormat[] AllFormats = [PushFormat.Oci, PushFormat.DockerV2S2, PushFormat.Zstd, PushFormat.Uncompressed];
 
-    private readonly Lazy<Task<RegistryServer>> anonymous;
-    private readonly Lazy<Task<RegistryServer>> tlsBasic;
-    private readonly Lazy<Task<RegistryServer>> token;
+    private readonly Lazy<Task<RegistryServer>> _anonymous;
+    private readonly Lazy<Task<RegistryServer>> _tlsBasic;
+    private readonly Lazy<Task<RegistryServer>> _token;
 
     public SharedRegistries()
     {
-        anonymous = new(() => StartAsync(RegistryAuthMode.Anonymous, AnonymousImages));
-        tlsBasic = new(() => StartAsync(RegistryAuthMode.TlsBasic, AuthenticatedImages));
-        token = new(() => StartAsync(RegistryAuthMode.Token, AuthenticatedImages));
+        _anonymous = new(() => StartAsync(RegistryAuthMode.Anonymous, AnonymousImages));
+        _tlsBasic = new(() => StartAsync(RegistryAuthMode.TlsBasic, AuthenticatedImages));
+        _token = new(() => StartAsync(RegistryAuthMode.Token, AuthenticatedImages));
     }
 
     /// <summary>What the anonymous registry holds: (fixture image, format, repository:tag).</summary>
@@ -63,11 +63,11 @@ public sealed class SharedRegistries : IAsyncDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
 
-    public Task<RegistryServer> AnonymousAsync() => anonymous.Value;
+    public Task<RegistryServer> AnonymousAsync() => _anonymous.Value;
 
-    public Task<RegistryServer> TlsBasicAuthAsync() => tlsBasic.Value;
+    public Task<RegistryServer> TlsBasicAuthAsync() => _tlsBasic.Value;
 
-    public Task<RegistryServer> TokenAuthAsync() => token.Value;
+    public Task<RegistryServer> TokenAuthAsync() => _token.Value;
 
     private static async Task<RegistryServer> StartAsync(RegistryAuthMode mode, IReadOnlyList<(string Image, PushFormat Format, string RepositoryTag)> images)
     {
@@ -103,7 +103,7 @@ public sealed class SharedRegistries : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var lazy in new[] { anonymous, tlsBasic, token })
+        foreach (var lazy in new[] { _anonymous, _tlsBasic, _token })
         {
             if (!lazy.IsValueCreated)
             {

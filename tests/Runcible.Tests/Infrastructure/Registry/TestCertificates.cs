@@ -11,14 +11,14 @@ namespace Runcible.Tests.Infrastructure.Registry;
 /// </summary>
 public sealed class TestCertificateAuthority : IDisposable
 {
-    private readonly ECDsa caKey;
+    private readonly ECDsa _caKey;
 
     public TestCertificateAuthority(string directory, string commonName = "Runcible Test CA")
     {
         System.IO.Directory.CreateDirectory(directory);
         this.Directory = directory;
-        caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={commonName}", caKey, HashAlgorithmName.SHA256);
+        _caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={commonName}", _caKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
@@ -79,7 +79,7 @@ public sealed class TestCertificateAuthority : IDisposable
     public void Dispose()
     {
         Certificate.Dispose();
-        caKey.Dispose();
+        _caKey.Dispose();
     }
 }
 

@@ -31,16 +31,16 @@ namespace Runcible.Tests.Infrastructure.Registry;
 /// </summary>
 public sealed class TokenServer : LoopbackTcpServer
 {
-    private readonly IssuedCertificate signingCertificate;
-    private readonly List<string> requests = [];
-    private readonly List<string?> authorizations = [];
-    private readonly ConcurrentDictionary<string, byte> privateRepositories = new(StringComparer.Ordinal);
-    private int requestCount;
+    private readonly IssuedCertificate _signingCertificate;
+    private readonly List<string> _requests = [];
+    private readonly List<string?> _authorizations = [];
+    private readonly ConcurrentDictionary<string, byte> _privateRepositories = new(StringComparer.Ordinal);
+    private int _requestCount;
 
     public TokenServer(IssuedCertificate signingCertificate, string username, string password,
         string service = "runcible-test-registry", string issuer = "runcible-test-token-server", TimeSpan? lifetime = null)
     {
-        this.signingCertificate = signingCertificate;
+        _signingCertificate = signingCertificate;
         Username = username;
         Password = password;
         Service = service;
@@ -63,16 +63,16 @@ public sealed class TokenServer : LoopbackTcpServer
     public TimeSpan Lifetime { get; }
 
     /// <summary>Token requests answered so far (any status).</summary>
-    public int RequestCount => Volatile.Read(ref requestCount);
+    public int RequestCount => Volatile.Read(ref _requestCount);
 
     /// <summary>The request targets (path and query) seen, in order.</summary>
     public IReadOnlyList<string> Requests
     {
         get
         {
-            lock (requests)
+            lock (_requests)
             {
-                return [.. requests];
+                return [.. _requests];
             }
         }
     }
@@ -82,9 +82,9 @@ public sealed class TokenServer : LoopbackTcpServer
     {
         get
         {
-            lock (requests)
+            lock (_requests)
             {
-                return [.. authorizations];
+                return [.. _authorizations];
             }
         }
     }
@@ -93,10 +93,10 @@ public sealed class TokenServer : LoopbackTcpServer
     /// Makes <paramref name="repository"/> private (like a private repository on Docker Hub): anonymous tokens for it
     /// carry an empty <c>access</c> claim, so the registry answers 401 to anonymous pulls; the user still gets access.
     /// </summary>
-    public void MakePrivate(string repository) => privateRepositories[repository] = 0;
+    public void MakePrivate(string repository) => _privateRepositories[repository] = 0;
 
     /// <summary>The certificate whose key signs the tokens (PEM file), issued by the test CA.</summary>
-    public string SigningCertificatePath => signingCertificate.CertificatePath;
+    public string SigningCertificatePath => _signingCertificate.CertificatePath;
 
     protected override async Task ServeAsync(TcpClient client)
     {
@@ -112,11 +112,11 @@ public sealed class TokenServer : LoopbackTcpServer
                     return;
                 }
 
-                Interlocked.Increment(ref requestCount);
-                lock (requests)
+                Interlocked.Increment(ref _requestCount);
+                lock (_requests)
                 {
-                    requests.Add(head.Target);
-                    authorizations.Add(head.Headers.TryGetValue("authorization", out var authorization) ? authorization : null);
+                    _requests.Add(head.Target);
+                    _authorizations.Add(head.Headers.TryGetValue("authorization", out var authorization) ? authorization : null);
                 }
 
                 var form = head.Method == "POST" ? await ReadFormAsync(stream, head, Stopping) : null;
@@ -196,7 +196,7 @@ public sealed class TokenServer : LoopbackTcpServer
             var name = scope[(first + 1)..last];
             var wanted = scope[(last + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries);
             var granted = wanted.Where(a => authenticated ? a is "pull" or "push" or "*" : a == "pull").ToArray();
-            if (type == "repository" && granted.Length > 0 && (authenticated || !privateRepositories.ContainsKey(name)))
+            if (type == "repository" && granted.Length > 0 && (authenticated || !_privateRepositories.ContainsKey(name)))
             {
                 access.Add(new JsonObject
                 {
@@ -235,11 +235,11 @@ public sealed class TokenServer : LoopbackTcpServer
         {
             ["typ"] = "JWT",
             ["alg"] = "ES256",
-            ["x5c"] = new JsonArray(Convert.ToBase64String(signingCertificate.Certificate.RawData)),
+            ["x5c"] = new JsonArray(Convert.ToBase64String(_signingCertificate.Certificate.RawData)),
         };
         var signingInput = Base64Url(Encoding.UTF8.GetBytes(header.ToJsonString())) + "." + Base64Url(Encoding.UTF8.GetBytes(claims.ToJsonString()));
         // JWS ES256 wants r||s (IEEE P1363), which is what ECDsa.SignData produces by default.
-        var signature = signingCertificate.Key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256);
+        var signature = _signingCertificate.Key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256);
         return signingInput + "." + Base64Url(signature);
     }
 

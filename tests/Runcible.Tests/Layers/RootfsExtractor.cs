@@ -1,7 +1,8 @@
 using Microsoft.Win32.SafeHandles;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.Layers;
 
-namespace Runcible.Core.Layers;
+namespace Runcible.Tests.Layers;
 
 /// <summary>What an extraction did.</summary>
 /// <param name="Directory">The directory that now holds the tree.</param>
@@ -11,7 +12,8 @@ namespace Runcible.Core.Layers;
 public sealed record RootfsExtraction(string Directory, bool OwnersKept, IReadOnlyList<string> SkippedDevices, IReadOnlyList<string> SkippedAttributes);
 
 /// <summary>
-/// Extracts a <see cref="FlattenedRootfs"/> into a directory, for local runs and tests. As root the
+/// Extracts a <see cref="FlattenedRootfs"/> into a directory, for the tests (the product never extracts: the
+/// bundle is written from the index and the layers). As root the
 /// tree is exact: owners, modes (setuid, setgid, sticky), times, extended attributes, hardlinks sharing
 /// an inode, FIFOs and device nodes. As an ordinary user the caller owns everything, device nodes are
 /// skipped with RUNCIBLE2102 and attributes the kernel refuses (security.capability) with RUNCIBLE2040.
