@@ -13,5 +13,7 @@ public static class UnhonouredContainerProperties
         ["ContainerImageTags"] = "a bundle has no image tags; its file is <name>-<version> (RuncBundleName, RuncBundleVersion or Version)",
         ["ContainerEntrypoint"] = "the bundle's process is ContainerAppCommand (with ContainerAppCommandInstruction); set that instead",
         ["ContainerEntrypointArgs"] = "the bundle's process arguments are ContainerAppCommandArgs and ContainerDefaultArgs; set those instead",
+        ["ContainerImageFormat"] = "a bundle is a runc bundle tarball, not an image in the Docker or OCI manifest format",
+        ["ContainerArchiveOutputPath"] = "the bundle tarball is written to RuncBundleOutputPath (by default the build's output directory); set that instead",
     };
 }

@@ -28,17 +28,19 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
     public void PropertiesABundleCannotHonourAreWarnedAboutOnce()
     {
         var project = Project(
-            "<ContainerImageTags>1.0.0;latest</ContainerImageTags><ContainerImageTag>1.0.0</ContainerImageTag>",
+            "<ContainerImageTags>1.0.0;latest</ContainerImageTags><ContainerImageTag>1.0.0</ContainerImageTag><ContainerImageFormat>OCI</ContainerImageFormat><ContainerArchiveOutputPath>images/</ContainerArchiveOutputPath>",
             "<ContainerEntrypoint Include=\"/app/Props.App\" /><ContainerEntrypointArgs Include=\"--serve\" />");
         var result = sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-v:m", "-clp:NoSummary").EnsureSuccess("msbuild");
         var warnings = Warnings(result.StandardOutput);
-        Assert.Equal(4, warnings.Length);
+        Assert.Equal(6, warnings.Length);
         Assert.Contains(warnings, w => w.Contains("property ContainerImageTags,", StringComparison.Ordinal) && w.Contains("RuncBundleVersion", StringComparison.Ordinal));
         Assert.Contains(warnings, w => w.Contains("property ContainerImageTag,", StringComparison.Ordinal));
         Assert.Contains(warnings, w => w.Contains("property ContainerEntrypoint,", StringComparison.Ordinal) && w.Contains("ContainerAppCommand", StringComparison.Ordinal));
         Assert.Contains(warnings, w => w.Contains("property ContainerEntrypointArgs,", StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.Contains("property ContainerImageFormat,", StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.Contains("property ContainerArchiveOutputPath,", StringComparison.Ordinal) && w.Contains("RuncBundleOutputPath", StringComparison.Ordinal));
         // Once per build (without MSBuild's summary, which repeats every warning).
-        foreach (var property in new[] { "ContainerImageTags", "ContainerImageTag", "ContainerEntrypoint", "ContainerEntrypointArgs" })
+        foreach (var property in new[] { "ContainerImageTags", "ContainerImageTag", "ContainerEntrypoint", "ContainerEntrypointArgs", "ContainerImageFormat", "ContainerArchiveOutputPath" })
         {
             Assert.Single(Regex.Matches(result.StandardOutput, $@"warning RUNCIBLE4041: The project sets the \.NET SDK container property {property},"));
         }
