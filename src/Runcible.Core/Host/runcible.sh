@@ -1176,11 +1176,6 @@ net_paths() {
   net_ns="runcible-$id"
   net_ns_path="/run/netns/$net_ns"
   net_cni_id="runcible-$id"
-  if [ "$rootless" = true ]; then
-    settings_dir="${XDG_CONFIG_HOME:-$HOME/.config}/runcible/$name"
-  else
-    settings_dir="/etc/runcible/$name"
-  fi
 }
 
 # The CNI plugin directory holding every plugin a private network needs, else RUNCIBLE5070.
@@ -1274,13 +1269,6 @@ net_check_ports() {
     if [ -z "$user" ] && [ -n "$(ss "$flags" "sport = :$hport" 2>/dev/null)" ]; then user="a socket of another namespace or user"; fi
     [ -z "$user" ] || die RUNCIBLE5072 "host port $hport/$proto, which $name publishes, is in use by $user; stop it or publish $name on another port (RuncPublishPort, or $settings_dir/ports)."
   done
-}
-
-# The operator settings directory holds the ports file: root's (rootless: the user's), 0700.
-net_prepare_settings() {
-  [ "$(net_mode)" = private ] || return 0
-  net_paths
-  [ -d "$settings_dir" ] || (umask 077 && mkdir -p "$settings_dir")
 }
 
 # Runs CNI plugin $2 with command $1 and the network config on stdin.
@@ -1709,7 +1697,6 @@ cmd_install() {
   fi
   tighten_bundle
   make_settings_dir
-  net_prepare_settings
   net_check_ports
   prepare_directories
   render_runtime_config
