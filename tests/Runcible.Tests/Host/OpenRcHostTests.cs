@@ -27,23 +27,3 @@ public sealed class OpenRcHostTests(OpenRcHostFixture fixture) : HostOperationTe
     public Task LogsAreRotatedWithCopytruncateAndRuncibleLogsReadsTheRotatedFiles() =>
         HostOperationScenarios.OpenRcLogRotationAsync(fixture.Host);
 }
-
-/// <summary>One OpenRc host boot in a network namespace of its own (<see cref="HostNetwork.Own"/>), for the private-network scenarios.</summary>
-public sealed class OpenRcPrivateNetworkHostFixture : IDisposable
-{
-    public HostContainer Host { get; } = new(HostInit.OpenRc, network: HostNetwork.Own);
-
-    public void Dispose() => Host.Dispose();
-}
-
-/// <summary>A RuncNetwork=private bundle as a OpenRc service (<see cref="PrivateNetworkHostScenarios"/>).</summary>
-public sealed class OpenRcPrivateNetworkHostTests(OpenRcPrivateNetworkHostFixture fixture) : IClassFixture<OpenRcPrivateNetworkHostFixture>
-{
-    [Fact]
-    public Task PrivateBundleAnswersOnItsPublishedPortIsSetUpAgainAfterCrashesAndLeavesTheHostNetworkAsItWas() =>
-        PrivateNetworkHostScenarios.LifecycleAsync(fixture.Host);
-
-    [Fact]
-    public Task PrivateBundleComesBackWithItsNetworkAfterAPowerCut() =>
-        PrivateNetworkHostScenarios.PowerCutAsync(fixture.Host);
-}

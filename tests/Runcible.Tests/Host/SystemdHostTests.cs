@@ -27,23 +27,3 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperation
     public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
         HostScenarios.RootlessUserServiceAsync(fixture.Host);
 }
-
-/// <summary>One Systemd host boot in a network namespace of its own (<see cref="HostNetwork.Own"/>), for the private-network scenarios.</summary>
-public sealed class SystemdPrivateNetworkHostFixture : IDisposable
-{
-    public HostContainer Host { get; } = new(HostInit.Systemd, network: HostNetwork.Own);
-
-    public void Dispose() => Host.Dispose();
-}
-
-/// <summary>A RuncNetwork=private bundle as a Systemd service (<see cref="PrivateNetworkHostScenarios"/>).</summary>
-public sealed class SystemdPrivateNetworkHostTests(SystemdPrivateNetworkHostFixture fixture) : IClassFixture<SystemdPrivateNetworkHostFixture>
-{
-    [Fact]
-    public Task PrivateBundleAnswersOnItsPublishedPortIsSetUpAgainAfterCrashesAndLeavesTheHostNetworkAsItWas() =>
-        PrivateNetworkHostScenarios.LifecycleAsync(fixture.Host);
-
-    [Fact]
-    public Task PrivateBundleComesBackWithItsNetworkAfterAPowerCut() =>
-        PrivateNetworkHostScenarios.PowerCutAsync(fixture.Host);
-}
