@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;

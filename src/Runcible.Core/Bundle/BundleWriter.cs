@@ -2,14 +2,12 @@ using System.Formats.Tar;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Bundle;
-
-/// <summary>A file the bundle carries beside rootfs/ (the shim, service files), path relative to the bundle directory.</summary>
-public sealed record BundleFile(string RelativePath, byte[] Content, UnixFileMode Mode);
 
 /// <summary>The base image as recorded in bundle.json.</summary>
 public sealed record BundleBaseImage(string Reference, string ManifestDigest, IReadOnlyList<string> LayerDigests);
@@ -486,7 +484,7 @@ public sealed class BundleWriter
             {
                 // The final path always holds a whole tarball: the new one takes the old one's place in one step.
                 // The old one, now under the temporary name, goes to the trash rather than being freed here.
-                if (File.Exists(_finalPath) && Layers.PosixFileCalls.TryExchange(_tempPath, _finalPath))
+                if (File.Exists(_finalPath) && PosixFileCalls.TryExchange(_tempPath, _finalPath))
                 {
                     if (!TryMoveToTrash())
                     {
@@ -517,7 +515,7 @@ public sealed class BundleWriter
 
                 // Only a rename (File.Move would copy the whole file across mounts): anything else, and it is freed here.
                 return new DirectoryInfo(_trashDirectory).LinkTarget is null
-                    && Layers.PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
+                    && PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or RuncibleException)
             {

@@ -1,4 +1,5 @@
 using ZstdSharp;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.Bundle;
 

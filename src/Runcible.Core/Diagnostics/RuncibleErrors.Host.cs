@@ -1,3 +1,5 @@
+using Runcible.Core.Contracts;
+
 namespace Runcible.Core.Diagnostics;
 
 // Host runtime (5xxx): 5001–5009 while rendering the service files at publish time; 5010–5099 are

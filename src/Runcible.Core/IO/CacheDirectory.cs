@@ -92,7 +92,7 @@ public static class CacheDirectory
             return;
         }
 
-        var user = Layers.PosixFileCalls.EffectiveUserId;
+        var user = PosixFileCalls.EffectiveUserId;
         string? problem = null;
         if ((status.Mode & TypeMask) != TypeDirectory)
         {

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
@@ -12,7 +13,7 @@ public static class PlatformSelector
     /// </summary>
     public static Platform FromRuntimeIdentifier(string runtimeIdentifier)
     {
-        var architecture = Bundle.BundleSettingsValidator.OciArchitecture(runtimeIdentifier);
+        var architecture = BundleSettingsValidator.OciArchitecture(runtimeIdentifier);
         return new Platform
         {
             OS = "linux",

@@ -1,15 +1,6 @@
-namespace Runcible.Core.Layers;
+using Runcible.Core.Contracts;
 
-/// <summary>What a node of the flattened tree is.</summary>
-public enum RootfsNodeKind
-{
-    Directory,
-    RegularFile,
-    SymbolicLink,
-    CharacterDevice,
-    BlockDevice,
-    Fifo,
-}
+namespace Runcible.Core.Layers;
 
 /// <summary>
 /// A regular file's content: the layer and entry ordinal whose data won. Hardlinked paths share one,

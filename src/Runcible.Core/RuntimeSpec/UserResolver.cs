@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 

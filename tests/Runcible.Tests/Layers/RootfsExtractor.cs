@@ -1,5 +1,7 @@
 using Microsoft.Win32.SafeHandles;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Layers;
 
 namespace Runcible.Tests.Layers;

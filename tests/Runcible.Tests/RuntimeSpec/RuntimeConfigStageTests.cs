@@ -1,10 +1,10 @@
 using System.Text.Json;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.Infrastructure;
-using BundleVolume = Runcible.Core.Bundle.BundleVolume;
 
 namespace Runcible.Tests.RuntimeSpec;
 

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Sdk;

@@ -1,4 +1,5 @@
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Bundle;
 

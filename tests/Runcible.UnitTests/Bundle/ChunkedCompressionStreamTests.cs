@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Bundle;
 

@@ -2,7 +2,7 @@ using Runcible.Core.Layers;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>Fetch stage seam: resolves a base image reference for one platform and brings its verified blobs onto disk.</summary>
 public interface IBaseImageProvider

@@ -1,6 +1,6 @@
 using System.Formats.Tar;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// The base image's flattened root filesystem as the bundle writer consumes it: a deterministic

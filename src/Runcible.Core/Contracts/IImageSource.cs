@@ -1,6 +1,6 @@
 using Runcible.Core.Oci;
 
-namespace Runcible.Core.Images;
+namespace Runcible.Core.Contracts;
 
 /// <summary>A manifest or index as fetched: its exact bytes, the media type it was served with, its digest.</summary>
 public sealed record ManifestContent(byte[] Bytes, string MediaType, Digest Digest);

@@ -1,4 +1,4 @@
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>Bundle compression, from <c>RuncBundleCompression</c>.</summary>
 public enum BundleCompression

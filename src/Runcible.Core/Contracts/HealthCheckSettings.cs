@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// A validated <c>RuncHealthCheck</c>: an HTTP URL probed from the host in the container's network namespace, or a

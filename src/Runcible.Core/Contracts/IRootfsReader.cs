@@ -1,4 +1,4 @@
-namespace Runcible.Core.Layers;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// Reads single files of a root filesystem (a flattened image or an extracted directory) without
@@ -20,4 +20,15 @@ public interface IRootfsReader
     /// component present is a directory (the rest, if any, is absent).
     /// </summary>
     (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path);
+}
+
+/// <summary>What a node of the flattened tree is.</summary>
+public enum RootfsNodeKind
+{
+    Directory,
+    RegularFile,
+    SymbolicLink,
+    CharacterDevice,
+    BlockDevice,
+    Fifo,
 }

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Runcible.Core.RuntimeSpec;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// What the host runtime (shim, service files) needs beyond config.json; written as <c>runcible.json</c>
@@ -15,7 +15,7 @@ public sealed class BundleRuntimeInfo
     [JsonPropertyName("stopTimeoutSeconds")] public int StopTimeoutSeconds { get; set; } = 30;
     [JsonPropertyName("uid")] public uint Uid { get; set; }
     [JsonPropertyName("gid")] public uint Gid { get; set; }
-    [JsonPropertyName("volumes")] public List<BundleVolume> Volumes { get; set; } = [];
+    [JsonPropertyName("volumes")] public List<RuntimeVolume> Volumes { get; set; } = [];
     [JsonPropertyName("rootless")] public bool Rootless { get; set; }
     [JsonPropertyName("notify")] public bool Notify { get; set; }
     /// <summary><c>private</c> or <c>none</c>; absent for the host network (so host bundles read as before).</summary>
@@ -42,7 +42,7 @@ public sealed class BundleHealthCheck
 }
 
 /// <summary>A volume: <c>data/&lt;name&gt;</c> in the bundle, bound at <see cref="ContainerPath"/>, owned by uid:gid.</summary>
-public sealed class BundleVolume
+public sealed class RuntimeVolume
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("containerPath")] public string ContainerPath { get; set; } = "";

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary><c>RuncNetwork</c>: which network namespace the container gets (docs/networking.md).</summary>
 public enum BundleNetwork

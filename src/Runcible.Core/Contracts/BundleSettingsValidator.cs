@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using NuGet.Versioning;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// Checks the raw publish settings and turns them into <see cref="BundleSettings"/>, throwing a
