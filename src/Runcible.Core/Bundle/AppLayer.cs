@@ -11,7 +11,7 @@ namespace Runcible.Core.Bundle;
 /// app user), files 0644 or 0755 (the apphost and anything executable in the publish output),
 /// directories 0755, sorted by ordinal path, every time fixed. Symbolic links are kept as links.
 /// </summary>
-public sealed class AppLayer
+internal sealed class AppLayer
 {
     private const UnixFileMode DirectoryMode = (UnixFileMode)0b111_101_101;
     private const UnixFileMode ExecutableMode = (UnixFileMode)0b111_101_101;

@@ -1,4 +1,4 @@
 namespace Runcible.Core.Contracts;
 
 /// <summary>A file the bundle carries beside rootfs/ (the shim, service files), path relative to the bundle directory.</summary>
-public sealed record BundleFile(string RelativePath, byte[] Content, UnixFileMode Mode);
+internal sealed record BundleFile(string RelativePath, byte[] Content, UnixFileMode Mode);

@@ -6,7 +6,7 @@ namespace Runcible.Core.Contracts;
 /// The base image's flattened root filesystem as the bundle writer consumes it: a deterministic
 /// stream of tar entries. The unpack stage's flattened tree implements it.
 /// </summary>
-public interface IRootfsContent
+internal interface IRootfsContent
 {
     /// <summary>
     /// Identifies the exact bytes <see cref="WriteEntries"/> produces for a given prefix (for

@@ -4,7 +4,7 @@ namespace Runcible.Core.Contracts;
 /// Reads single files of a root filesystem (a flattened image or an extracted directory) without
 /// extracting anything, for things like <c>/etc/passwd</c>.
 /// </summary>
-public interface IRootfsReader
+internal interface IRootfsReader
 {
     /// <summary>
     /// Reads the regular file at <paramref name="path"/> (absolute inside the tree), following
@@ -23,7 +23,7 @@ public interface IRootfsReader
 }
 
 /// <summary>What a node of the flattened tree is.</summary>
-public enum RootfsNodeKind
+internal enum RootfsNodeKind
 {
     Directory,
     RegularFile,

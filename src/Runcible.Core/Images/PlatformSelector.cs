@@ -5,7 +5,7 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.Images;
 
 /// <summary>Maps .NET runtime identifiers to OCI platforms and picks a platform's manifest from an index.</summary>
-public static class PlatformSelector
+internal static class PlatformSelector
 {
     /// <summary>
     /// The OCI platform of a Linux RID: <c>linux-x64</c>→linux/amd64, <c>linux-arm64</c>→linux/arm64(/v8),

@@ -7,7 +7,7 @@ namespace Runcible.Core.Layers;
 /// which is how the flattened tree keeps links (also to files of earlier layers, and after the
 /// original path was whited out).
 /// </summary>
-public sealed class RootfsContent(int layer, long ordinal, long size)
+internal sealed class RootfsContent(int layer, long ordinal, long size)
 {
     public int Layer { get; } = layer;
 
@@ -21,7 +21,7 @@ public sealed class RootfsContent(int layer, long ordinal, long size)
 /// directories (symlinks met on the way were resolved inside the tree while indexing), so a path of
 /// the tree never passes through a symlink.
 /// </summary>
-public sealed class RootfsNode
+internal sealed class RootfsNode
 {
     public RootfsNode(string name, RootfsNode? parent, RootfsNodeKind kind)
     {

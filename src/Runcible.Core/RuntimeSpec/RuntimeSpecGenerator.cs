@@ -12,13 +12,13 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>The result of <see cref="RuntimeSpecGenerator.Generate"/>: config.json and runcible.json models.</summary>
-public sealed record RuntimeSpecResult(RuntimeConfig Config, BundleRuntimeInfo Info);
+internal sealed record RuntimeSpecResult(RuntimeConfig Config, BundleRuntimeInfo Info);
 
 /// <summary>
 /// Builds the OCI runtime config for a bundle from the base image's configuration, its rootfs (for
 /// /etc/passwd and /etc/group) and the project's settings, with service defaults (docs/runtime-config.md).
 /// </summary>
-public sealed partial class RuntimeSpecGenerator
+internal sealed partial class RuntimeSpecGenerator
 {
     public const string ConfigFileName = "config.json";
     public const string InfoFileName = "runcible.json";

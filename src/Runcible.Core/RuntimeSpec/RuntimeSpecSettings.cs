@@ -3,7 +3,7 @@ using Runcible.Core.Contracts;
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>How the app command becomes the image's ENTRYPOINT/CMD, as the .NET SDK's <c>ContainerAppCommandInstruction</c>.</summary>
-public enum AppCommandInstruction
+internal enum AppCommandInstruction
 {
     /// <summary>Not set: Entrypoint, as the .NET SDK defaults.</summary>
     Default,
@@ -19,10 +19,10 @@ public enum AppCommandInstruction
 }
 
 /// <summary>A persistent volume: a directory in the bundle's <c>data/</c> bound at <see cref="ContainerPath"/>.</summary>
-public sealed record VolumeSetting(string ContainerPath, string? Name = null);
+internal sealed record VolumeSetting(string ContainerPath, string? Name = null);
 
 /// <summary>The project's settings for the runtime config; the MSBuild task fills it from properties and items.</summary>
-public sealed class RuntimeSpecSettings
+internal sealed class RuntimeSpecSettings
 {
     /// <summary>The bundle name (<c>RuncBundleName</c>): hostname, <c>/etc/&lt;name&gt;</c>, <c>/var/log/&lt;name&gt;</c>.</summary>
     public required string BundleName { get; init; }

@@ -22,7 +22,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
 
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
-            protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
+            private protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
                 new(new Images(ContainerRegistry), new Flattener(), new Config(), null);
 
             private sealed class Images(string? containerRegistry) : IBaseImageProvider
