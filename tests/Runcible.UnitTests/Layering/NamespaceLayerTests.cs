@@ -161,6 +161,27 @@ public class NamespaceLayerTests
             }
         }
 
+        void AddSignature(MethodBase method)
+        {
+            if (method is MethodInfo info)
+            {
+                Add(info.ReturnType);
+            }
+
+            if (method.IsGenericMethod)
+            {
+                foreach (var argument in method.GetGenericArguments())
+                {
+                    Add(argument);
+                }
+            }
+
+            foreach (var parameter in method.GetParameters())
+            {
+                Add(parameter.ParameterType);
+            }
+        }
+
         Add(type.BaseType);
         foreach (var implemented in type.GetInterfaces())
         {
@@ -197,21 +218,9 @@ public class NamespaceLayerTests
         foreach (var method in methods)
         {
             AddAttributes(method.GetCustomAttributesData());
-            if (method is MethodInfo info)
-            {
-                Add(info.ReturnType);
-                if (info.IsGenericMethodDefinition)
-                {
-                    foreach (var parameter in info.GetGenericArguments())
-                    {
-                        Add(parameter);
-                    }
-                }
-            }
-
+            AddSignature(method);
             foreach (var parameter in method.GetParameters())
             {
-                Add(parameter.ParameterType);
                 AddAttributes(parameter.GetCustomAttributesData());
             }
 
@@ -243,23 +252,7 @@ public class NamespaceLayerTests
                         break;
                     case MethodBase m:
                         Add(m.DeclaringType);
-                        if (m is MethodInfo mi)
-                        {
-                            Add(mi.ReturnType);
-                            if (mi.IsGenericMethod)
-                            {
-                                foreach (var argument in mi.GetGenericArguments())
-                                {
-                                    Add(argument);
-                                }
-                            }
-                        }
-
-                        foreach (var parameter in m.GetParameters())
-                        {
-                            Add(parameter.ParameterType);
-                        }
-
+                        AddSignature(m);
                         break;
                     case FieldInfo f:
                         Add(f.DeclaringType);
