@@ -102,6 +102,11 @@ public class NamespaceLayerTests
         }
 
         var ns = type.Namespace;
+        if (ns == root)
+        {
+            return "(root)"; // in no layer: a type belongs in one of the layered namespaces
+        }
+
         if (ns is null || !ns.StartsWith(root + ".", StringComparison.Ordinal))
         {
             return null;
