@@ -1,8 +1,10 @@
+using Runcible.Core.Contracts;
+
 namespace Runcible.Core.Diagnostics;
 
 // Host runtime (5xxx): 5001–5009 while rendering the service files at publish time; 5010–5099 are
 // printed by the shim (src/Runcible.Core/Host/runcible.sh) on the host, with the same code.
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor HostRuntimeInfoMissing = new(
         "RUNCIBLE5001",
