@@ -372,7 +372,7 @@ cgroup_delegate() {
   moved=""
   for mount_point in $(cgroup_mounts); do
     unit_dir="$mount_point$cg_unit"
-    grep -qx "$$" "$unit_dir/cgroup.procs" 2>/dev/null || continue
+    grep -qx "$$" "$unit_dir/cgroup.procs" 2>/dev/null || grep -qx "$$" "$unit_dir/supervisor/cgroup.procs" 2>/dev/null || continue
     if ! { mkdir -p "$unit_dir/supervisor" && printf '%s\n' "$$" >"$unit_dir/supervisor/cgroup.procs"; } 2>/dev/null; then
       warn "could not move into $unit_dir/supervisor; $name's container is placed outside its service's cgroup (is Delegate=yes overridden in a drop-in?)."
       return 0
@@ -1839,13 +1839,14 @@ cmd_run() {
     say "$st_installed is the installed version of $name; starting it."
     exec "$st_installed/runcible" run
   fi
+  # Before anything forks a process that stays (network helpers, the health loop) and before runc starts: all belong
+  # in the supervisor cgroup.
+  cgroup_delegate
   check_recorded_volumes
   check_ports
   prepare_directories
   mount_writable_root
   net_up
-  # Before the health loop forks and runc starts: both belong in the supervisor cgroup.
-  cgroup_delegate
   render_runtime_config
   if health_load; then
     [ -z "$health_http" ] || health_http_client

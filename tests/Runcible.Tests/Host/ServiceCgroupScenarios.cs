@@ -70,7 +70,7 @@ internal static partial class ServiceCgroupScenarios
         Assert.Equal(expected, UnitCgroups(host, name));
         var first = HostScenarios.ContainerPid(host, name);
         host.ExecOk($"{v1} restart");
-        await WaitAsync(() => HostScenarios.ContainerStatus(host, name) == "running" && HostScenarios.ContainerPid(host, name) != first, $"{name} did not come back after a restart");
+        await SampleScenarios.WaitForAsync(() => HostScenarios.ContainerStatus(host, name) == "running" && HostScenarios.ContainerPid(host, name) != first, $"{name} to come back after a restart");
         await HostScenarios.GetAsync(port, "/version");
         Assert.Equal(expected, UnitCgroups(host, name));
         foreach (var pidOf in new Func<string>[] { () => MainPid(host, name), () => HostScenarios.ContainerPid(host, name) })
@@ -78,7 +78,7 @@ internal static partial class ServiceCgroupScenarios
             var before = HostScenarios.ContainerPid(host, name);
             var victim = pidOf();
             host.ExecOk($"kill -KILL {victim}");
-            await WaitAsync(() => HostScenarios.ContainerStatus(host, name) == "running" && HostScenarios.ContainerPid(host, name) != before, $"{name} was not restarted after kill -KILL {victim}");
+            await SampleScenarios.WaitForAsync(() => HostScenarios.ContainerStatus(host, name) == "running" && HostScenarios.ContainerPid(host, name) != before, $"{name} to be restarted after kill -KILL {victim}");
             await HostScenarios.GetAsync(port, "/version");
             Assert.Equal(expected, UnitCgroups(host, name));
         }
@@ -142,15 +142,5 @@ internal static partial class ServiceCgroupScenarios
         Assert.Equal(1, host.Exec($"grep -r -q -F '{value}' /opt/containers/{name}-1.0.0 /run/runcible/.bundles/*/config.json /etc/runcible/{name}").ExitCode);
         Assert.DoesNotContain(value, host.ExecOk($"{shim} logs"), StringComparison.Ordinal);
         host.ExecOk($"{shim} uninstall --purge && rm -r /etc/systemd/system/{name}.service.d /etc/credstore && systemctl daemon-reload");
-    }
-
-    private static async Task WaitAsync(Func<bool> condition, string message)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, message);
-            await Task.Delay(250);
-        }
     }
 }
