@@ -230,6 +230,7 @@ cleanup() {
   while is_mounted "$rt_bundle/secrets"; do umount "$rt_bundle/secrets"; done
   net_down
   rm -rf "$rt_bundle"
+  cgroup_prune
 }
 
 # ---- files written whole: temp file, fsync, rename, fsync of the directory -----------------------
@@ -282,7 +283,7 @@ render_runtime_config() {
   # A variable, not a pipe: a failing awk stops here (set -e) instead of renaming an empty config into place.
   effective="$(awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
     -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" -v netns="$net_netns" \
-    -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" '
+    -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" -v cgpath="${cg_path:-}" '
     /^  "root": \{/ { in_root = 1 }
     in_root && /"path": "/ { sub(/"path": "[^"]*"/, "\"path\": \"" base "/rootfs\""); in_root = 0 }
     /^    \{/ { bind = 0 }
@@ -319,12 +320,85 @@ render_runtime_config() {
     # The limits: linux.resources of the bundle replaced by the effective ones (build-time or operator)
     /^    "resources": \{$/ { in_res = 1; next }
     in_res { if ($0 ~ /^    },?$/) in_res = 0; next }
-    /^  "linux": \{$/ { print; while ((getline line < resfile) > 0) print line; next }
+    /^  "linux": \{$/ { print; if (cgpath != "") print "    \"cgroupsPath\": \"" cgpath "\","; while ((getline line < resfile) > 0) print line; next }
     netns != "" && /"path": "\{netns\}"/ { sub(/\{netns\}/, netns) }
     { print }
   ' "$bundle/config.json")"
   printf '%s\n' "$effective" | write_file "$rt_bundle/config.json"
   rm -f "$rt_bundle/env.json" "$rt_bundle/mounts.json" "$rt_bundle/resources.json"
+}
+
+# ---- the service's cgroup (docs/operations.md, "Where the container's cgroup is") ---------------
+# Under systemd the unit has Delegate=yes: its cgroup subtree is the service's. The service's run moves itself
+# (shim, health loop, then runc run) into the leaf <unit>/supervisor and gives runc <unit>/container, so the app
+# is one of the unit's processes and the unit's MemoryMax=/CPUQuota= bind it too. cg_unit is the unit's cgroup
+# (empty when this is not the service's own process under systemd: a foreground run, OpenRC, no delegation).
+cgroup_unit() {
+  cg_unit=""
+  [ "${RUNCIBLE_SERVICE:-}" = "$name" ] || return 0
+  # The unified line (cgroup v2, and the hybrid layout's unified hierarchy), else systemd's named v1 hierarchy.
+  own="$(sed -n 's/^0:://p' /proc/self/cgroup | head -n 1)"
+  [ -n "$own" ] && [ "$own" != / ] || own="$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup | head -n 1)"
+  # Control processes (ExecStartPre/ExecStopPost) of a delegated unit run in <unit>/.control on cgroup v2.
+  own="${own%/.control}"
+  own="${own%/supervisor}"
+  case "$own" in
+    *[!A-Za-z0-9._/@:-]*) return 0 ;;
+    */"$name.service") cg_unit="$own" ;;
+  esac
+}
+
+# The mount points of the cgroup hierarchies whose root is the hierarchy's root (v1 controllers, name=systemd,
+# the unified cgroup2).
+cgroup_mounts() {
+  awk '{ split($0, halves, " - "); split(halves[2], fs, " ") } (fs[1] == "cgroup" || fs[1] == "cgroup2") && $4 == "/" { print $5 }' /proc/self/mountinfo
+}
+
+# Moves this process into <unit>/supervisor in every hierarchy where systemd placed it in the unit's cgroup, enables
+# the memory, cpu and pids controllers for the unit's children where the unit has them (cgroup v2: processes live
+# only in leaves once they are enabled), and sets cg_path, the container's cgroupsPath. Rootless: only on cgroup v2
+# with those controllers delegated to the user and the unit's cgroup writable; otherwise runc places the container
+# as before (cg_path empty) and operator_resources warns that limits are not applied.
+cgroup_delegate() {
+  cg_path=""
+  cgroup_unit
+  [ -n "$cg_unit" ] || return 0
+  if [ "$rootless" = true ]; then
+    [ -f "/sys/fs/cgroup$cg_unit/cgroup.controllers" ] && [ -w "/sys/fs/cgroup$cg_unit/cgroup.procs" ] || return 0
+    for controller in memory cpu pids; do
+      grep -qw "$controller" "/sys/fs/cgroup$cg_unit/cgroup.controllers" || return 0
+    done
+  fi
+  moved=""
+  for mount_point in $(cgroup_mounts); do
+    unit_dir="$mount_point$cg_unit"
+    grep -qx "$$" "$unit_dir/cgroup.procs" 2>/dev/null || grep -qx "$$" "$unit_dir/supervisor/cgroup.procs" 2>/dev/null || continue
+    if ! { mkdir -p "$unit_dir/supervisor" && printf '%s\n' "$$" >"$unit_dir/supervisor/cgroup.procs"; } 2>/dev/null; then
+      warn "could not move into $unit_dir/supervisor; $name's container is placed outside its service's cgroup (is Delegate=yes overridden in a drop-in?)."
+      return 0
+    fi
+    moved=1
+    [ -f "$unit_dir/cgroup.subtree_control" ] || continue
+    for controller in memory cpu pids; do
+      if grep -qw "$controller" "$unit_dir/cgroup.controllers" && ! grep -qw "$controller" "$unit_dir/cgroup.subtree_control"; then
+        printf '+%s\n' "$controller" >"$unit_dir/cgroup.subtree_control" 2>/dev/null || warn "could not enable the $controller controller in $unit_dir; its limits do not bind there."
+      fi
+    done
+  done
+  [ -z "$moved" ] || cg_path="$cg_unit/container"
+}
+
+# The unit's container and supervisor cgroups (and the unit's own, once empty) in the v1 hierarchies systemd does not
+# manage for it (freezer, cpuset, cpuacct: runc created them); systemd removes the rest with the unit's cgroup.
+# Called by the service's cleanup, i.e. ExecStartPre and ExecStopPost; a cgroup still in use is left alone.
+cgroup_prune() {
+  cgroup_unit
+  [ -n "$cg_unit" ] || return 0
+  for mount_point in $(cgroup_mounts); do
+    for dir in "$mount_point$cg_unit/container" "$mount_point$cg_unit/supervisor" "$mount_point$cg_unit"; do
+      [ ! -d "$dir" ] || rmdir "$dir" 2>/dev/null || true
+    done
+  done
 }
 
 # ---- the operator's settings (docs/operations.md) -----------------------------------------------
@@ -484,7 +558,8 @@ limits_entries() {
 }
 
 # linux.resources of the effective config: the bundle's (RuncMemoryLimit, RuncCpuLimit, RuncPidsLimit)
-# with the limits file's values over them. Rootless: none, with a warning (no delegated cgroup used yet).
+# with the limits file's values over them. Rootless: none, with a warning, unless cgroup_delegate found the
+# service's cgroup delegated to the user (cg_path).
 operator_resources() {
   # shellcheck disable=SC2046 # three words
   set -- $(awk '
@@ -504,8 +579,8 @@ $entries
 LIMITS
   fi
   [ "$memory$cpu$pids" != nonenonenone ] || return 0
-  if [ "$rootless" = true ]; then
-    warn "$name is rootless: its memory, cpu and pids limits are not applied (runc 1.1 sets them only in a cgroup delegated to the user, which Runcible does not use yet); limit the user's slice with systemd instead (docs/operations.md)."
+  if [ "$rootless" = true ] && [ -z "${cg_path:-}" ]; then
+    warn "$name is rootless: its memory, cpu and pids limits are not applied (runc 1.1 sets them only in a cgroup the user may write: the service's own, on cgroup v2 with the memory, cpu and pids controllers delegated to the user manager); limit the user's slice with systemd instead (docs/operations.md)."
     return 0
   fi
   printf '    "resources": {\n'
@@ -1912,6 +1987,9 @@ cmd_run() {
     say "$st_installed is the installed version of $name; starting it."
     exec "$st_installed/runcible" run
   fi
+  # Before anything forks a process that stays (network helpers, the health loop) and before runc starts: all belong
+  # in the supervisor cgroup.
+  cgroup_delegate
   check_recorded_volumes
   check_ports
   prepare_directories

@@ -328,7 +328,11 @@ public sealed class HostContainer : IDisposable
             {
                 terminal = false,
                 user = new { uid = 0, gid = 0 },
-                args = new[] { init },
+                // systemd makes the root mount rshared on a real host but not in a container ("the container manager
+                // knows what it is doing"). Without it, mounts systemd sets up for a service in a child mount namespace
+                // never reach the service: its credentials directory ($CREDENTIALS_DIRECTORY, LoadCredential=) stays
+                // empty. The host's mounts are private copies, so sharing them here propagates nothing to this machine.
+                args = init == "/sbin/init" ? new[] { "/bin/sh", "-c", "mount --make-rshared / && exec /sbin/init" } : new[] { init },
                 env = new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=oci" },
                 cwd = "/",
                 capabilities = new { bounding = caps, effective = caps, permitted = caps },
