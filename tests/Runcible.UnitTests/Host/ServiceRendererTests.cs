@@ -1,5 +1,5 @@
 using Runcible.Core.Host;
-using Runcible.Core.RuntimeSpec;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Host;
 
