@@ -132,6 +132,10 @@ public static partial class RuncibleErrors
         "RUNCIBLE5073",
         "The private network of '{0}' could not be set up: {1}. Nothing of it is left; see docs/networking.md, 'Debugging'.");
 
+    public static readonly ErrorDescriptor HostPublishedPortPrivileged = new(
+        "RUNCIBLE5074",
+        "Host port {0}, which the rootless bundle '{1}' publishes, is below {2} (net.ipv4.ip_unprivileged_port_start), which an unprivileged user cannot bind; publish it on a port from {2} up (RuncPublishPort, or the ports file in its settings directory), or have root lower the limit (sysctl).");
+
     public static readonly ErrorDescriptor HostNoHttpClient = new(
         "RUNCIBLE5050",
         "'{0}' has an HTTP health check but this host has no client to probe it with (bash with /dev/tcp, wget, busybox or curl); install one of them (apt-get install bash, apk add busybox).");
