@@ -1504,7 +1504,7 @@ net_hook() {
   # shellcheck disable=SC2046 # the options are words without blanks (addresses, numbers)
   if ! pasta --config-net --quiet --no-map-gw -T none -U none --dns-forward "$net_pasta_dns" \
     $(net_pasta_ports tcp) $(net_pasta_ports udp) -P "$net_dir/pasta.pid" "$pid" </dev/null >/dev/null 2>"$net_dir/pasta.log"; then
-    die RUNCIBLE5073 "pasta could not connect the network of $name: $(grep -v 'to syslog' "$net_dir/pasta.log" | tr '\n' ' ')See docs/networking.md, 'Debugging'."
+    die RUNCIBLE5073 "pasta could not connect the network of $name: $(awk '!/to syslog/ { printf "%s%s", (n++ ? "; " : ""), $0 }' "$net_dir/pasta.log"). See docs/networking.md, 'Debugging'."
   fi
 }
 

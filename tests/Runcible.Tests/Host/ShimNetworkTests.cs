@@ -466,6 +466,20 @@ public sealed class ShimNetworkTests : IDisposable
     }
 
     [Fact]
+    public void APastaThatCannotStartFailsTheStartWithItsMessageAndLeavesNothing()
+    {
+        // pasta copies the uplink's address and routes: a host without a default route has none to give.
+        _host.Run("ip", "route", "del", "default").EnsureSuccess("ip route del");
+        var options = RootlessPrivate();
+        var bundle = RootlessBundle(options);
+        var result = _host.Run(AsUser(Shim(bundle), "run"));
+        AssertError(result, "RUNCIBLE5073", "routable interface");
+        Assert.DoesNotContain("starting on port", result.StandardOutput, StringComparison.Ordinal);
+        _host.Run(AsUser(Shim(bundle), "cleanup")).EnsureSuccess("cleanup");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
     public void WithoutPastaARootlessPrivateBundleIsACodedErrorNamingThePackage()
     {
         var bundle = RootlessBundle(RootlessPrivate());
