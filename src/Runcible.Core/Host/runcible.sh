@@ -1194,7 +1194,7 @@ net_check_host() {
   [ "$(net_mode)" = private ] || return 0
   if [ "$rootless" = true ]; then
     net_rootless_tool || die RUNCIBLE5070 "$name is a rootless bundle with a private network, which needs pasta on PATH; install it (apt-get install passt, dnf install passt)."
-    [ -r /dev/net/tun ] && [ -w /dev/net/tun ] || die RUNCIBLE5070 "$name is a rootless bundle with a private network, which needs /dev/net/tun readable and writable by every user (mode 0666, the distributions' default); ask root to load the tun module (modprobe tun) or restore the mode (chmod 0666 /dev/net/tun)."
+    { [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; } || die RUNCIBLE5070 "$name is a rootless bundle with a private network, which needs /dev/net/tun readable and writable by every user (mode 0666, the distributions' default); ask root to load the tun module (modprobe tun) or restore the mode (chmod 0666 /dev/net/tun)."
     return 0
   fi
   net_find_plugins

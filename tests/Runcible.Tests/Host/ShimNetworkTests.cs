@@ -480,7 +480,7 @@ public sealed class ShimNetworkTests : IDisposable
     }
 
     [Fact]
-    public void WithoutPastaARootlessPrivateBundleIsACodedErrorNamingThePackage()
+    public void WithoutPastaOrTunARootlessPrivateBundleIsACodedErrorSayingWhatToInstall()
     {
         var bundle = RootlessBundle(RootlessPrivate());
         // A file that is no program over pasta (the test host's commands have a mount namespace of their own).
@@ -492,6 +492,13 @@ public sealed class ShimNetworkTests : IDisposable
             var result = _host.Run(["sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh", notAProgram, pasta, .. AsUser(Shim(bundle), command)]);
             AssertError(result, "RUNCIBLE5070", "apt-get install passt");
         }
+
+        // A /dev/net/tun only root may open (mode 0600, as on some machines) is said before pasta fails on it.
+        var rootsOnly = _dir.Combine("tun");
+        File.WriteAllText(rootsOnly, "");
+        ProcessRunner.Run("chmod", ["0600", rootsOnly]).EnsureSuccess("chmod");
+        var tun = _host.Run(["sh", "-c", "mount --bind \"$1\" /dev/net/tun && shift && exec \"$@\"", "sh", rootsOnly, .. AsUser(Shim(bundle), "run")]);
+        AssertError(tun, "RUNCIBLE5070", "chmod 0666 /dev/net/tun");
     }
 
     private const string AbstractConnect = "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect('\\0runcible-test-abstract')";
