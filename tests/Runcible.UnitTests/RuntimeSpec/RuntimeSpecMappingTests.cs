@@ -336,7 +336,7 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         RuntimeSpecAssertions.ValidatesAgainstSchema(rootless.Config);
         Assert.Null(Assert.Single(rootless.Config.Linux!.Namespaces, n => n.Type == "network").Path);
         Assert.Equal("private", rootless.Info.Network);
-        Assert.Equal(["127.0.0.1:8081:8080/tcp", "8080:8080/tcp"], rootless.Info.PublishPorts!);
+        Assert.Equal(["127.0.0.1:8081:8080/tcp"], rootless.Info.PublishPorts!);
     }
 
     [Fact]
