@@ -1641,7 +1641,12 @@ health_probe_http() {
   hp_url="http://$hp_host:$hp_port$hp_path"
   set -- env -u http_proxy -u HTTP_PROXY -u all_proxy -u ALL_PROXY
   if [ -n "$hp_pid" ] && [ "$(readlink "/proc/$hp_pid/ns/net")" != "$(readlink /proc/self/ns/net)" ]; then
-    set -- nsenter "--net=/proc/$hp_pid/ns/net" -- "$@"
+    if [ "$rootless" = true ]; then
+      # The bundle's user namespace owns that network namespace: only from inside it may the user enter.
+      set -- nsenter "--user=/proc/$hp_pid/ns/user" "--net=/proc/$hp_pid/ns/net" --preserve-credentials -- "$@"
+    else
+      set -- nsenter "--net=/proc/$hp_pid/ns/net" -- "$@"
+    fi
   fi
   case "$health_client" in
     bash)

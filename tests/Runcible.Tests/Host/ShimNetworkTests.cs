@@ -466,6 +466,21 @@ public sealed class ShimNetworkTests : IDisposable
     }
 
     [Fact]
+    public void TheHttpHealthCheckOfARootlessPrivateBundleProbesItsNamespace()
+    {
+        // The probe enters the container's network namespace, which the user namespace of the bundle owns.
+        var options = RootlessPrivate() with { Health = HealthCheckParser.Parse("http://127.0.0.1:8080/version", "1", "2", "2", "0") };
+        var bundle = RootlessBundle(options);
+        var run = _host.Start(AsUser(Shim(bundle), "run"));
+        Get(8080, run);
+        var health = _host.Run(AsUser(Shim(bundle), "health"));
+        Assert.True(health.ExitCode == 0, health.StandardOutput + health.StandardError);
+        Assert.Contains("healthy", health.StandardOutput, StringComparison.Ordinal);
+        StopRootless(bundle, options.Name, run);
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
     public void APastaThatCannotStartFailsTheStartWithItsMessageAndLeavesNothing()
     {
         // pasta copies the uplink's address and routes: a host without a default route has none to give.
