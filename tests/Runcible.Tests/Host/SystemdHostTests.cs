@@ -26,4 +26,8 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperation
     [Fact]
     public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
         HostScenarios.RootlessUserServiceAsync(fixture.Host);
+
+    [Fact]
+    public Task RootlessPrivateBundleIsAUserServicePublishedThroughPasta() =>
+        RootlessNetworkScenarios.RootlessPrivateUserServiceAsync(fixture.Host);
 }
