@@ -105,6 +105,21 @@ public sealed class ShimNetworkTests : IDisposable
         _host.Run(Shim(bundle), "cleanup").EnsureSuccess("cleanup");
     }
 
+    /// <summary>
+    /// The host's services the isolation tests try to reach: "outside" over HTTP on 127.0.0.1:9999 and on the service
+    /// address's 9998, the DNS answerer on <paramref name="dnsAddress"/>, and a listening abstract socket.
+    /// </summary>
+    private void StartHostServices(string dnsAddress)
+    {
+        var www = _dir.Combine("www");
+        Directory.CreateDirectory(www);
+        File.WriteAllText(Path.Combine(www, "hello"), "outside\n");
+        _host.Start(Python, "-m", "http.server", "9999", "--bind", "127.0.0.1", "--directory", www);
+        _host.Start(Python, "-m", "http.server", "9998", "--bind", NetworkTestHost.ServiceAddress, "--directory", www);
+        _host.Start(Python, "-c", DnsResponder, dnsAddress);
+        _host.Start(Python, "-c", "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\\0runcible-test-abstract')\ns.listen()\ntime.sleep(600)");
+    }
+
     private TestBundle.Options RootlessPrivate(string version = "1.0.0") => Private(version) with { Rootless = true };
 
     /// <summary>Writes the bundle owned by the rootless user (as its tarball extracted by that user would be).</summary>
@@ -197,13 +212,7 @@ public sealed class ShimNetworkTests : IDisposable
     [Fact]
     public void ThePrivateNetworkReachesNeitherTheHostsLoopbackNorItsAbstractSocketsButGoesOutAndResolves()
     {
-        var www = _dir.Combine("www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "hello"), "outside\n");
-        _host.Start(Python, "-m", "http.server", "9999", "--bind", "127.0.0.1", "--directory", www);
-        _host.Start(Python, "-m", "http.server", "9998", "--bind", NetworkTestHost.ServiceAddress, "--directory", www);
-        _host.Start(Python, "-c", DnsResponder, NetworkTestHost.ServiceAddress);
-        _host.Start(Python, "-c", "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\\0runcible-test-abstract')\ns.listen()\ntime.sleep(600)");
+        StartHostServices(NetworkTestHost.ServiceAddress);
         var options = Private();
         var bundle = Bundle(options);
         var run = _host.Start(Shim(bundle), "run");
@@ -368,14 +377,8 @@ public sealed class ShimNetworkTests : IDisposable
     [Fact]
     public void TheRootlessPrivateNetworkReachesNeitherTheHostsLoopbackNorItsAbstractSocketsButGoesOutAndResolves()
     {
-        var www = _dir.Combine("www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "hello"), "outside\n");
-        _host.Start(Python, "-m", "http.server", "9999", "--bind", "127.0.0.1", "--directory", www);
-        _host.Start(Python, "-m", "http.server", "9998", "--bind", NetworkTestHost.ServiceAddress, "--directory", www);
         // The host's resolver is a loopback stub (systemd-resolved's address): pasta asks it from the host's side.
-        _host.Start(Python, "-c", DnsResponder, "127.0.0.53");
-        _host.Start(Python, "-c", "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\\0runcible-test-abstract')\ns.listen()\ntime.sleep(600)");
+        StartHostServices("127.0.0.53");
         var options = RootlessPrivate();
         var bundle = RootlessBundle(options);
         var run = _host.Start(AsUser(Shim(bundle), "run"));
