@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tasks;
 

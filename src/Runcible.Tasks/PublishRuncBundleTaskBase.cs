@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;
@@ -340,7 +341,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask, IBundleTaskInput
     /// The stage implementations (composition root). <see cref="InsecureRegistries"/>, <see cref="ContainerRegistry"/> and
     /// <see cref="BundleSettings.Offline"/> are for the fetch stage.
     /// </summary>
-    protected abstract BundleStages CreateStages(BundleSettings settings, Core.Diagnostics.IBuildLog log);
+    private protected abstract BundleStages CreateStages(BundleSettings settings, Core.Diagnostics.IBuildLog log);
 
     /// <summary>Releases what <see cref="CreateStages"/> opened (connections); MSBuild does not dispose tasks.</summary>
     protected virtual void ReleaseStages()

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
@@ -11,7 +12,7 @@ namespace Runcible.Core.RuntimeSpec;
 /// the project's raw container settings to <see cref="RuntimeSpecSettings"/>, generates config.json
 /// and the host runtime contract, and tells the bundle writer who owns <c>data/</c> and <c>logs/</c>.
 /// </summary>
-public sealed class RuntimeConfigStage : IRuntimeConfigProvider
+internal sealed class RuntimeConfigStage : IRuntimeConfigProvider
 {
     private readonly RuntimeSpecGenerator _generator = new();
 

@@ -1,4 +1,4 @@
-using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Host;
 
