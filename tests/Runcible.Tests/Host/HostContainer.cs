@@ -360,6 +360,8 @@ public sealed class HostContainer : IDisposable
                     : [new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" }, new { type = "network", path = _network.NamespacePath }],
                 // Nested runc creates device nodes for its own containers.
                 resources = new { devices = new[] { new { allow = true, access = "rwm" } } },
+                // pasta (rootless private networks) opens /dev/net/tun as the user, as on a real host (0666).
+                devices = new[] { new { path = "/dev/net/tun", type = "c", major = 10, minor = 200, fileMode = 438, uid = 0, gid = 0 } },
                 cgroupsPath = "/runcible-hosts/" + Id,
             },
         };

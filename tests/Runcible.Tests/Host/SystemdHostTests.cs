@@ -38,4 +38,8 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperation
     [Fact]
     public Task ACredentialOfALoadCredentialDropInIsTheAppsSecretAndNowhereElse() =>
         ServiceCgroupScenarios.LoadCredentialReachesRunSecretsAsync(fixture.Host);
+
+    [Fact]
+    public Task RootlessPrivateBundleIsAUserServicePublishedThroughPasta() =>
+        RootlessNetworkScenarios.RootlessPrivateUserServiceAsync(fixture.Host);
 }
