@@ -184,7 +184,7 @@ public sealed class BundleWriter
                 File.Copy(basePath, tempPath);
             }
 
-            _log.LogMessage($"Runcible: base part {(copiedAhead ? "copied ahead, renamed into place in" : "copied in")} {clock.Elapsed.TotalMilliseconds:F0} ms");
+            var copied = clock.Elapsed;
             using (var output = new FileStream(tempPath, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 appDigest = content.App.ComputeDigest();
@@ -205,6 +205,7 @@ public sealed class BundleWriter
                 output.Flush();
             }
 
+            _log.LogMessage($"Runcible: base part {(copiedAhead ? "copied ahead, renamed into place in" : "copied in")} {copied.TotalMilliseconds:F0} ms, app layer and bundle files {(clock.Elapsed - copied).TotalMilliseconds:F0} ms");
             return new PendingBundle(tempPath, finalPath, TrashDirectory, new BundleWriteResult(finalPath, appDigest, reused), _log);
         }
         catch (Exception e)
