@@ -185,9 +185,11 @@ public sealed class BundleWriter
             }
 
             var copied = clock.Elapsed;
+            var hashed = copied;
             using (var output = new FileStream(tempPath, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 appDigest = content.App.ComputeDigest();
+                hashed = clock.Elapsed;
                 using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize, level: settings.CompressionLevel))
                 {
                     using (var normalized = new PaxHeaderNameNormalizer(compressed))
@@ -205,7 +207,7 @@ public sealed class BundleWriter
                 output.Flush();
             }
 
-            _log.LogMessage($"Runcible: base part {(copiedAhead ? "copied ahead, renamed into place in" : "copied in")} {copied.TotalMilliseconds:F0} ms, app layer and bundle files {(clock.Elapsed - copied).TotalMilliseconds:F0} ms");
+            _log.LogMessage($"Runcible: base part {(copiedAhead ? "copied ahead, renamed into place in" : "copied in")} {copied.TotalMilliseconds:F0} ms, app layer hashed in {(hashed - copied).TotalMilliseconds:F0} ms, compressed and appended with the bundle files in {(clock.Elapsed - hashed).TotalMilliseconds:F0} ms");
             return new PendingBundle(tempPath, finalPath, TrashDirectory, new BundleWriteResult(finalPath, appDigest, reused), _log);
         }
         catch (Exception e)
