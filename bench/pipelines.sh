@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The pipelines bench/run.sh times, each one command so GNU time can measure it as a whole.
-#   pipelines.sh runcible <project> <base-image> <cache-dir> <out-dir>
+#   pipelines.sh runcible <project> <base-image> <cache-dir> <out-dir> [msbuild args…]
+#   pipelines.sh plain    <project> [msbuild args…]               (dotnet publish alone, no container or bundle)
 #   pipelines.sh sdk      <project> <base-image> <archive>        (TMPDIR holds the SDK's layer store)
 #   pipelines.sh seeds    <project> <base-image> <work-dir>       (SDK archive -> umoci unpack -> tar | gzip)
 set -euo pipefail
-pipeline="$1" project="$2" base_image="$3"
-common=(-c Release -r linux-x64 -nologo -v:q -nodeReuse:false --no-build "-p:ContainerBaseImage=$base_image")
+pipeline="$1" project="$2" base_image="${3:-}"
+common=(-c Release -r linux-x64 -nologo -v:q -nodeReuse:false --no-build)
+[ "$pipeline" = plain ] || common+=("-p:ContainerBaseImage=$base_image")
 
 sdk_publish() {
   dotnet publish "$project" "${common[@]}" -t:PublishContainer \
@@ -14,7 +16,10 @@ sdk_publish() {
 
 case "$pipeline" in
   runcible)
-    dotnet publish "$project" "${common[@]}" -p:PublishRuncBundle=true "-p:RuncCacheDirectory=$4" "-p:RuncBundleOutputPath=$5"
+    dotnet publish "$project" "${common[@]}" -p:PublishRuncBundle=true "-p:RuncCacheDirectory=$4" "-p:RuncBundleOutputPath=$5" "${@:6}"
+    ;;
+  plain)
+    dotnet publish "$project" "${common[@]}" "${@:3}"
     ;;
   sdk)
     sdk_publish "$4"

@@ -65,6 +65,16 @@ internal sealed class BundleWriter
 
     private const string BasePartLabel = "runcible-base-part/1 ";
 
+    /// <summary>
+    /// Copies of cached base parts made ahead (<see cref="CopyBasePartAhead"/>), by part, in the trash directory: the
+    /// bundle write renames one into place instead of copying the part while the build waits (without reflinks, as on
+    /// ext4, the kernel copies every byte). At most one per part; never listed as trash while registered here.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, CopyAhead> CopiesAhead = new(StringComparer.Ordinal);
+
+    /// <param name="Copy">Null while the copy is being made.</param>
+    private sealed record CopyAhead(string Path, FileIdentity Source, FileIdentity? Copy);
+
     /// <param name="cacheDirectory">Where compressed base chunks are kept (<c>RuncCacheDirectory</c>).</param>
     /// <param name="toolVersion">Runcible's version: part of the cache key and of bundle.json.</param>
     public BundleWriter(string cacheDirectory, string toolVersion, IBuildLog log, int chunkSize = ChunkedCompressionStream.DefaultChunkSize)
@@ -94,8 +104,9 @@ internal sealed class BundleWriter
                 return [];
             }
 
+            var copiesAhead = CopiesAhead.Values.Select(c => c.Path).ToHashSet(StringComparer.Ordinal);
             return directory.EnumerateFiles()
-                .Where(f => f.LinkTarget is null && f.Name.Length == 32 && f.Name.All(char.IsAsciiHexDigitLower))
+                .Where(f => f.LinkTarget is null && f.Name.Length == 32 && f.Name.All(char.IsAsciiHexDigitLower) && !copiesAhead.Contains(f.FullName))
                 .Select(f => f.FullName)
                 .ToList();
         }
@@ -163,11 +174,20 @@ internal sealed class BundleWriter
             var reused = !EnsureBasePart(settings, content.Rootfs, out var basePath);
             string appDigest;
             // The base part is copied by the kernel (copy_file_range, or a reflink where the file system
-            // shares extents), not through a buffer here; the rest is appended.
-            File.Copy(basePath, tempPath);
+            // shares extents), not through a buffer here, unless a copy was made ahead; the rest is appended.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var copiedAhead = TryTakeCopyAhead(basePath, tempPath);
+            if (!copiedAhead)
+            {
+                File.Copy(basePath, tempPath);
+            }
+
+            var copied = clock.Elapsed;
+            var hashed = copied;
             using (var output = new FileStream(tempPath, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 appDigest = content.App.ComputeDigest();
+                hashed = clock.Elapsed;
                 using (var compressed = new ChunkedCompressionStream(output, settings.Compression, _chunkSize, level: settings.CompressionLevel))
                 {
                     using (var normalized = new PaxHeaderNameNormalizer(compressed))
@@ -185,6 +205,7 @@ internal sealed class BundleWriter
                 output.Flush();
             }
 
+            _log.LogMessage($"Runcible: base part {(copiedAhead ? "copied ahead, renamed into place in" : "copied in")} {copied.TotalMilliseconds:F0} ms, app layer hashed in {(hashed - copied).TotalMilliseconds:F0} ms, compressed and appended with the bundle files in {(clock.Elapsed - hashed).TotalMilliseconds:F0} ms");
             return new PendingBundle(tempPath, finalPath, TrashDirectory, new BundleWriteResult(finalPath, appDigest, reused), _log);
         }
         catch (Exception e)
@@ -265,6 +286,61 @@ internal sealed class BundleWriter
         // the file once, against the digest, and records it again; from then on a statx tells it is unchanged.
         RecordBasePart(basePath, digest);
         return true;
+    }
+
+    /// <summary>
+    /// Copies the base part at <paramref name="basePath"/> (as <see cref="EnsureBasePart"/> left it) into the trash
+    /// directory, for the bundle write of the same process to take (<see cref="Prepare"/>); best effort. The early base
+    /// part does this while MSBuild publishes the app. A copy not taken is freed with the trash by a later build.
+    /// </summary>
+    public void CopyBasePartAhead(string basePath)
+    {
+        var path = Path.Combine(TrashDirectory, Guid.NewGuid().ToString("N"));
+        if (FileIdentity.Of(basePath) is not { } source || !CopiesAhead.TryAdd(basePath, new CopyAhead(path, source, null)))
+        {
+            return;
+        }
+
+        try
+        {
+            CacheDirectory.Create(TrashDirectory);
+            if (new DirectoryInfo(TrashDirectory).LinkTarget is null)
+            {
+                File.Copy(basePath, path);
+                if (FileIdentity.Of(path) is { } copy && FileIdentity.Of(basePath) == source)
+                {
+                    CopiesAhead[basePath] = new CopyAhead(path, source, copy);
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or RuncibleException)
+        {
+        }
+
+        CopiesAhead.TryRemove(basePath, out _);
+        TryDelete(path);
+    }
+
+    /// <summary>
+    /// Renames the copy of <paramref name="basePath"/> made ahead to <paramref name="tempPath"/>, if there is one, and
+    /// neither it nor the part changed since it was made; false (and the copy freed) otherwise.
+    /// </summary>
+    private static bool TryTakeCopyAhead(string basePath, string tempPath)
+    {
+        if (!CopiesAhead.TryGetValue(basePath, out var ahead) || ahead.Copy is null || !CopiesAhead.TryRemove(KeyValuePair.Create(basePath, ahead)))
+        {
+            return false;
+        }
+
+        if (FileIdentity.Of(basePath) == ahead.Source && FileIdentity.Of(ahead.Path) == ahead.Copy && Layers.PosixFileCalls.TryRename(ahead.Path, tempPath))
+        {
+            return true;
+        }
+
+        // Changed, gone, or on another file system than the output (the rename would not move it): copied the usual way.
+        TryDelete(ahead.Path);
+        return false;
     }
 
     /// <summary>Bytes of cached base parts this writer hashed to check them (tests prove an unchanged one costs none).</summary>

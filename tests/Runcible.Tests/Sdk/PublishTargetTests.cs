@@ -161,6 +161,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var changed = Publish();
         changed.EnsureSuccess("publish of a changed app");
         Assert.Contains("Runcible: base part prepared ahead of the app", changed.StandardOutput);
+        Assert.Contains("Runcible: base part copied ahead, renamed into place", changed.StandardOutput);
         Assert.Single(Pulls());
         Assert.NotEqual(early, File.ReadAllBytes(tarball));
         early = File.ReadAllBytes(tarball);
@@ -172,6 +173,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var late = Publish("-p:RuncPrepareBaseEarly=false");
         late.EnsureSuccess("publish without early preparation");
         Assert.DoesNotContain("base part prepared ahead", late.StandardOutput);
+        Assert.Contains("Runcible: base part copied in", late.StandardOutput);
         Assert.Single(Pulls());
         Assert.Equal(early, File.ReadAllBytes(tarball));
 

@@ -90,6 +90,53 @@ public class BundleBuilderTests
     }
 
     [Fact]
+    public async Task TheBundleIsTheCopyOfTheBasePartMadeAheadUnlessThePartChangedSince()
+    {
+        using var temp = new TempDirectory();
+        TestPublishDirectory.Create(temp.Combine("publish"));
+        var settings = PlainSettings();
+        var container = new ContainerSettings { AssemblyName = "HelloWeb", AppHostName = "HelloWeb", User = "app" };
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
+        var request = new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, container, temp.Combine("out"));
+
+        async Task<(string Copy, ulong CopyInode, BundleWriteResult Result)> PrepareAndBuild(Action? betweenThem = null)
+        {
+            var images = new RecordingImages();
+            var prepared = await new BundleBuilder(new BundleStages(images, new TestFlattener(), new PasswdConfig(), null), writer, NullBuildLog.Instance)
+                .PrepareBasePartAsync("localhost:5000/aspnet:10.0", settings, container, TestContext.Current.CancellationToken);
+
+            // The copy waits in the trash directory, and is not trash while it waits.
+            var copy = Assert.Single(Directory.GetFiles(writer.TrashDirectory).Except(writer.ListTrash()));
+            var copyInode = Runcible.Core.IO.FileIdentity.Of(copy)!.Inode;
+            betweenThem?.Invoke();
+            var stages = new BundleStages(new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", prepared.Image), new TestFlattener(), new PasswdConfig(), null);
+            return (copy, copyInode, await new BundleBuilder(stages, writer, NullBuildLog.Instance).BuildAsync(request, TestContext.Current.CancellationToken));
+        }
+
+        // The tarball is the copy made ahead, renamed into place (the same inode), with the app appended.
+        var (copy, copyInode, first) = await PrepareAndBuild();
+        Assert.Equal(copyInode, Runcible.Core.IO.FileIdentity.Of(first.Path)!.Inode);
+        Assert.False(File.Exists(copy));
+
+        // Byte for byte what a build without a copy ahead writes.
+        using var other = new TempDirectory();
+        var oneGo = await new BundleBuilder(new BundleStages(new RecordingImages(), new TestFlattener(), new PasswdConfig(), null), new BundleWriter(other.Combine("cache"), "0.1.0", NullBuildLog.Instance), NullBuildLog.Instance)
+            .BuildAsync(request with { OutputDirectory = other.Combine("out") }, TestContext.Current.CancellationToken);
+        Assert.Equal(File.ReadAllBytes(oneGo.Path), File.ReadAllBytes(first.Path));
+
+        // A base part changed after its copy was made (here: replaced by the same bytes, a new file): the copy is not used, and is freed.
+        var basePart = Assert.Single(Directory.GetFiles(temp.Combine("cache", "bundle-base")));
+        var (staleCopy, staleInode, second) = await PrepareAndBuild(() =>
+        {
+            File.Copy(basePart, basePart + ".new");
+            File.Move(basePart + ".new", basePart, overwrite: true);
+        });
+        Assert.NotEqual(staleInode, Runcible.Core.IO.FileIdentity.Of(second.Path)!.Inode);
+        Assert.False(File.Exists(staleCopy));
+        Assert.Equal(File.ReadAllBytes(oneGo.Path), File.ReadAllBytes(second.Path));
+    }
+
+    [Fact]
     public async Task ACancelledPreparationLeavesNoBasePart()
     {
         using var temp = new TempDirectory();
