@@ -333,7 +333,7 @@ internal sealed class BundleWriter
             return false;
         }
 
-        if (FileIdentity.Of(basePath) == ahead.Source && FileIdentity.Of(ahead.Path) == ahead.Copy && Layers.PosixFileCalls.TryRename(ahead.Path, tempPath))
+        if (FileIdentity.Of(basePath) == ahead.Source && FileIdentity.Of(ahead.Path) == ahead.Copy && PosixFileCalls.TryRename(ahead.Path, tempPath))
         {
             return true;
         }
