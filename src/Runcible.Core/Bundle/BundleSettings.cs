@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Runcible.Core.Bundle;
 
 /// <summary>Bundle compression, from <c>RuncBundleCompression</c>.</summary>
@@ -95,6 +97,169 @@ public sealed record RawBundleSettings
 
     /// <summary><c>RuncPublishPort</c> items as written: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
     public IReadOnlyList<string> PublishPorts { get; init; } = [];
+
+    /// <summary>The project's directory: relative paths (output, publish output, seccomp profile) are resolved against it.</summary>
+    public string? ProjectDirectory { get; init; }
+
+    /// <summary><c>RuncBundleOutputPath</c>, else the build's <c>OutputPath</c>.</summary>
+    public string? OutputDirectory { get; init; }
+
+    /// <summary><c>PublishDir</c>: the publish output the app layer is made of.</summary>
+    public string? PublishDirectory { get; init; }
+
+    /// <summary>The files in the publish output (as the targets list them, relative to the project or full): a file removed from it changes the settings too.</summary>
+    public IReadOnlyList<string> PublishedFiles { get; init; } = [];
+
+    public string? ContainerBaseImage { get; init; }
+    public string? ContainerFamily { get; init; }
+    public bool SelfContained { get; init; }
+    public bool PublishAot { get; init; }
+    public bool PublishTrimmed { get; init; }
+    public bool InvariantGlobalization { get; init; }
+
+    /// <summary>A <c>FrameworkReference</c> to <c>Microsoft.AspNetCore.App</c>: the <c>aspnet</c> base image.</summary>
+    public bool UsesAspNetCore { get; init; }
+
+    /// <summary><c>NETCoreSdkVersion</c>: a preview SDK's own framework takes its preview image tag.</summary>
+    public string? SdkVersion { get; init; }
+
+    /// <summary>The apphost's file name (the assembly name unless <c>UseAppHost=false</c>); null without one.</summary>
+    public string? AppHostName { get; init; }
+
+    /// <summary><c>RuncInsecureRegistries</c>, <c>;</c>- or <c>,</c>-separated.</summary>
+    public string? InsecureRegistries { get; init; }
+
+    /// <summary><c>ContainerRegistry</c>: the .NET SDK's push credentials are used to pull only from it.</summary>
+    public string? ContainerRegistry { get; init; }
+
+    public string? User { get; init; }
+    public string? AppCommandInstruction { get; init; }
+    public string? OpenFilesLimit { get; init; }
+
+    /// <summary><c>RuncSeccompProfile</c> as written: empty, <c>unconfined</c> or a profile file's path (relative to the project).</summary>
+    public string? SeccompProfile { get; init; }
+    public string? MemoryLimit { get; init; }
+    public string? CpuLimit { get; init; }
+    public string? PidsLimit { get; init; }
+    public IReadOnlyList<string> Capabilities { get; init; } = [];
+
+    /// <summary><c>ContainerPort</c> items as <c>8080</c> or <c>8080/udp</c> (the item's <c>Type</c>).</summary>
+    public IReadOnlyList<string> Ports { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> EnvironmentVariables { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> Labels { get; init; } = [];
+
+    /// <summary>The labels the targets generate from project properties (<c>ContainerGenerateLabels</c>).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> GeneratedLabels { get; init; } = [];
+
+    /// <summary>Add <c>org.opencontainers.image.base.name</c> (ContainerGenerateLabels and ContainerGenerateLabelsImageBaseName not false).</summary>
+    public bool GenerateBaseNameLabel { get; init; }
+
+    /// <summary>Add the creation time labels, from SOURCE_DATE_EPOCH only (ContainerGenerateLabels and ContainerGenerateLabelsImageCreated not false).</summary>
+    public bool GenerateCreatedLabel { get; init; }
+    public IReadOnlyList<string> AppCommand { get; init; } = [];
+    public IReadOnlyList<string> AppCommandArgs { get; init; } = [];
+    public IReadOnlyList<string> DefaultArgs { get; init; } = [];
+
+    /// <summary>The .NET SDK container properties the project set that a bundle cannot honour (warned about).</summary>
+    public IReadOnlyList<string> UnhonouredProperties { get; init; } = [];
+
+    /// <summary>
+    /// The raw settings of <paramref name="raw"/> (the targets' property and item lists), with the defaults that depend
+    /// on other properties filled in. Reads every property it knows, unconditionally: a test compares the names read
+    /// with the targets' list.
+    /// </summary>
+    public static RawBundleSettings From(RawSettings raw)
+    {
+        var runtimeIdentifiers = raw["ContainerRuntimeIdentifiers"];
+        var sdkRuntimeIdentifiers = IsTrue(raw["IsRidAgnostic"]) ? "" : raw["RuntimeIdentifiers"];
+        var runtimeIdentifier = raw["ContainerRuntimeIdentifier"];
+        var sdkRuntimeIdentifier = raw["RuntimeIdentifier"];
+        var bundleVersion = raw["RuncBundleVersion"];
+        var version = raw["Version"];
+        var outputDirectory = raw["RuncBundleOutputPath"];
+        var outputPath = raw["OutputPath"];
+        var notify = raw["RuncNotify"];
+        var assemblyName = raw["AssemblyName"];
+        var useAppHost = raw["UseAppHost"];
+        var selfContained = IsTrue(raw["SelfContained"]) | IsTrue(raw["PublishSelfContained"]);
+        var generateLabels = !IsFalse(raw["ContainerGenerateLabels"]);
+        var generateBaseName = !IsFalse(raw["ContainerGenerateLabelsImageBaseName"]);
+        var generateCreated = !IsFalse(raw["ContainerGenerateLabelsImageCreated"]);
+        return new RawBundleSettings
+        {
+            AssemblyName = assemblyName,
+            BundleName = raw["RuncBundleName"],
+            BundleVersion = Or(bundleVersion, version),
+            RuntimeIdentifier = Or(runtimeIdentifier, sdkRuntimeIdentifier),
+            ContainerRuntimeIdentifiers = Or(runtimeIdentifiers, sdkRuntimeIdentifiers),
+            SdkRuntimeIdentifier = raw["NETCoreSdkPortableRuntimeIdentifier"],
+            ContainerRepository = raw["_RuncContainerRepository"],
+            RuntimeIdentifierInFileName = raw["_RuncRuntimeIdentifierInFileName"],
+            TargetFramework = raw["TargetFramework"],
+            TargetFrameworks = raw["TargetFrameworks"],
+            Compression = raw["RuncBundleCompression"],
+            CompressionLevel = raw["RuncBundleCompressionLevel"],
+            StopTimeout = raw["RuncStopTimeout"],
+            WorkingDirectory = raw["ContainerWorkingDirectory"],
+            Rootless = raw["RuncBundleRootless"],
+            WritableRootfs = raw["RuncWritableRootfs"],
+            Network = raw["RuncNetwork"],
+            // sd_notify readiness when the app uses Microsoft.Extensions.Hosting.Systemd (UseSystemd()).
+            Notify = Or(notify, raw.ItemsOf("PackageReference").Any(p => string.Equals(p.Identity, "Microsoft.Extensions.Hosting.Systemd", StringComparison.OrdinalIgnoreCase)) ? "true" : ""),
+            Offline = raw["RuncOffline"],
+            SourceDateEpoch = raw["SOURCE_DATE_EPOCH"],
+            HealthCheck = raw["RuncHealthCheck"],
+            HealthInterval = raw["RuncHealthInterval"],
+            HealthTimeout = raw["RuncHealthTimeout"],
+            HealthRetries = raw["RuncHealthRetries"],
+            HealthStartPeriod = raw["RuncHealthStartPeriod"],
+            Volumes = raw.ItemsOf("RuncVolume").Select(v => new BundleVolume(v.Get("Name"), v.Identity)).ToList(),
+            PublishPorts = raw.ItemsOf("RuncPublishPort").Select(p => p.Identity).ToList(),
+            ProjectDirectory = raw["MSBuildProjectDirectory"],
+            OutputDirectory = Or(outputDirectory, outputPath),
+            PublishDirectory = raw["PublishDir"],
+            PublishedFiles = raw.ItemsOf("_RuncPublishedFile").Select(f => f.Identity).ToList(),
+            ContainerBaseImage = raw["ContainerBaseImage"],
+            ContainerFamily = raw["ContainerFamily"],
+            SelfContained = selfContained,
+            PublishAot = IsTrue(raw["PublishAot"]),
+            PublishTrimmed = IsTrue(raw["PublishTrimmed"]),
+            InvariantGlobalization = IsTrue(raw["InvariantGlobalization"]),
+            UsesAspNetCore = raw.ItemsOf("FrameworkReference").Any(f => string.Equals(f.Identity, "Microsoft.AspNetCore.App", StringComparison.OrdinalIgnoreCase)),
+            SdkVersion = raw["NETCoreSdkVersion"],
+            AppHostName = IsFalse(useAppHost) ? null : assemblyName,
+            InsecureRegistries = raw["RuncInsecureRegistries"],
+            ContainerRegistry = raw["ContainerRegistry"],
+            User = raw["ContainerUser"],
+            AppCommandInstruction = raw["ContainerAppCommandInstruction"],
+            OpenFilesLimit = raw["RuncOpenFilesLimit"],
+            SeccompProfile = raw["RuncSeccompProfile"],
+            MemoryLimit = raw["RuncMemoryLimit"],
+            CpuLimit = raw["RuncCpuLimit"],
+            PidsLimit = raw["RuncPidsLimit"],
+            Capabilities = raw.ItemsOf("RuncCapability").Select(c => c.Identity).ToList(),
+            Ports = raw.ItemsOf("ContainerPort").Select(p => p.Get("Type") is { Length: > 0 } type ? $"{p.Identity}/{type}" : p.Identity).ToList(),
+            EnvironmentVariables = Pairs(raw.ItemsOf("ContainerEnvironmentVariable")),
+            Labels = Pairs(raw.ItemsOf("ContainerLabel")),
+            GeneratedLabels = Core.Bundle.GeneratedLabels.FromProperties(raw),
+            GenerateBaseNameLabel = generateLabels && generateBaseName,
+            GenerateCreatedLabel = generateLabels && generateCreated,
+            AppCommand = raw.ItemsOf("ContainerAppCommand").Select(i => i.Identity).ToList(),
+            AppCommandArgs = raw.ItemsOf("ContainerAppCommandArgs").Select(i => i.Identity).ToList(),
+            DefaultArgs = raw.ItemsOf("ContainerDefaultArgs").Select(i => i.Identity).ToList(),
+            UnhonouredProperties = raw.ItemsOf("_RuncUnhonouredProperty").Select(i => i.Identity).ToList(),
+        };
+    }
+
+    private static string Or(string value, string fallback) => string.IsNullOrWhiteSpace(value) ? fallback : value;
+
+    // As MSBuild compares a condition: case-insensitively, around the value as written.
+    private static bool IsTrue(string value) => string.Equals(value.Trim(), "true", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsFalse(string value) => string.Equals(value.Trim(), "false", StringComparison.OrdinalIgnoreCase);
+
+    private static List<KeyValuePair<string, string>> Pairs(IEnumerable<RawSettingItem> items) =>
+        items.Select(i => new KeyValuePair<string, string>(i.Identity, i.Get("Value"))).ToList();
 }
 
 /// <summary>Validated settings: every field is known good.</summary>
@@ -122,6 +287,7 @@ public sealed record BundleSettings(
     public IReadOnlyList<PublishedPort> PublishPorts { get; init; } = [];
 
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
+    [JsonIgnore]
     public string BundleId => $"{Name}-{Version}";
 
     /// <summary><c>RuncHealthCheck</c> and its timing; null without a check.</summary>
@@ -130,6 +296,7 @@ public sealed record BundleSettings(
     /// <summary>One bundle per runtime identifier from one publish: the file is <c>&lt;name&gt;-&lt;version&gt;-&lt;rid&gt;</c> (the tree inside is the same).</summary>
     public bool RuntimeIdentifierInFileName { get; init; }
 
+    [JsonIgnore]
     public string FileName => BundleId + (RuntimeIdentifierInFileName ? "-" + RuntimeIdentifier : "") + Compression switch
     {
         BundleCompression.Gzip => ".tar.gz",
@@ -141,5 +308,6 @@ public sealed record BundleSettings(
     public string TarballPath(string outputDirectory) => Path.Combine(Path.GetFullPath(outputDirectory), FileName);
 
     /// <summary>The path prefix of the bundle's tree inside the tarball, ending in '/'.</summary>
+    [JsonIgnore]
     public string TreePrefix => $"opt/containers/{BundleId}/";
 }

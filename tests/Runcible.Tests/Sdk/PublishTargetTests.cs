@@ -21,8 +21,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
 
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
-            protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
-                new(new Images(ContainerRegistry), new Flattener(), new Config(), null);
+            protected override BundleStages CreateStages(NormalizedBundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
+                new(new Images(settings.ContainerRegistry), new Flattener(), new Config(), null);
 
             private sealed class Images(string? containerRegistry) : IBaseImageProvider
             {
@@ -65,8 +65,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             {
                 public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
                 {
-                    // RuncSeccompProfile read as the real config stage reads it: a bad file is its coded error.
-                    var seccomp = Runcible.Core.RuntimeSpec.RuntimeConfigStage.ParseSeccomp(container.SeccompProfile).Profile;
+                    // RuncSeccompProfile as the real config stage gets it: read and validated by the settings task.
+                    var seccomp = container.SeccompProfile;
                     var json = seccomp is null ? "{\"ociVersion\":\"1.0.2\"}" : "{\"ociVersion\":\"1.0.2\",\"seccomp\":\"" + seccomp.DefaultAction + "\"}";
                     return new(System.Text.Encoding.UTF8.GetBytes(json), 1654, 1654, new[] { "state" });
                 }
