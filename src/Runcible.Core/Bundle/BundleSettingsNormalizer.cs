@@ -86,7 +86,98 @@ public sealed record BasePartKey(
 /// </summary>
 public static class BundleSettingsNormalizer
 {
-    public static NormalizedBundleSettings Normalize(RawSettings raw) => Normalize(RawBundleSettings.From(raw));
+    public static NormalizedBundleSettings Normalize(RawSettings raw) => Normalize(ReadRaw(raw));
+
+    /// <summary>
+    /// The raw settings of <paramref name="raw"/> (the targets' property and item lists) as <see cref="RawBundleSettings"/>,
+    /// with the defaults that depend on other properties filled in. Reads every property it knows, unconditionally: a
+    /// test compares the names read with the targets' list.
+    /// </summary>
+    public static RawBundleSettings ReadRaw(RawSettings raw)
+    {
+        var runtimeIdentifiers = raw["ContainerRuntimeIdentifiers"];
+        var sdkRuntimeIdentifiers = RawSettings.IsTrue(raw["IsRidAgnostic"]) ? "" : raw["RuntimeIdentifiers"];
+        var runtimeIdentifier = raw["ContainerRuntimeIdentifier"];
+        var sdkRuntimeIdentifier = raw["RuntimeIdentifier"];
+        var bundleVersion = raw["RuncBundleVersion"];
+        var version = raw["Version"];
+        var outputDirectory = raw["RuncBundleOutputPath"];
+        var outputPath = raw["OutputPath"];
+        var notify = raw["RuncNotify"];
+        var assemblyName = raw["AssemblyName"];
+        var useAppHost = raw["UseAppHost"];
+        var selfContained = RawSettings.IsTrue(raw["SelfContained"]) | RawSettings.IsTrue(raw["PublishSelfContained"]);
+        var generateLabels = !RawSettings.IsFalse(raw["ContainerGenerateLabels"]);
+        var generateBaseName = !RawSettings.IsFalse(raw["ContainerGenerateLabelsImageBaseName"]);
+        var generateCreated = !RawSettings.IsFalse(raw["ContainerGenerateLabelsImageCreated"]);
+        return new RawBundleSettings
+        {
+            AssemblyName = assemblyName,
+            BundleName = raw["RuncBundleName"],
+            BundleVersion = RawSettings.Or(bundleVersion, version),
+            RuntimeIdentifier = RawSettings.Or(runtimeIdentifier, sdkRuntimeIdentifier),
+            ContainerRuntimeIdentifiers = RawSettings.Or(runtimeIdentifiers, sdkRuntimeIdentifiers),
+            SdkRuntimeIdentifier = raw["NETCoreSdkPortableRuntimeIdentifier"],
+            ContainerRepository = raw["_RuncContainerRepository"],
+            RuntimeIdentifierInFileName = raw["_RuncRuntimeIdentifierInFileName"],
+            TargetFramework = raw["TargetFramework"],
+            TargetFrameworks = raw["TargetFrameworks"],
+            Compression = raw["RuncBundleCompression"],
+            CompressionLevel = raw["RuncBundleCompressionLevel"],
+            StopTimeout = raw["RuncStopTimeout"],
+            WorkingDirectory = raw["ContainerWorkingDirectory"],
+            Rootless = raw["RuncBundleRootless"],
+            WritableRootfs = raw["RuncWritableRootfs"],
+            Network = raw["RuncNetwork"],
+            // sd_notify readiness when the app uses Microsoft.Extensions.Hosting.Systemd (UseSystemd()).
+            Notify = RawSettings.Or(notify, raw.ItemsOf("PackageReference").Any(p => string.Equals(p.Identity, "Microsoft.Extensions.Hosting.Systemd", StringComparison.OrdinalIgnoreCase)) ? "true" : ""),
+            Offline = raw["RuncOffline"],
+            SourceDateEpoch = raw["SOURCE_DATE_EPOCH"],
+            HealthCheck = raw["RuncHealthCheck"],
+            HealthInterval = raw["RuncHealthInterval"],
+            HealthTimeout = raw["RuncHealthTimeout"],
+            HealthRetries = raw["RuncHealthRetries"],
+            HealthStartPeriod = raw["RuncHealthStartPeriod"],
+            Volumes = raw.ItemsOf("RuncVolume").Select(v => new BundleVolume(v.Get("Name"), v.Identity)).ToList(),
+            PublishPorts = raw.ItemsOf("RuncPublishPort").Select(p => p.Identity).ToList(),
+            ProjectDirectory = raw["MSBuildProjectDirectory"],
+            OutputDirectory = RawSettings.Or(outputDirectory, outputPath),
+            PublishDirectory = raw["PublishDir"],
+            PublishedFiles = raw.ItemsOf("_RuncPublishedFile").Select(f => f.Identity).ToList(),
+            ContainerBaseImage = raw["ContainerBaseImage"],
+            ContainerFamily = raw["ContainerFamily"],
+            SelfContained = selfContained,
+            PublishAot = RawSettings.IsTrue(raw["PublishAot"]),
+            PublishTrimmed = RawSettings.IsTrue(raw["PublishTrimmed"]),
+            InvariantGlobalization = RawSettings.IsTrue(raw["InvariantGlobalization"]),
+            UsesAspNetCore = raw.ItemsOf("FrameworkReference").Any(f => string.Equals(f.Identity, "Microsoft.AspNetCore.App", StringComparison.OrdinalIgnoreCase)),
+            SdkVersion = raw["NETCoreSdkVersion"],
+            AppHostName = RawSettings.IsFalse(useAppHost) ? null : assemblyName,
+            InsecureRegistries = raw["RuncInsecureRegistries"],
+            ContainerRegistry = raw["ContainerRegistry"],
+            User = raw["ContainerUser"],
+            AppCommandInstruction = raw["ContainerAppCommandInstruction"],
+            OpenFilesLimit = raw["RuncOpenFilesLimit"],
+            SeccompProfile = raw["RuncSeccompProfile"],
+            MemoryLimit = raw["RuncMemoryLimit"],
+            CpuLimit = raw["RuncCpuLimit"],
+            PidsLimit = raw["RuncPidsLimit"],
+            Capabilities = raw.ItemsOf("RuncCapability").Select(c => c.Identity).ToList(),
+            Ports = raw.ItemsOf("ContainerPort").Select(p => p.Get("Type") is { Length: > 0 } type ? $"{p.Identity}/{type}" : p.Identity).ToList(),
+            EnvironmentVariables = Pairs(raw.ItemsOf("ContainerEnvironmentVariable")),
+            Labels = Pairs(raw.ItemsOf("ContainerLabel")),
+            GeneratedLabels = Bundle.GeneratedLabels.FromProperties(raw),
+            GenerateBaseNameLabel = generateLabels && generateBaseName,
+            GenerateCreatedLabel = generateLabels && generateCreated,
+            AppCommand = raw.ItemsOf("ContainerAppCommand").Select(i => i.Identity).ToList(),
+            AppCommandArgs = raw.ItemsOf("ContainerAppCommandArgs").Select(i => i.Identity).ToList(),
+            DefaultArgs = raw.ItemsOf("ContainerDefaultArgs").Select(i => i.Identity).ToList(),
+            UnhonouredProperties = raw.ItemsOf("_RuncUnhonouredProperty").Select(i => i.Identity).ToList(),
+        };
+    }
+
+    private static List<KeyValuePair<string, string>> Pairs(IEnumerable<RawSettingItem> items) =>
+        items.Select(i => new KeyValuePair<string, string>(i.Identity, i.Get("Value"))).ToList();
 
     public static NormalizedBundleSettings Normalize(RawBundleSettings raw)
     {
@@ -105,7 +196,7 @@ public static class BundleSettingsNormalizer
             raw.ContainerFamily));
         container = container with
         {
-            Labels = GeneratedLabels.Merge(
+            Labels = Bundle.GeneratedLabels.Merge(
                 raw.GeneratedLabels,
                 raw.GenerateBaseNameLabel ? baseImage : null,
                 raw.GenerateCreatedLabel && !string.IsNullOrWhiteSpace(raw.SourceDateEpoch) ? bundle.Created : null,

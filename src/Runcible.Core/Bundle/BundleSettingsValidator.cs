@@ -230,15 +230,12 @@ public sealed partial class BundleSettingsValidator
         };
     }
 
-    /// <summary>RLIMIT_NOFILE's default when <c>RuncOpenFilesLimit</c> is not set: a server's.</summary>
-    public const ulong DefaultOpenFilesLimit = 65536;
-
     // runc sets soft and hard; 64 is the least any .NET server survives with, 2^20 is Linux's default nr_open.
     public static ulong ParseOpenFilesLimit(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            return DefaultOpenFilesLimit;
+            return ContainerSettings.DefaultOpenFilesLimit;
         }
 
         if (!ulong.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var limit) || limit < 64 || limit > 1048576)

@@ -82,8 +82,11 @@ public sealed record ContainerSettings
     /// <summary><c>RuncCapability</c> items as runc names them (<c>CAP_NET_ADMIN</c>).</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = [];
 
+    /// <summary>RLIMIT_NOFILE's default when <c>RuncOpenFilesLimit</c> is not set: a server's.</summary>
+    public const ulong DefaultOpenFilesLimit = 65536;
+
     /// <summary><c>RuncOpenFilesLimit</c> (RLIMIT_NOFILE, soft and hard).</summary>
-    public ulong OpenFilesLimit { get; init; } = BundleSettingsValidator.DefaultOpenFilesLimit;
+    public ulong OpenFilesLimit { get; init; } = DefaultOpenFilesLimit;
 
     /// <summary><c>RuncSeccompProfile</c>'s profile file, read and validated; null for the default profile or none.</summary>
     public RuntimeSeccomp? SeccompProfile { get; init; }
@@ -100,11 +103,6 @@ public sealed record ContainerSettings
     /// <summary><c>RuncPidsLimit</c>, or the rootful default; null means none.</summary>
     public long? PidsLimit { get; init; }
 
-    /// <summary>The seccomp choice as the config generator takes it.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public SeccompSetting Seccomp => SeccompProfile is { } profile
-        ? SeccompSetting.FromProfile(profile)
-        : SeccompUnconfined ? SeccompSetting.Unconfined : SeccompSetting.Default;
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>

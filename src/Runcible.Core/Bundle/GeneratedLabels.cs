@@ -18,25 +18,25 @@ public static class GeneratedLabels
     /// <summary>
     /// The labels the .NET SDK's container targets generate from project properties, with the same fallbacks and
     /// switches (<c>ContainerGenerateLabelsImage*</c>, <c>ContainerGenerateLabelsDotnetToolset</c>), in its order; none
-    /// with <c>ContainerGenerateLabels=false</c>. Reads every property it knows, unconditionally (see <see cref="RawBundleSettings.From"/>).
+    /// with <c>ContainerGenerateLabels=false</c>. Reads every property it knows, unconditionally (see <see cref="BundleSettingsNormalizer.ReadRaw"/>).
     /// </summary>
     public static IReadOnlyList<KeyValuePair<string, string>> FromProperties(RawSettings raw)
     {
-        var generate = !IsFalse(raw["ContainerGenerateLabels"]);
-        var description = Or(raw["ContainerDescription"], raw["Description"]);
-        var authors = Or(raw["ContainerAuthors"], raw["Authors"]);
+        var generate = !RawSettings.IsFalse(raw["ContainerGenerateLabels"]);
+        var description = RawSettings.Or(raw["ContainerDescription"], raw["Description"]);
+        var authors = RawSettings.Or(raw["ContainerAuthors"], raw["Authors"]);
         var projectUrl = raw["PackageProjectUrl"];
-        var url = Or(raw["ContainerInformationUrl"], projectUrl);
-        var documentation = Or(raw["ContainerDocumentationUrl"], projectUrl);
-        var version = Or(raw["ContainerVersion"], raw["PackageVersion"]);
+        var url = RawSettings.Or(raw["ContainerInformationUrl"], projectUrl);
+        var documentation = RawSettings.Or(raw["ContainerDocumentationUrl"], projectUrl);
+        var version = RawSettings.Or(raw["ContainerVersion"], raw["PackageVersion"]);
         var vendor = raw["ContainerVendor"];
-        var licenses = Or(raw["ContainerLicenseExpression"], raw["PackageLicenseExpression"]);
-        var title = Or(raw["ContainerTitle"], raw["Title"]);
-        var toolset = !IsFalse(raw["ContainerGenerateLabelsDotnetToolset"]);
+        var licenses = RawSettings.Or(raw["ContainerLicenseExpression"], raw["PackageLicenseExpression"]);
+        var title = RawSettings.Or(raw["ContainerTitle"], raw["Title"]);
+        var toolset = !RawSettings.IsFalse(raw["ContainerGenerateLabelsDotnetToolset"]);
         var runtimeVersion = string.Equals(raw["TargetFrameworkIdentifier"], ".NETCoreApp", StringComparison.OrdinalIgnoreCase) ? raw["_TargetFrameworkVersionWithoutV"] : "";
         var sdkVersion = raw["NETCoreSdkVersion"];
         // Source control labels only with PublishRepositoryUrl=true, the SDK's opt-in; a git URL without its .git suffix.
-        var publishRepository = string.Equals(raw["PublishRepositoryUrl"].Trim(), "true", StringComparison.OrdinalIgnoreCase);
+        var publishRepository = RawSettings.IsTrue(raw["PublishRepositoryUrl"]);
         var repositoryUrl = raw["PrivateRepositoryUrl"];
         var source = publishRepository ? repositoryUrl : "";
         if (string.Equals(raw["RepositoryType"], "git", StringComparison.OrdinalIgnoreCase) && source.EndsWith(".git", StringComparison.Ordinal))
@@ -47,7 +47,7 @@ public static class GeneratedLabels
         var revisionId = raw["SourceRevisionId"];
         var revision = publishRepository ? revisionId : "";
         var switches = new[] { "Description", "Authors", "Url", "Documentation", "Version", "Vendor", "Licenses", "Title", "Source", "Revision" }
-            .ToDictionary(s => s, s => !IsFalse(raw["ContainerGenerateLabelsImage" + s]), StringComparer.Ordinal);
+            .ToDictionary(s => s, s => !RawSettings.IsFalse(raw["ContainerGenerateLabelsImage" + s]), StringComparer.Ordinal);
 
         var labels = new List<KeyValuePair<string, string>>();
         void Add(bool enabled, string value, params string[] keys)
@@ -72,10 +72,6 @@ public static class GeneratedLabels
         Add(switches["Revision"], revision, "org.opencontainers.image.revision");
         return labels;
     }
-
-    private static string Or(string value, string fallback) => value.Length == 0 ? fallback : value;
-
-    private static bool IsFalse(string value) => string.Equals(value.Trim(), "false", StringComparison.OrdinalIgnoreCase);
 
     public static IReadOnlyList<KeyValuePair<string, string>> Merge(
         IEnumerable<KeyValuePair<string, string>> generated,

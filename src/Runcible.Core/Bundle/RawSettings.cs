@@ -47,4 +47,12 @@ public sealed class RawSettings
 
     /// <summary>The item settings (<c>Setting</c> metadata values) asked for so far.</summary>
     public IReadOnlyCollection<string> ReadItemSettings => _readItems;
+
+    /// <summary><paramref name="value"/>, or <paramref name="fallback"/> when it is empty (as MSBuild's <c>Condition="'$(X)' == ''"</c> defaults).</summary>
+    internal static string Or(string value, string fallback) => string.IsNullOrWhiteSpace(value) ? fallback : value;
+
+    // As MSBuild compares in a condition: case-insensitively.
+    internal static bool IsTrue(string value) => string.Equals(value.Trim(), "true", StringComparison.OrdinalIgnoreCase);
+
+    internal static bool IsFalse(string value) => string.Equals(value.Trim(), "false", StringComparison.OrdinalIgnoreCase);
 }

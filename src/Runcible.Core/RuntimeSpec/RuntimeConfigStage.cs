@@ -52,10 +52,14 @@ public sealed class RuntimeConfigStage : IRuntimeConfigProvider
         PublishPorts = settings.PublishPorts,
         Health = settings.Health,
         OpenFilesLimit = container.OpenFilesLimit,
-        Seccomp = container.Seccomp,
+        Seccomp = Seccomp(container),
         Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),
         MemoryLimitBytes = container.MemoryLimitBytes,
         CpuQuotaMicroseconds = container.CpuQuotaMicroseconds,
         PidsLimit = container.PidsLimit,
     };
+
+    private static SeccompSetting Seccomp(ContainerSettings container) => container.SeccompProfile is { } profile
+        ? SeccompSetting.FromProfile(profile)
+        : container.SeccompUnconfined ? SeccompSetting.Unconfined : SeccompSetting.Default;
 }

@@ -261,8 +261,42 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.Equal(before, File.ReadAllBytes(tarball));
     }
 
+    /// <summary>
+    /// The real tasks, a base image on a registry nothing listens at, and a typo in a setting only the config stage used
+    /// to parse: the settings task fails with the setting's code, before anything asks the registry (no RUNCIBLE1xxx).
+    /// </summary>
+    [Theory]
+    [InlineData("RuncOpenFilesLimit=lots", "RUNCIBLE3011")]
+    [InlineData("ContainerAppCommandInstruction=Cmd", "RUNCIBLE3009")]
+    [InlineData("RuncMemoryLimit=512MB", "RUNCIBLE4030")]
+    public void ATypoFailsThePublishWithItsCodeBeforeAnyRegistryRequest(string setting, string code)
+    {
+        var project = ExeProject("Typo.App", "<Version>1.0.0</Version>");
+        var projectDir = Path.GetDirectoryName(project)!;
+        var publish = ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:ContainerBaseImage=127.0.0.1:9/unreachable/base:1", "-p:RuncInsecureRegistries=127.0.0.1:9", "-p:" + setting,
+                "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"),
+            ],
+            projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        Assert.NotEqual(0, publish.ExitCode);
+        Assert.Contains($"error {code}:", publish.StandardOutput);
+        Assert.DoesNotContain("RUNCIBLE1", publish.StandardOutput);
+        Assert.False(Directory.Exists(Path.Combine(projectDir, "cache", "content")), "nothing was fetched into the cache");
+    }
+
     /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>
     private (string Project, string StagesOut) ExeProjectWithTestStages(string name, string properties)
+    {
+        var project = ExeProject(name, properties);
+        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
+        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
+        return (project, BuildTestStages(tasksDir));
+    }
+
+    /// <summary>A restored net10.0 Exe project referencing the package.</summary>
+    private string ExeProject(string name, string properties)
     {
         var project = sdk.CreateProject(name, $"""
             <Project Sdk="Microsoft.NET.Sdk">
@@ -277,9 +311,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             </Project>
             """);
         sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
-        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
-        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
-        return (project, BuildTestStages(tasksDir));
+        return project;
     }
 
     /// <summary>The purpose-built stages, compiled against the packed task assembly; returns their output directory.</summary>

@@ -48,7 +48,7 @@ public sealed class BundleSettingsNormalizerTests : IDisposable
         Assert.Equal("mcr.microsoft.com/dotnet/runtime:10.0", normalized.BaseImage);
         Assert.Equal("Hello.App", normalized.Container.AppHostName);
         Assert.False(normalized.Container.SelfContained);
-        Assert.Equal(BundleSettingsValidator.DefaultOpenFilesLimit, normalized.Container.OpenFilesLimit);
+        Assert.Equal(ContainerSettings.DefaultOpenFilesLimit, normalized.Container.OpenFilesLimit);
         Assert.Equal(ResourceLimits.DefaultPidsLimit, normalized.Container.PidsLimit);
         Assert.Equal(AppCommandInstruction.Default, normalized.Container.AppCommandInstruction);
         // The SDK's generated labels, and the base image's name.
@@ -100,7 +100,7 @@ public sealed class BundleSettingsNormalizerTests : IDisposable
         Assert.Equal("SCMP_ACT_LOG", normalized.Container.SeccompProfile!.DefaultAction);
 
         var read = BundleSettingsNormalizer.Deserialize(BundleSettingsNormalizer.Serialize(normalized));
-        Assert.Equal("SCMP_ACT_LOG", read.Container.Seccomp.Profile!.DefaultAction);
+        Assert.Equal("SCMP_ACT_LOG", read.Container.SeccompProfile!.DefaultAction);
     }
 
     [Fact]
