@@ -181,9 +181,8 @@ public static class BundleSettingsNormalizer
 
     public static NormalizedBundleSettings Normalize(RawBundleSettings raw)
     {
-        var validator = new BundleSettingsValidator();
-        var bundle = validator.Validate(raw);
-        var container = validator.ValidateContainer(raw, bundle);
+        var bundle = new BundleSettingsValidator().Validate(raw);
+        var container = RuntimeSpec.ContainerSettingsValidator.Validate(raw, bundle);
         var baseImage = new BaseImageInference().Resolve(raw.ContainerBaseImage, new BaseImageInputs(
             bundle.TargetFramework,
             raw.SelfContained,

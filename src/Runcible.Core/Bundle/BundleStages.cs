@@ -59,7 +59,7 @@ public interface IHostRuntimeFiles
 
 /// <summary>
 /// The .NET SDK container properties and items the config stage maps, validated and parsed by
-/// <see cref="BundleSettingsValidator.ValidateContainer"/> (the config stage parses nothing again).
+/// <see cref="RuntimeSpec.ContainerSettingsValidator"/> (the config stage parses nothing again).
 /// </summary>
 public sealed record ContainerSettings
 {

@@ -6,7 +6,7 @@ namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>
 /// The runtime config stage as the bundle pipeline calls it: maps the validated bundle and container
-/// settings (parsed by <see cref="BundleSettingsValidator"/>; nothing is parsed here) to <see cref="RuntimeSpecSettings"/>, generates config.json
+/// settings (parsed by <see cref="ContainerSettingsValidator"/>; nothing is parsed here) to <see cref="RuntimeSpecSettings"/>, generates config.json
 /// and the host runtime contract, and tells the bundle writer who owns <c>data/</c> and <c>logs/</c>.
 /// </summary>
 public sealed class RuntimeConfigStage : IRuntimeConfigProvider

@@ -74,7 +74,7 @@ public sealed partial class RuntimeSpecGenerator
 
         foreach (var capability in settings.Capabilities)
         {
-            capabilities.Add(Bundle.BundleSettingsValidator.NormalizeCapability(capability));
+            capabilities.Add(ContainerSettingsValidator.NormalizeCapability(capability));
         }
 
         var capabilityList = capabilities.ToList();

@@ -74,15 +74,15 @@ public class RuntimeConfigStageTests
     [InlineData("", AppCommandInstruction.Default)]
     [InlineData(null, AppCommandInstruction.Default)]
     public void ParsesTheAppCommandInstructionAsTheDotNetSdkSpellsIt(string? value, AppCommandInstruction expected) =>
-        Assert.Equal(expected, BundleSettingsValidator.ParseInstruction(value));
+        Assert.Equal(expected, ContainerSettingsValidator.ParseInstruction(value));
 
     [Fact]
     public void RejectsAnUnknownInstructionAndABadFileLimitWithCodes()
     {
-        Assert.Equal("RUNCIBLE3009", Assert.Throws<RuncibleException>(() => BundleSettingsValidator.ParseInstruction("Cmd")).Code);
+        Assert.Equal("RUNCIBLE3009", Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseInstruction("Cmd")).Code);
         foreach (var bad in new[] { "10", "lots", "-1", "2000000" })
         {
-            var e = Assert.Throws<RuncibleException>(() => BundleSettingsValidator.ParseOpenFilesLimit(bad));
+            var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseOpenFilesLimit(bad));
             Assert.Equal("RUNCIBLE3011", e.Code);
             Assert.Contains("RuncOpenFilesLimit", e.Message);
         }

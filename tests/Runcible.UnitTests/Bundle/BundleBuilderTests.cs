@@ -128,18 +128,17 @@ public class BundleBuilderTests
         TestPublishDirectory.Create(temp.Combine("publish"));
         var profile = temp.Combine("seccomp.json");
         var raw = new RawBundleSettings { AssemblyName = "HelloWeb", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0", AppHostName = "HelloWeb", User = "app", SeccompProfile = "seccomp.json", ProjectDirectory = temp.Path };
-        var validator = new BundleSettingsValidator();
-        var settings = validator.Validate(raw);
+        var settings = new BundleSettingsValidator().Validate(raw);
 
         // A bad profile is the settings' error (its code, the file named), before any stage runs.
         File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": [], "action": "SCMP_ACT_ALLOW" }] }""");
-        var e = Assert.Throws<RuncibleException>(() => validator.ValidateContainer(raw, settings));
+        var e = Assert.Throws<RuncibleException>(() => Runcible.Core.RuntimeSpec.ContainerSettingsValidator.Validate(raw, settings));
         Assert.Equal("RUNCIBLE3012", e.Code);
         Assert.Contains(profile, e.Message);
 
         // A good one is parsed once and the config stage embeds it as it is.
         File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_LOG" }""");
-        var container = validator.ValidateContainer(raw, settings);
+        var container = Runcible.Core.RuntimeSpec.ContainerSettingsValidator.Validate(raw, settings);
         var builder = new BundleBuilder(
             new BundleStages(new RecordingImages(), new TestFlattener(), new Runcible.Core.RuntimeSpec.RuntimeConfigStage(), new ShimFiles()),
             new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance),

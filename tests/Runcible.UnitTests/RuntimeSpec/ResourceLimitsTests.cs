@@ -66,7 +66,7 @@ public sealed class ResourceLimitsTests : IDisposable
             _ => new RawBundleSettings { AssemblyName = "A", PidsLimit = value },
         };
         // The settings validator parses them, before any image is pulled.
-        var e = Assert.Throws<RuncibleException>(() => new BundleSettingsValidator().ValidateContainer(raw, Settings()));
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.Validate(raw, Settings()));
         Assert.Equal("RUNCIBLE4030", e.Code);
         Assert.Contains($"{property} '{value}'", e.Message, StringComparison.Ordinal);
     }
@@ -74,7 +74,7 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ConfigJsonCarriesTheLimitsWithSwapEqualToMemory()
     {
-        var resources = Resources(new BundleSettingsValidator().ValidateContainer(new RawBundleSettings { AssemblyName = "A", MemoryLimit = "512M", CpuLimit = "1.5", PidsLimit = "300" }, Settings()));
+        var resources = Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A", MemoryLimit = "512M", CpuLimit = "1.5", PidsLimit = "300" }, Settings()));
         Assert.Equal(536870912L, resources.GetProperty("memory").GetProperty("limit").GetInt64());
         Assert.Equal(536870912L, resources.GetProperty("memory").GetProperty("swap").GetInt64());
         Assert.Equal(150000L, resources.GetProperty("cpu").GetProperty("quota").GetInt64());
@@ -85,7 +85,7 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ARootfulBundleHasPodmansPidsLimitByDefaultAndNothingElse()
     {
-        var resources = Resources(new BundleSettingsValidator().ValidateContainer(new RawBundleSettings { AssemblyName = "A" }, Settings()));
+        var resources = Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A" }, Settings()));
         Assert.Equal(2048L, resources.GetProperty("pids").GetProperty("limit").GetInt64());
         Assert.False(resources.TryGetProperty("memory", out _));
         Assert.False(resources.TryGetProperty("cpu", out _));
@@ -94,9 +94,8 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ARootlessBundleHasNoPidsLimitAndRefusesOne()
     {
-        var validator = new BundleSettingsValidator();
-        Assert.Equal(JsonValueKind.Undefined, Resources(validator.ValidateContainer(new RawBundleSettings { AssemblyName = "A" }, Settings(rootless: true)), rootless: true).ValueKind);
-        var e = Assert.Throws<RuncibleException>(() => validator.ValidateContainer(new RawBundleSettings { AssemblyName = "A", PidsLimit = "100" }, Settings(rootless: true)));
+        Assert.Equal(JsonValueKind.Undefined, Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A" }, Settings(rootless: true)), rootless: true).ValueKind);
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A", PidsLimit = "100" }, Settings(rootless: true)));
         Assert.Equal("RUNCIBLE4031", e.Code);
     }
 }
