@@ -8,6 +8,9 @@
 #                                         logrotate (/sbin/openrc-init as PID 1; the shim installs a
 #                                         logrotate snippet for the service's log)
 #
+# Both also get what a private-network bundle needs on its host (the shim's net_check_host): the CNI
+# plugins (containernetworking-plugins, in /usr/lib/cni), iptables and iproute2 (ip, ss).
+#
 # strace is the crash tests' fault injector (tests/Runcible.Tests/Host/ShimFaults.cs): it holds the
 # shim at its N-th rename while the test cuts the host's power.
 #
@@ -180,7 +183,8 @@ if needs systemd; then
   cp -a "$base" "$work/systemd"
   # libpam-systemd and systemd-logind: lingering users get a user manager (systemctl --user) with its
   # XDG_RUNTIME_DIR, as on any real host; rootless bundles run as such user services.
-  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd strace
+  chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd strace \
+    containernetworking-plugins iptables iproute2
   # A container has no consoles or udev to wait for; the test reads the journal, not a TTY.
   for unit in getty.target systemd-udevd.service systemd-udev-trigger.service systemd-networkd-wait-online.service \
     console-getty.service; do
@@ -195,7 +199,8 @@ fi
 
 if needs openrc; then
   cp -a "$base" "$work/openrc"
-  chroot_apt "$work/openrc" openrc sysvinit-core runc strace logrotate
+  chroot_apt "$work/openrc" openrc sysvinit-core runc strace logrotate \
+    containernetworking-plugins iptables iproute2
   # No gettys in a container; OpenRC must know it runs in one and must not touch the host's network.
   sed -i 's/^\([0-9]:.*getty\)/#\1/' "$work/openrc/etc/inittab" 2>/dev/null || true
   sed -i 's/^#\?rc_sys=.*/rc_sys="docker"/' "$work/openrc/etc/rc.conf"

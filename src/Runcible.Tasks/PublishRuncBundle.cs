@@ -1,7 +1,9 @@
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Host;
 using Runcible.Core.Images;
+using Runcible.Core.IO;
 using Runcible.Core.Layers;
 using Runcible.Core.Registry;
 using Runcible.Core.RuntimeSpec;
@@ -17,7 +19,7 @@ public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
 {
     private RegistryClient? _registry;
 
-    protected override BundleStages CreateStages(NormalizedBundleSettings settings, IBuildLog log)
+    private protected override BundleStages CreateStages(NormalizedBundleSettings settings, IBuildLog log)
     {
         var environment = RegistryClientOptions.SnapshotProcessEnvironment();
         _registry = new RegistryClient(new RegistryClientOptions
@@ -28,10 +30,10 @@ public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
             Log = log,
         });
         var cacheDirectory = Path.GetFullPath(CacheDirectory);
-        var cache = new ContentCache(Path.Combine(cacheDirectory, "content"));
+        var cache = new ContentCache(CacheLayout.ContentDirectory(cacheDirectory));
         return new BundleStages(
             new ImagePuller(cache, _registry.Open, new ImagePullerOptions { Offline = settings.Bundle.Offline }, log),
-            new DeferredRootfsFlattener(new RootfsFlattener(new FlattenOptions(), log), Path.Combine(cacheDirectory, "rootfs-files")),
+            new DeferredRootfsFlattener(new RootfsFlattener(new FlattenOptions(), log), CacheLayout.RootfsFilesDirectory(cacheDirectory)),
             new RuntimeConfigStage(),
             new HostRuntimeFiles());
     }

@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 
 namespace Runcible.Tasks;
@@ -162,7 +163,7 @@ public abstract class PublishRuncBundleTaskBase : RuncibleTask
     /// The stage implementations (composition root). <see cref="NormalizedBundleSettings.InsecureRegistries"/>,
     /// <see cref="NormalizedBundleSettings.ContainerRegistry"/> and <see cref="BundleSettings.Offline"/> are for the fetch stage.
     /// </summary>
-    protected abstract BundleStages CreateStages(NormalizedBundleSettings settings, IBuildLog log);
+    private protected abstract BundleStages CreateStages(NormalizedBundleSettings settings, IBuildLog log);
 
     /// <summary>Releases what <see cref="CreateStages"/> opened (connections); MSBuild does not dispose tasks.</summary>
     protected virtual void ReleaseStages()

@@ -46,7 +46,7 @@ public abstract class RuncibleTask : MSBuildTask, ICancelableTask
     protected abstract void ExecuteCore();
 
     /// <summary>Core's log, routed to this task's logger.</summary>
-    protected IBuildLog BuildLog => new TaskBuildLog(this);
+    private protected IBuildLog BuildLog => new TaskBuildLog(this);
 
     /// <summary>
     /// Writes <paramref name="content"/> to <paramref name="path"/> only when it differs from what is

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 
@@ -10,7 +11,7 @@ namespace Runcible.Core.Bundle;
 /// app user), files 0644 or 0755 (the apphost and anything executable in the publish output),
 /// directories 0755, sorted by ordinal path, every time fixed. Symbolic links are kept as links.
 /// </summary>
-public sealed class AppLayer
+internal sealed class AppLayer
 {
     private const UnixFileMode DirectoryMode = (UnixFileMode)0b111_101_101;
     private const UnixFileMode ExecutableMode = (UnixFileMode)0b111_101_101;
@@ -39,17 +40,17 @@ public sealed class AppLayer
     /// (<see cref="RuncibleErrors.WorkingDirectoryNotADirectoryInImage"/>): the layer's entries would land through a
     /// symlink such as <c>/app -&gt; /etc</c> for any extractor that follows it, or replace a file.
     /// </summary>
-    public static void CheckPlacement(Layers.IRootfsReader baseRootfs, string workingDirectory, string imageName)
+    public static void CheckPlacement(IRootfsReader baseRootfs, string workingDirectory, string imageName)
     {
         if (baseRootfs.FindNonDirectoryComponent(workingDirectory) is { } found)
         {
             var what = found.Kind switch
             {
-                Layers.RootfsNodeKind.SymbolicLink => "a symbolic link",
-                Layers.RootfsNodeKind.RegularFile => "a regular file",
-                Layers.RootfsNodeKind.CharacterDevice => "a character device",
-                Layers.RootfsNodeKind.BlockDevice => "a block device",
-                Layers.RootfsNodeKind.Fifo => "a FIFO",
+                RootfsNodeKind.SymbolicLink => "a symbolic link",
+                RootfsNodeKind.RegularFile => "a regular file",
+                RootfsNodeKind.CharacterDevice => "a character device",
+                RootfsNodeKind.BlockDevice => "a block device",
+                RootfsNodeKind.Fifo => "a FIFO",
                 _ => found.Kind.ToString(),
             };
             throw new RuncibleException(RuncibleErrors.WorkingDirectoryNotADirectoryInImage, workingDirectory, imageName, found.Path, what);

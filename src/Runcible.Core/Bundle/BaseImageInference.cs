@@ -14,7 +14,7 @@ namespace Runcible.Core.Bundle;
 /// <param name="PublishTrimmed">Trimmed publish: as AOT.</param>
 /// <param name="InvariantGlobalization">The app needs no ICU: no <c>-extra</c> variant.</param>
 /// <param name="ContainerFamily">Tag suffix such as <c>noble-chiseled</c> or <c>alpine</c>, or empty.</param>
-public sealed record BaseImageInputs(
+internal sealed record BaseImageInputs(
     string TargetFramework,
     bool SelfContained,
     bool UsesAspNetCore,
@@ -34,7 +34,7 @@ public sealed record BaseImageInputs(
 /// musl RIDs, <c>-noble-chiseled</c> (<c>-jammy-chiseled</c> before SDK 8.0.300) for AOT or trimmed apps, and
 /// <c>-extra</c> for AOT or trimmed apps that are not invariant-globalized.
 /// </summary>
-public sealed partial class BaseImageInference
+internal sealed partial class BaseImageInference
 {
     public const string DefaultRegistryRepositoryPrefix = "mcr.microsoft.com/dotnet/";
 

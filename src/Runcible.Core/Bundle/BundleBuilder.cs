@@ -1,10 +1,11 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Bundle;
 
 /// <summary>One publish: base reference, publish output, validated settings, where to write.</summary>
-public sealed record BundleRequest(
+internal sealed record BundleRequest(
     string BaseImageReference,
     string PublishDirectory,
     BundleSettings Settings,
@@ -16,7 +17,7 @@ public sealed record BundleRequest(
 /// tarball with the app layer. Each stage is a seam (<see cref="BundleStages"/>) so the MSBuild task
 /// and the tests compose the real or purpose-built stages.
 /// </summary>
-public sealed class BundleBuilder
+internal sealed class BundleBuilder
 {
     private readonly BundleStages _stages;
     private readonly BundleWriter _writer;
@@ -194,7 +195,7 @@ public sealed class BundleBuilder
 }
 
 /// <summary>What <see cref="BundleBuilder.PrepareBasePartAsync"/> did: the image it pulled, and whether it compressed the base part (false: it was cached).</summary>
-public sealed record PreparedBasePart(PulledImage Image, bool WroteBasePart);
+internal sealed record PreparedBasePart(PulledImage Image, bool WroteBasePart);
 
 /// <summary>
 /// The fetch stage for a build whose base image was already pulled earlier in the same build (by
@@ -202,7 +203,7 @@ public sealed record PreparedBasePart(PulledImage Image, bool WroteBasePart);
 /// resolution of the tag per build does in the .NET SDK, so the registry is not asked a second time.
 /// Any other reference or platform goes to the real stage.
 /// </summary>
-public sealed class PulledInThisBuild(IBaseImageProvider inner, string pulledReference, string runtimeIdentifier, PulledImage pulledImage) : IBaseImageProvider
+internal sealed class PulledInThisBuild(IBaseImageProvider inner, string pulledReference, string runtimeIdentifier, PulledImage pulledImage) : IBaseImageProvider
 {
     private readonly string _pulledPlatform = Images.PlatformSelector.FromRuntimeIdentifier(runtimeIdentifier).ToString();
 

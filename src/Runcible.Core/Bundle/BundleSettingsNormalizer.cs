@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.Bundle;
 
@@ -10,7 +11,7 @@ namespace Runcible.Core.Bundle;
 /// task writes it to <c>obj/…/runc-bundle.settings.json</c> (only when its bytes change: it is the bundle's incremental
 /// stamp) and the bundle task reads it back. Nothing here is parsed again later.
 /// </summary>
-public sealed record NormalizedBundleSettings
+internal sealed record NormalizedBundleSettings
 {
     /// <summary>Raised whenever the document's shape changes, so an old document is never read as a new one.</summary>
     public const int CurrentFormat = 1;
@@ -65,7 +66,7 @@ public sealed record NormalizedBundleSettings
 }
 
 /// <summary>The inputs of the base part of a bundle (see <see cref="NormalizedBundleSettings.BasePart"/>); equal keys, interchangeable work.</summary>
-public sealed record BasePartKey(
+internal sealed record BasePartKey(
     string TarballPath,
     string BaseImage,
     string RuntimeIdentifier,
@@ -84,7 +85,7 @@ public sealed record BasePartKey(
 /// image, in one place, used by the settings task and by the early base part alike. Throws the first mistake's coded
 /// <see cref="Diagnostics.RuncibleException"/>, before any network access.
 /// </summary>
-public static class BundleSettingsNormalizer
+internal static class BundleSettingsNormalizer
 {
     public static NormalizedBundleSettings Normalize(RawSettings raw) => Normalize(ReadRaw(raw));
 

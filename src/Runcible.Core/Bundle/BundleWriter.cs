@@ -2,23 +2,21 @@ using System.Formats.Tar;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Bundle;
 
-/// <summary>A file the bundle carries beside rootfs/ (the shim, service files), path relative to the bundle directory.</summary>
-public sealed record BundleFile(string RelativePath, byte[] Content, UnixFileMode Mode);
-
 /// <summary>The base image as recorded in bundle.json.</summary>
-public sealed record BundleBaseImage(string Reference, string ManifestDigest, IReadOnlyList<string> LayerDigests);
+internal sealed record BundleBaseImage(string Reference, string ManifestDigest, IReadOnlyList<string> LayerDigests);
 
 /// <summary>Everything one bundle is made of.</summary>
 /// <param name="ConfigJson">The runtime config.json bytes, from the config stage.</param>
 /// <param name="ContainerUid">Owner of the data/ and logs/ directories: the user the container runs as.</param>
 /// <param name="DataDirectories">Volume names: one <c>data/&lt;name&gt;</c> directory each.</param>
-public sealed record BundleContent(
+internal sealed record BundleContent(
     BundleSettings Settings,
     IRootfsContent Rootfs,
     AppLayer App,
@@ -30,7 +28,7 @@ public sealed record BundleContent(
     IReadOnlyList<BundleFile> ExtraFiles,
     IReadOnlyList<KeyValuePair<string, string>>? Labels = null);
 
-public sealed record BundleWriteResult(string Path, string AppLayerDigest, bool ReusedBaseChunk);
+internal sealed record BundleWriteResult(string Path, string AppLayerDigest, bool ReusedBaseChunk);
 
 /// <summary>
 /// Writes <c>&lt;name&gt;-&lt;version&gt;.tar[.gz|.zst]</c>: the base part (the bundle directory
@@ -40,7 +38,7 @@ public sealed record BundleWriteResult(string Path, string AppLayerDigest, bool 
 /// ends on a tar record boundary without an end marker, so the file is one valid archive.
 /// Written to a temporary file and renamed: a failure leaves no tarball and no cache entry.
 /// </summary>
-public sealed class BundleWriter
+internal sealed class BundleWriter
 {
     private const UnixFileMode DirectoryMode = (UnixFileMode)0b111_101_101;
     private const UnixFileMode ReadableFileMode = (UnixFileMode)0b110_100_100;
@@ -82,7 +80,7 @@ public sealed class BundleWriter
     /// which would be spent while the build waits; <see cref="EmptyTrash"/> frees them during the next build
     /// instead, on a core that is idle then.
     /// </summary>
-    public string TrashDirectory => Path.Combine(_cacheDirectory, "replaced");
+    public string TrashDirectory => CacheLayout.TrashDirectory(_cacheDirectory);
 
     /// <summary>The tarballs earlier builds replaced, to be freed with <see cref="EmptyTrash"/>.</summary>
     public IReadOnlyList<string> ListTrash()
@@ -130,7 +128,7 @@ public sealed class BundleWriter
         var key = string.Join("\n", "runcible-base-chunk/2", rootfs.CacheKey, settings.TreePrefix, settings.Created.ToUnixTimeSeconds(), settings.Compression, settings.CompressionLevel,
             settings.Compression == BundleCompression.Gzip && !GzipMember.HasNumericLevels ? "approximate-gzip-levels" : "exact-levels", _chunkSize, _toolVersion);
         var hash = Digest.ComputeSha256(Encoding.UTF8.GetBytes(key)).Encoded;
-        return Path.Combine(_cacheDirectory, "bundle-base", hash + "." + settings.Compression.ToString().ToLowerInvariant());
+        return CacheLayout.BasePartPath(_cacheDirectory, hash + "." + settings.Compression.ToString().ToLowerInvariant());
     }
 
     /// <summary>
@@ -272,9 +270,6 @@ public sealed class BundleWriter
     /// <summary>Bytes of cached base parts this writer hashed to check them (tests prove an unchanged one costs none).</summary>
     internal long BasePartHashedBytes => Interlocked.Read(ref _basePartHashedBytes);
 
-    private static string BasePartRecordPath(string basePath) =>
-        Path.Combine(Path.GetDirectoryName(basePath)!, "verified", Path.GetFileName(basePath));
-
     /// <summary>
     /// Whether the cached base part is the one this cache wrote: its record vouches for the file as it is (one statx), or
     /// the file hashes to the digest recorded when it was written. Anything else (no record, another digest) is
@@ -282,7 +277,7 @@ public sealed class BundleWriter
     /// </summary>
     private bool IsCachedBasePartIntact(string basePath)
     {
-        var recordPath = BasePartRecordPath(basePath);
+        var recordPath = CacheLayout.BasePartRecordPath(basePath);
         if (CheckedInThisProcess.TryGetValue(basePath, out var known)
             && FileIdentity.Of(basePath) == known.Part && FileIdentity.Of(recordPath) == known.Record)
         {
@@ -348,7 +343,7 @@ public sealed class BundleWriter
 
         try
         {
-            var recordPath = BasePartRecordPath(basePath);
+            var recordPath = CacheLayout.BasePartRecordPath(basePath);
             VerificationRecord.Write(recordPath, BasePartLabel + digest, identity);
             if (FileIdentity.Of(recordPath) is { } record && FileIdentity.Of(basePath) == identity)
             {
@@ -486,7 +481,7 @@ public sealed class BundleWriter
             {
                 // The final path always holds a whole tarball: the new one takes the old one's place in one step.
                 // The old one, now under the temporary name, goes to the trash rather than being freed here.
-                if (File.Exists(_finalPath) && Layers.PosixFileCalls.TryExchange(_tempPath, _finalPath))
+                if (File.Exists(_finalPath) && PosixFileCalls.TryExchange(_tempPath, _finalPath))
                 {
                     if (!TryMoveToTrash())
                     {
@@ -517,7 +512,7 @@ public sealed class BundleWriter
 
                 // Only a rename (File.Move would copy the whole file across mounts): anything else, and it is freed here.
                 return new DirectoryInfo(_trashDirectory).LinkTarget is null
-                    && Layers.PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
+                    && PosixFileCalls.TryRename(_tempPath, Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N")));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or RuncibleException)
             {

@@ -1,4 +1,5 @@
 using ZstdSharp;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.Bundle;
 
@@ -9,7 +10,7 @@ namespace Runcible.Core.Bundle;
 /// output identical whatever the thread timing. <see cref="Finish"/> flushes the last chunk.
 /// The level is <c>RuncBundleCompressionLevel</c>'s (see <see cref="BundleCompressionLevels"/>).
 /// </summary>
-public sealed class ChunkedCompressionStream : Stream
+internal sealed class ChunkedCompressionStream : Stream
 {
     public const int DefaultChunkSize = 4 * 1024 * 1024;
 

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 
 namespace Runcible.Core.Bundle;
@@ -6,7 +7,7 @@ namespace Runcible.Core.Bundle;
 /// Objects kept for the rest of a build, by key: MSBuild's <c>RegisterTaskObject</c> (build lifetime), which disposes
 /// what is left at the end of the build. A seam so the early base part is tested without MSBuild.
 /// </summary>
-public interface IBuildObjectRegistry
+internal interface IBuildObjectRegistry
 {
     object? Get(string key);
 
@@ -20,7 +21,7 @@ public interface IBuildObjectRegistry
 /// part) at its first target, and the bundle task after the publish takes it over, when it was made for the same
 /// <see cref="BasePartKey"/>. Its log is replayed into the bundle task's; its coded error is the bundle's.
 /// </summary>
-public sealed class EarlyBasePart(IBuildObjectRegistry registry, string key)
+internal sealed class EarlyBasePart(IBuildObjectRegistry registry, string key)
 {
     /// <summary>
     /// Whether preparing ahead is worth it: there is no tarball yet, or one of <paramref name="appInputs"/> (the

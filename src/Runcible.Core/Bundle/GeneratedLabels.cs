@@ -9,7 +9,7 @@ namespace Runcible.Core.Bundle;
 /// SOURCE_DATE_EPOCH (the SDK uses the build's clock, which would make every bundle differ); without it there is none.
 /// The project's own <c>ContainerLabel</c> items win over generated ones.
 /// </summary>
-public static class GeneratedLabels
+internal static class GeneratedLabels
 {
     public const string BaseName = "org.opencontainers.image.base.name";
 

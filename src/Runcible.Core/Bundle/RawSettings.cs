@@ -1,7 +1,7 @@
 namespace Runcible.Core.Bundle;
 
 /// <summary>One item of the targets' flattened item list: which setting it is for, its spec and its metadata.</summary>
-public sealed record RawSettingItem(string Setting, string Identity, IReadOnlyDictionary<string, string> Metadata)
+internal sealed record RawSettingItem(string Setting, string Identity, IReadOnlyDictionary<string, string> Metadata)
 {
     public string Get(string name) => Metadata.TryGetValue(name, out var value) ? value : "";
 }
@@ -11,7 +11,7 @@ public sealed record RawSettingItem(string Setting, string Identity, IReadOnlyDi
 /// <c>_RuncSettingProperty</c> list, and the item-typed inputs flattened into one list (<c>Setting</c> metadata).
 /// Records which properties are read, so a test can hold the targets' list and the normalizer's reads equal.
 /// </summary>
-public sealed class RawSettings
+internal sealed class RawSettings
 {
     private readonly IReadOnlyDictionary<string, string> _properties;
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);

@@ -5,7 +5,7 @@ namespace Runcible.Core.Bundle;
 /// gets a RUNCIBLE4041 warning rather than silence. The ones that map are honoured elsewhere
 /// (ContainerRepository names the bundle, ContainerGenerateLabels' labels become annotations).
 /// </summary>
-public static class UnhonouredContainerProperties
+internal static class UnhonouredContainerProperties
 {
     public static IReadOnlyDictionary<string, string> Reasons { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {

@@ -7,7 +7,7 @@ namespace Runcible.Core.Diagnostics;
 /// Codes are grouped by stage: 1xxx fetch, 2xxx unpack, 3xxx runtime config, 4xxx publish/bundle,
 /// 5xxx host runtime (services, shim), 9xxx internal.
 /// </summary>
-public sealed class ErrorDescriptor
+internal sealed class ErrorDescriptor
 {
     public ErrorDescriptor(string code, string messageFormat)
     {

@@ -4,7 +4,7 @@ namespace Runcible.Core.Diagnostics;
 /// Where Core reports progress and warnings. The MSBuild tasks adapt it to their logger; the tests record it
 /// (RecordingBuildLog, test code). Errors are not logged: they are thrown as <see cref="RuncibleException"/>.
 /// </summary>
-public interface IBuildLog
+internal interface IBuildLog
 {
     /// <summary>A message; <paramref name="important"/> ones (pull progress) show at the default verbosity, others at detailed.</summary>
     void LogMessage(string message, bool important = false);
@@ -13,7 +13,7 @@ public interface IBuildLog
     void LogWarning(ErrorDescriptor warning, params object?[] args);
 }
 
-public sealed class NullBuildLog : IBuildLog
+internal sealed class NullBuildLog : IBuildLog
 {
     public static readonly NullBuildLog Instance = new();
 
@@ -32,7 +32,7 @@ public sealed class NullBuildLog : IBuildLog
 /// that is executing takes the work over, <see cref="ForwardTo"/> replays what was kept and passes everything
 /// logged after it straight on, so that progress is seen as it happens while that task waits.
 /// </summary>
-public sealed class BufferedBuildLog : IBuildLog
+internal sealed class BufferedBuildLog : IBuildLog
 {
     private readonly object _gate = new();
     private readonly List<Action<IBuildLog>> _entries = [];
@@ -83,7 +83,7 @@ public sealed class BufferedBuildLog : IBuildLog
 }
 
 /// <summary>Passes everything on, except a warning identical (code and text) to one already passed: two runs of the same stage warn once.</summary>
-public sealed class DeduplicatingBuildLog(IBuildLog inner) : IBuildLog
+internal sealed class DeduplicatingBuildLog(IBuildLog inner) : IBuildLog
 {
     private readonly HashSet<(string, string)> _warned = [];
 

@@ -1,7 +1,7 @@
 namespace Runcible.Core.Diagnostics;
 
 // Fetch stage, image level (1100–1199): references, manifests, platforms, local sources, the content cache.
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor InvalidImageReference = new(
         "RUNCIBLE1101",

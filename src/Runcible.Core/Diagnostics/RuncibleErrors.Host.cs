@@ -1,8 +1,10 @@
+using Runcible.Core.Contracts;
+
 namespace Runcible.Core.Diagnostics;
 
 // Host runtime (5xxx): 5001–5009 while rendering the service files at publish time; 5010–5099 are
 // printed by the shim (src/Runcible.Core/Host/runcible.sh) on the host, with the same code.
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor HostRuntimeInfoMissing = new(
         "RUNCIBLE5001",
@@ -131,6 +133,14 @@ public static partial class RuncibleErrors
     public static readonly ErrorDescriptor HostNetworkSetupFailed = new(
         "RUNCIBLE5073",
         "The private network of '{0}' could not be set up: {1}. Nothing of it is left; see docs/networking.md, 'Debugging'.");
+
+    public static readonly ErrorDescriptor HostNetworkSettingInvalid = new(
+        "RUNCIBLE5075",
+        "Line {0} of {1} ('{2}') is not a usable network setting ({3}); write subnet=A.B.C.D/PREFIX (/8 to /30) or subnet6=IPV6/PREFIX (/16 to /120), networks with no host bits set, one a line.");
+
+    public static readonly ErrorDescriptor HostNetworkSubnetOverlapsRoute = new(
+        "RUNCIBLE5076",
+        "The private-network subnet {0} overlaps the host's route '{1}'; set a network no route of this host covers with {2}= in /etc/runcible/.network.");
 
     public static readonly ErrorDescriptor HostNoHttpClient = new(
         "RUNCIBLE5050",

@@ -1,7 +1,7 @@
 namespace Runcible.Core.Diagnostics;
 
 /// <summary>Publish stage (4xxx): MSBuild properties, the app layer, the bundle tarball.</summary>
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor NonLinuxRuntimeIdentifier = new(
         "RUNCIBLE4001",

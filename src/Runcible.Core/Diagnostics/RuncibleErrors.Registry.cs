@@ -1,7 +1,7 @@
 namespace Runcible.Core.Diagnostics;
 
 /// <summary>Fetch stage, registry transport (1000–1099): HTTP, TLS, authentication, credentials.</summary>
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor RegistryManifestNotFound = new(
         "RUNCIBLE1001",

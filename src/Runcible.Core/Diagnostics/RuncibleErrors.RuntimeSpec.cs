@@ -1,6 +1,6 @@
 namespace Runcible.Core.Diagnostics;
 
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor UnknownUser = new(
         "RUNCIBLE3001",

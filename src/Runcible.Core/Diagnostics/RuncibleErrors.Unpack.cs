@@ -1,7 +1,7 @@
 namespace Runcible.Core.Diagnostics;
 
 // Unpack stage (2xxx): reading layers and flattening them into one root filesystem.
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor UnsafeLayerEntryName = new(
         "RUNCIBLE2001",

@@ -5,7 +5,7 @@ namespace Runcible.Core.Diagnostics;
 /// <c>RuncibleErrors.Unpack.cs</c>, …) as <c>public static readonly ErrorDescriptor</c> fields;
 /// a test checks the codes are unique, in their stage's range, and documented in docs/errors.md.
 /// </summary>
-public static partial class RuncibleErrors
+internal static partial class RuncibleErrors
 {
     public static readonly ErrorDescriptor InternalError = new(
         "RUNCIBLE9001",

@@ -4,7 +4,7 @@ namespace Runcible.Core.Diagnostics;
 /// A user-facing failure carrying a code from <see cref="RuncibleErrors"/>. The MSBuild tasks turn
 /// it into an error with that code and the message only (never a stack trace).
 /// </summary>
-public class RuncibleException : Exception
+internal class RuncibleException : Exception
 {
     public RuncibleException(ErrorDescriptor error, params object?[] args)
         : base(error.Format(args))

@@ -1,5 +1,6 @@
 using System.Text;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.RuntimeSpec;
 
@@ -10,7 +11,7 @@ namespace Runcible.Core.Host;
 /// run it as a service: the shim <c>runcible</c>, <c>runcible.json</c>, <c>&lt;name&gt;.service</c>
 /// (systemd) and <c>&lt;name&gt;.openrc</c> (OpenRC). See docs/host-runtime.md.
 /// </summary>
-public sealed class HostRuntimeFiles : IHostRuntimeFiles
+internal sealed class HostRuntimeFiles : IHostRuntimeFiles
 {
     public const string ShimFileName = "runcible";
     private const string ShimResource = "Runcible.Core.Host.runcible.sh";

@@ -1,10 +1,11 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.RuntimeSpec;
 
 namespace Runcible.Core.Host;
 
 /// <summary>What the service files are rendered from: the bundle's identity, where it lives, and its runcible.json contract.</summary>
-public sealed record HostServiceModel(
+internal sealed record HostServiceModel(
     string Name,
     string Version,
     string BundleDirectory,

@@ -9,7 +9,7 @@ namespace Runcible.Core.Host;
 /// goes to <c>runc run</c>, which forwards it to the app, then KILL after the stop timeout; the
 /// container is removed before a start and after a stop. Deterministic; values single-quoted for sh.
 /// </summary>
-public sealed class OpenRcScriptRenderer
+internal sealed class OpenRcScriptRenderer
 {
     public string Render(HostServiceModel model)
     {

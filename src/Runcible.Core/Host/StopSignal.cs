@@ -4,7 +4,7 @@ using Runcible.Core.Diagnostics;
 namespace Runcible.Core.Host;
 
 /// <summary>A stop signal from runcible.json (<c>SIGTERM</c> or a number) with its Linux number, for the service files.</summary>
-public sealed record StopSignal(string Name, int Number)
+internal sealed record StopSignal(string Name, int Number)
 {
     // Linux numbers (the same on x86-64 and arm64 for these).
     private static readonly Dictionary<string, int> Numbers = new(StringComparer.Ordinal)

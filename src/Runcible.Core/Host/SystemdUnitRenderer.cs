@@ -10,7 +10,7 @@ namespace Runcible.Core.Host;
 /// it to the app; after <c>TimeoutStopSec</c> runc is killed and <c>ExecStopPost</c> removes the container.
 /// Output is deterministic: LF line ends, fixed order, values escaped for systemd.
 /// </summary>
-public sealed class SystemdUnitRenderer
+internal sealed class SystemdUnitRenderer
 {
     /// <summary>Extra seconds past the app's stop timeout for runc and the cleanup.</summary>
     public const int StopGraceSeconds = 5;

@@ -1176,6 +1176,9 @@ net_paths() {
   net_ns="runcible-$id"
   net_ns_path="/run/netns/$net_ns"
   net_cni_id="runcible-$id"
+  # The operator's host-wide network settings: not in /etc/runcible/<name>/, which any bundle name could
+  # take (a bundle name never starts with a dot). Tests give each of their hosts its own.
+  net_settings_file="${RUNCIBLE_NET_SETTINGS:-/etc/runcible/.network}"
 }
 
 # The CNI plugin directory holding every plugin a private network needs, else RUNCIBLE5070.
@@ -1280,11 +1283,152 @@ net_has_ipv6() {
   [ -f /proc/sys/net/ipv6/conf/all/disable_ipv6 ] && [ "$(cat /proc/sys/net/ipv6/conf/all/disable_ipv6)" = 0 ]
 }
 
+# awk functions over addresses as strings of bits: cidr(c, fam) parses "ADDRESS/PREFIX" of family 4 or 6 into
+# cidr_bits and cidr_len (0 when it is not one); overlap(a, b, fam) when two prefixes share an address;
+# network(fam) prints the network address of the last parsed prefix.
+net_awk_lib='
+function bits(v, w,   s, i) { s = ""; for (i = 0; i < w; i++) { s = (v % 2) s; v = int(v / 2) } return s }
+function v4(a,   n, o, i, s) {
+  n = split(a, o, "."); if (n != 4) return ""
+  s = ""
+  for (i = 1; i <= 4; i++) { if (o[i] !~ /^[0-9]+$/ || length(o[i]) > 3 || o[i] + 0 > 255) return ""; s = s bits(o[i] + 0, 8) }
+  return s
+}
+function group(g,   v, i) {
+  if (g !~ /^[0-9a-fA-F]+$/ || length(g) > 4) return ""
+  v = 0
+  for (i = 1; i <= length(g); i++) v = v * 16 + index("0123456789abcdef", tolower(substr(g, i, 1))) - 1
+  return bits(v, 16)
+}
+function v6(a,   parts, head, tail, h, t, hn, tn, i, s, b) {
+  if (a !~ /^[0-9a-fA-F:]+$/ || a ~ /:::/) return ""
+  if (split(a, parts, "::") > 2) return ""
+  if (index(a, "::")) { head = parts[1]; tail = parts[2] } else { head = a; tail = "" }
+  hn = (head == "") ? 0 : split(head, h, ":"); tn = (tail == "") ? 0 : split(tail, t, ":")
+  if (index(a, "::") ? hn + tn > 7 : hn != 8) return ""
+  s = ""
+  for (i = 1; i <= hn; i++) { b = group(h[i]); if (b == "") return ""; s = s b }
+  for (i = hn + tn; i < 8; i++) s = s bits(0, 16)
+  for (i = 1; i <= tn; i++) { b = group(t[i]); if (b == "") return ""; s = s b }
+  return s
+}
+function cidr(c, fam,   p, w) {
+  cidr_len = 0; w = (fam == 4) ? 32 : 128
+  if (index(c, "/")) { p = substr(c, index(c, "/") + 1); c = substr(c, 1, index(c, "/") - 1) } else p = w
+  if (p !~ /^[0-9]+$/ || p + 0 > w) return 0
+  cidr_bits = (fam == 4) ? v4(c) : v6(c)
+  if (cidr_bits == "") return 0
+  cidr_len = p + 0
+  return 1
+}
+function overlap(a, b, fam,   ab, al) {
+  if (!cidr(a, fam)) return 0
+  ab = cidr_bits; al = cidr_len
+  if (!cidr(b, fam)) return 0
+  if (cidr_len < al) al = cidr_len
+  return substr(ab, 1, al) == substr(cidr_bits, 1, al)
+}
+function network(fam,   s, i, n, v, out, w) {
+  w = (fam == 4) ? 8 : 16
+  s = substr(cidr_bits, 1, cidr_len); while (length(s) < length(cidr_bits)) s = s "0"
+  out = ""
+  for (i = 1; i <= length(s); i += w) {
+    v = 0; for (n = 0; n < w; n++) v = v * 2 + substr(s, i + n, 1)
+    out = out (i > 1 ? (fam == 4 ? "." : ":") : "") (fam == 4 ? v : sprintf("%x", v))
+  }
+  return out "/" cidr_len
+}
+'
+
+# One subnet setting checked: $1 the value, $2 the family (4 or 6); prints nothing when it is a usable network
+# (IPv4 /8 to /30, IPv6 /16 to /120: room for the gateway and containers), else what is wrong with it.
+net_check_subnet() {
+  awk -v c="$1" -v fam="$2" "$net_awk_lib"'
+    BEGIN {
+      min = (fam == 4) ? 8 : 16; max = (fam == 4) ? 30 : 120
+      if (c !~ /\// || !cidr(c, fam)) { print "is not an IPv" fam " network in CIDR notation"; exit }
+      if (cidr_len < min || cidr_len > max) { print "has a prefix length outside /" min "-/" max; exit }
+      if (substr(cidr_bits, cidr_len + 1) ~ /1/) print "has host bits set (the network is " network(fam) ")"
+    }'
+}
+
+# The operator's subnets for runcible0 (sets net_subnet, net_subnet6), from $net_settings_file when it exists:
+# "subnet=" (IPv4) and "subnet6=" (IPv6) lines, blank lines and # comments ignored; RUNCIBLE5075 for a bad line.
+net_settings() {
+  net_subnet=10.89.64.0/24
+  net_subnet6=fd52:756e:6369::/64
+  [ -f "$net_settings_file" ] || return 0
+  n=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    line="$(printf '%s' "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')"
+    case "$line" in '' | '#'*) continue ;; esac
+    key="$(printf '%s' "${line%%=*}" | sed 's/[[:space:]]*$//')"
+    value="$(printf '%s' "${line#*=}" | sed 's/^[[:space:]]*//')"
+    case "$line" in *=*) ;; *) key="" ;; esac
+    case "$key" in
+      subnet) fam=4 ;;
+      subnet6) fam=6 ;;
+      *) die RUNCIBLE5075 "line $n of $net_settings_file ('$line') is not a network setting; write subnet=A.B.C.D/PREFIX or subnet6=IPV6/PREFIX, one a line." ;;
+    esac
+    problem="$(net_check_subnet "$value" "$fam")"
+    [ -z "$problem" ] || die RUNCIBLE5075 "line $n of $net_settings_file ('$line'): '$value' $problem; write an IPv$fam network such as $([ "$fam" = 4 ] && echo 10.89.64.0/24 || echo fd52:756e:6369::/64)."
+    if [ "$fam" = 4 ]; then net_subnet="$value"; else net_subnet6="$value"; fi
+  done <"$net_settings_file"
+}
+
+# The subnets runcible0 was made with (the defaults when no record says otherwise: a bridge of an older shim).
+net_recorded_subnets() {
+  net_subnet=10.89.64.0/24
+  net_subnet6=fd52:756e:6369::/64
+  [ -f "$net_run/subnets" ] || return 0
+  while IFS='=' read -r key value; do
+    case "$key" in subnet) net_subnet="$value" ;; subnet6) net_subnet6="$value" ;; esac
+  done <"$net_run/subnets"
+}
+
+# The host's first route (any table) that overlaps subnet $1 of family $2, other than runcible0's own,
+# the default routes and the link-local, broadcast and multicast ones every interface has.
+net_route_conflict() {
+  ip "-$2" route show table all 2>/dev/null | awk -v want="$1" -v fam="$2" "$net_awk_lib"'
+    / dev runcible0( |$)/ || $1 == "default" { next }
+    {
+      dst = $1
+      if (dst ~ /^(unicast|local|unreachable|blackhole|prohibit|throw)$/) dst = $2
+      else if (dst ~ /^(broadcast|anycast|multicast|nat)$/) next
+      if (fam == 6 && dst ~ /^fe80:/) next
+      if (overlap(want, dst, fam)) { print; exit }
+    }'
+}
+
+# Under the network lock, before the bridge ADD: the subnets of runcible0 in effect (net_subnet, net_subnet6).
+# A new bridge takes the operator's setting, recorded for the containers that join it later and for the DELs;
+# while the bridge exists (containers on it) a changed setting waits until the last of them is gone. A subnet
+# overlapping a route of the host is RUNCIBLE5076, naming the route.
+net_subnets() {
+  net_settings
+  wanted="$net_subnet $net_subnet6"
+  bridge=false
+  if ip link show runcible0 >/dev/null 2>&1; then
+    bridge=true
+    net_recorded_subnets
+    [ "$net_subnet $net_subnet6" = "$wanted" ] ||
+      warn "$net_settings_file asks for the subnets $wanted, but runcible0 still carries $net_subnet $net_subnet6 for the private containers running on it; $name joins them there, and the new subnets take effect once they are all stopped."
+  fi
+  for fam in 4 6; do
+    if [ "$fam" = 4 ]; then subnet="$net_subnet"; key=subnet; else subnet="$net_subnet6"; key=subnet6; net_has_ipv6 || continue; fi
+    route="$(net_route_conflict "$subnet" "$fam")"
+    [ -z "$route" ] ||
+      die RUNCIBLE5076 "the private-network subnet $subnet overlaps the host's route '$route'; set another network that no route of this host covers with $key= in $net_settings_file (see docs/networking.md, 'Subnets')."
+  done
+  [ "$bridge" = true ] || printf 'subnet=%s\nsubnet6=%s\n' "$net_subnet" "$net_subnet6" | write_file "$net_run/subnets"
+}
+
 net_bridge_config() {
-  ranges='[{"subnet":"10.89.64.0/24"}]'
+  ranges="[{\"subnet\":\"$net_subnet\"}]"
   routes='{"dst":"0.0.0.0/0"}'
   if net_has_ipv6; then
-    ranges="$ranges,[{\"subnet\":\"fd52:756e:6369::/64\"}]"
+    ranges="$ranges,[{\"subnet\":\"$net_subnet6\"}]"
     routes="$routes,{\"dst\":\"::/0\"}"
   fi
   printf '{"cniVersion":"1.0.0","name":"runcible","type":"bridge","bridge":"runcible0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[%s],"routes":[%s],"dataDir":"%s/ipam"}%s}' \
@@ -1332,6 +1476,7 @@ net_up() {
   # Under the lock: two bundles starting together cannot both take a host port.
   net_check_ports
   ports="$(net_ports)"
+  net_subnets
   (umask 077 && mkdir -p "$net_dir")
   printf '%s\n' "$ports" | write_file "$net_dir/ports"
   ip netns add "$net_ns" 2>/dev/null || [ -e "$net_ns_path" ] || { net_unlock; net_down; die RUNCIBLE5073 "cannot create the network namespace $net_ns (ip netns add failed)."; }
@@ -1359,6 +1504,7 @@ net_down() {
   [ -d "$net_dir" ] || [ -e "$net_ns_path" ] || return 0
   net_lock
   if net_find_plugins_quietly; then
+    net_recorded_subnets
     result="$(cat "$net_dir/result" 2>/dev/null || true)"
     net_firewall_config "$result" | net_plugin DEL firewall >/dev/null 2>&1 || warn "the CNI firewall plugin could not remove the filter rules of $name."
     if [ -s "$net_dir/ports" ]; then
@@ -1373,6 +1519,8 @@ net_down() {
     ip link del runcible0 2>/dev/null || true
     net_prune_chains
   fi
+  # The next bridge takes the operator's subnets of its time.
+  ip link show runcible0 >/dev/null 2>&1 || rm -f "$net_run/subnets"
   net_unlock
 }
 

@@ -8,40 +8,22 @@ namespace Runcible.Core.IO;
 /// created <c>0700</c>, and a cache directory owned by another user or writable by group or others is refused
 /// (<see cref="RuncibleErrors.CacheDirectoryNotPrivate"/>), the way ssh treats <c>~/.ssh</c>.
 /// </summary>
-public static class CacheDirectory
+internal static class CacheDirectory
 {
     private const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const uint TypeMask = 0xf000;
     private const uint TypeDirectory = 0x4000;
     private const uint GroupOrOtherWrite = 0x12;
 
-    /// <summary>The directories Runcible uses under the cache root (deeper ones are checked where they are used).</summary>
-    public static readonly IReadOnlyList<string> Subdirectories =
-    [
-        "content",
-        "content/blobs",
-        "content/blobs/sha256",
-        "content/blobs/sha512",
-        "content/tmp",
-        "content/refs",
-        "content/verified",
-        "content/verified/sha256",
-        "content/verified/sha512",
-        "bundle-base",
-        "bundle-base/verified",
-        "replaced",
-        "rootfs-files",
-    ];
-
     /// <summary>
-    /// Creates the cache root <c>0700</c> if it is missing, then checks it and every directory of <see cref="Subdirectories"/>
+    /// Creates the cache root <c>0700</c> if it is missing, then checks it and every directory of <see cref="CacheLayout.Subdirectories"/>
     /// that exists. A few <c>statx</c> calls: every build does it before it reads anything from the cache.
     /// </summary>
     public static void Prepare(string root)
     {
         root = Path.GetFullPath(root);
         Create(root);
-        foreach (var subdirectory in Subdirectories)
+        foreach (var subdirectory in CacheLayout.Subdirectories)
         {
             var path = Path.Combine(root, subdirectory);
             if (Directory.Exists(path))
@@ -92,7 +74,7 @@ public static class CacheDirectory
             return;
         }
 
-        var user = Layers.PosixFileCalls.EffectiveUserId;
+        var user = PosixFileCalls.EffectiveUserId;
         string? problem = null;
         if ((status.Mode & TypeMask) != TypeDirectory)
         {

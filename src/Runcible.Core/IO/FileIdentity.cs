@@ -86,7 +86,7 @@ internal sealed record FileIdentity(ulong Device, ulong Inode, long Size, long M
         var buffer = new byte[256];
         try
         {
-            return statx(AtCurrentDirectory, Layers.PosixFileCalls.Bytes(path), followLinks ? 0 : AtSymlinkNoFollow, StatxBasicStats, buffer) == 0 ? buffer : null;
+            return statx(AtCurrentDirectory, PosixFileCalls.Bytes(path), followLinks ? 0 : AtSymlinkNoFollow, StatxBasicStats, buffer) == 0 ? buffer : null;
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {

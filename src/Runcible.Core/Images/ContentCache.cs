@@ -8,7 +8,7 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.Images;
 
 /// <summary>
-/// Verified content by digest, shared by every build of the user (<c>$XDG_CACHE_HOME/runcible</c>):
+/// Verified content by digest, shared by every build of the user (the build cache's content store, see <see cref="CacheLayout"/>):
 /// <c>blobs/&lt;alg&gt;/&lt;hex&gt;</c> hold manifests, configs and layers; <c>refs/</c> remember which
 /// manifest a tag resolved to, for offline builds.
 /// <para>
@@ -22,7 +22,7 @@ namespace Runcible.Core.Images;
 /// A republish then spends no time re-reading the base image's ~100 MiB of layers.
 /// </para>
 /// </summary>
-public sealed class ContentCache
+internal sealed class ContentCache
 {
     private const string VerifiedStampLabel = "runcible-verified/1";
 
@@ -36,25 +36,13 @@ public sealed class ContentCache
 
     public string Directory { get; }
 
-    /// <summary>The default location: <c>$XDG_CACHE_HOME/runcible</c>, else <c>~/.cache/runcible</c>.</summary>
-    public static string DefaultDirectory(IReadOnlyDictionary<string, string> environment)
-    {
-        if (environment.TryGetValue("XDG_CACHE_HOME", out var xdg) && Path.IsPathRooted(xdg))
-        {
-            return Path.Combine(xdg, "runcible");
-        }
-
-        var home = environment.TryGetValue("HOME", out var h) && h.Length > 0 ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        return Path.Combine(home, ".cache", "runcible");
-    }
-
     /// <summary>Where <paramref name="digest"/>'s blob lives (the digest's grammar makes it a safe file name).</summary>
-    public string BlobPath(Digest digest) => Path.Combine(Directory, "blobs", digest.Algorithm, digest.Encoded);
+    public string BlobPath(Digest digest) => CacheLayout.BlobPath(Directory, digest.Algorithm, digest.Encoded);
 
     /// <summary>Bytes of cached blobs this object re-hashed to verify them (tests prove a recorded verification saves it).</summary>
     internal long HashedBytes => Interlocked.Read(ref _hashedBytes);
 
-    private string StampPath(Digest digest) => Path.Combine(Directory, "verified", digest.Algorithm, digest.Encoded);
+    private string StampPath(Digest digest) => CacheLayout.BlobRecordPath(Directory, digest.Algorithm, digest.Encoded);
 
     /// <summary>The verified blob's path, or null when it is absent or was damaged (then it is removed).</summary>
     public string? TryGetBlob(Digest digest, long? expectedSize)
@@ -177,7 +165,7 @@ public sealed class ContentCache
     public async Task<string> AddBlobAsync(Digest digest, long expectedSize, string what, string imageName, Func<Stream, Task> write, CancellationToken cancellationToken)
     {
         var final = BlobPath(digest);
-        var temp = Path.Combine(Directory, "tmp", $"{digest.Encoded}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        var temp = CacheLayout.TemporaryBlobPath(Directory, $"{digest.Encoded}.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
             CacheDirectory.Create(Path.GetDirectoryName(final)!);
@@ -277,7 +265,7 @@ public sealed class ContentCache
     private string RefPath(string source, string tag)
     {
         var key = Digest.ComputeSha256(Encoding.UTF8.GetBytes(source + "\n" + tag)).Encoded;
-        return Path.Combine(Directory, "refs", key);
+        return CacheLayout.RefPath(Directory, key);
     }
 
     private static FileStream? OpenRead(string path)

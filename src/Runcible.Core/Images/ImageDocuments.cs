@@ -5,7 +5,7 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.Images;
 
 /// <summary>A manifest or index document, classified and checked.</summary>
-public sealed record ImageDocument(string MediaType, ImageManifest? Manifest, ImageIndex? Index)
+internal sealed record ImageDocument(string MediaType, ImageManifest? Manifest, ImageIndex? Index)
 {
     public bool IsIndex => Index is not null;
 }
@@ -15,7 +15,7 @@ public sealed record ImageDocument(string MediaType, ImageManifest? Manifest, Im
 /// decided by the media type the body declares (or the one it was served with) and by its fields, and a
 /// document that is both an index and a manifest rejected (the ambiguity behind GHSA-77vh-xpmg-72qh).
 /// </summary>
-public static class ImageDocuments
+internal static class ImageDocuments
 {
     public const int MaxDocumentBytes = 4 * 1024 * 1024;
 

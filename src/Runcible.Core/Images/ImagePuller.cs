@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 using Runcible.Core.Oci;
@@ -7,7 +8,7 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.Images;
 
 /// <summary>How the puller may reach content.</summary>
-public sealed record ImagePullerOptions
+internal sealed record ImagePullerOptions
 {
     /// <summary><c>RuncOffline</c>: registries are never contacted; the cache (and local sources) must hold everything.</summary>
     public bool Offline { get; init; }
@@ -25,7 +26,7 @@ public sealed record ImagePullerOptions
 /// verified against its digest and size. A digest-pinned image already cached is served without any
 /// request; an offline build of a tag uses the digest of the tag's last successful pull.
 /// </summary>
-public sealed class ImagePuller : IBaseImageProvider
+internal sealed class ImagePuller : IBaseImageProvider
 {
     private readonly ContentCache _cache;
     private readonly RegistrySourceFactory _registrySources;

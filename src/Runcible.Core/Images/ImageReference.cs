@@ -9,7 +9,7 @@ namespace Runcible.Core.Images;
 /// docker and skopeo accept): <c>[registry[:port]/]repository[:tag][@digest]</c>, with <c>docker.io</c>
 /// as the default registry and <c>library/</c> for its single-component names.
 /// </summary>
-public sealed record ImageReference
+internal sealed record ImageReference
 {
     public const string DefaultRegistry = "docker.io";
     public const string DefaultTag = "latest";
@@ -147,7 +147,7 @@ public sealed record ImageReference
 }
 
 /// <summary>The kinds of local image source, as skopeo names its transports.</summary>
-public enum LocalSourceKind
+internal enum LocalSourceKind
 {
     OciLayout,
     OciArchive,
@@ -159,7 +159,7 @@ public enum LocalSourceKind
 /// <c>docker-archive:&lt;file&gt;[:repo:tag]</c>. As skopeo reads these, the path ends at the first ':'
 /// (so it cannot contain one); a layout's <c>@digest</c> suffix is recognised first.
 /// </summary>
-public sealed record LocalImageReference(LocalSourceKind Kind, string Path, string? Tag, Digest? Digest)
+internal sealed record LocalImageReference(LocalSourceKind Kind, string Path, string? Tag, Digest? Digest)
 {
     public static bool IsLocal(string value) =>
         value.StartsWith("oci-layout:", StringComparison.Ordinal)

@@ -1,13 +1,14 @@
 using System.Formats.Tar;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Images;
 
 /// <summary>Opens the local source a <see cref="LocalImageReference"/> names.</summary>
-public static class LocalSources
+internal static class LocalSources
 {
     public static IImageSource Open(LocalImageReference reference, string original) => reference.Kind switch
     {
@@ -41,14 +42,14 @@ public static class LocalSources
 }
 
 /// <summary>Read access to the files of an image layout, whether a directory or inside a tar archive.</summary>
-public interface ILayoutFiles : IDisposable
+internal interface ILayoutFiles : IDisposable
 {
     /// <summary>Opens the regular file at a '/'-separated relative path, or returns null when there is none.</summary>
     Stream? Open(string relativePath, out long length);
 }
 
 /// <summary>An OCI image layout directory.</summary>
-public sealed class DirectoryFiles(string root, string sourceName) : ILayoutFiles
+internal sealed class DirectoryFiles(string root, string sourceName) : ILayoutFiles
 {
     private readonly string _root = Directory.Exists(root)
         ? Path.GetFullPath(root)
@@ -83,7 +84,7 @@ public sealed class DirectoryFiles(string root, string sourceName) : ILayoutFile
 /// The regular files of a tar archive (an OCI archive or a docker save), indexed in one pass by their
 /// data offsets and read in place: nothing is extracted to disk.
 /// </summary>
-public sealed class TarArchiveFiles : ILayoutFiles
+internal sealed class TarArchiveFiles : ILayoutFiles
 {
     private const int MaxEntries = 100_000;
     private readonly string _path;
@@ -279,7 +280,7 @@ public sealed class TarArchiveFiles : ILayoutFiles
 /// An OCI image layout (<c>oci-layout:</c> a directory, <c>oci-archive:</c> a tar of one): tags are the
 /// <c>org.opencontainers.image.ref.name</c> annotations of index.json; with no tag, the layout's only image.
 /// </summary>
-public sealed class OciLayoutSource : IImageSource
+internal sealed class OciLayoutSource : IImageSource
 {
     private const string RefNameAnnotation = "org.opencontainers.image.ref.name";
     private readonly ILayoutFiles _files;
@@ -371,7 +372,7 @@ public sealed class OciLayoutSource : IImageSource
 /// tars; Runcible presents the chosen image as a Docker schema 2 manifest over those files, with layer
 /// digests computed from the archive (layers there are uncompressed tars, or gzip for some writers).
 /// </summary>
-public sealed class DockerArchiveSource : IImageSource
+internal sealed class DockerArchiveSource : IImageSource
 {
     private readonly ILayoutFiles _files;
     private readonly Dictionary<string, string> _blobPaths = new(StringComparer.Ordinal);

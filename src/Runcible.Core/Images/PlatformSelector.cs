@@ -1,10 +1,11 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.Images;
 
 /// <summary>Maps .NET runtime identifiers to OCI platforms and picks a platform's manifest from an index.</summary>
-public static class PlatformSelector
+internal static class PlatformSelector
 {
     /// <summary>
     /// The OCI platform of a Linux RID: <c>linux-x64</c>→linux/amd64, <c>linux-arm64</c>→linux/arm64(/v8),
@@ -12,7 +13,7 @@ public static class PlatformSelector
     /// </summary>
     public static Platform FromRuntimeIdentifier(string runtimeIdentifier)
     {
-        var architecture = Bundle.BundleSettingsValidator.OciArchitecture(runtimeIdentifier);
+        var architecture = BundleSettingsValidator.OciArchitecture(runtimeIdentifier);
         return new Platform
         {
             OS = "linux",

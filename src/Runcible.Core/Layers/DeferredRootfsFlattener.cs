@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 using Runcible.Core.Oci;
@@ -15,7 +16,7 @@ namespace Runcible.Core.Layers;
 /// by <see cref="FlattenedRootfs.CacheKeyOf"/> (the image's manifest digest and the flattener's format),
 /// which is why remembering it is sound.
 /// </summary>
-public sealed class DeferredRootfsFlattener : IRootfsFlattener
+internal sealed class DeferredRootfsFlattener : IRootfsFlattener
 {
     private readonly RootfsFlattener _flattener;
     private readonly string _memoDirectory;

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.IO;
 using Runcible.Core.Oci;
@@ -13,7 +14,7 @@ namespace Runcible.Core.Layers;
 /// in the order of the layers and entries their contents come from, then hardlinks (sorted) to the
 /// first path (in sorted order) of each linked file.
 /// </summary>
-public sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
+internal sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
 {
     private readonly PulledImage _image;
     private readonly FlattenOptions _options;

@@ -10,7 +10,7 @@ using ZstdSharp.Unsafe;
 namespace Runcible.Core.Layers;
 
 /// <summary>Bounds that protect the build machine from hostile layers.</summary>
-public sealed record FlattenOptions
+internal sealed record FlattenOptions
 {
     /// <summary>File system entries of the whole image (every layer's entries count).</summary>
     public long MaxEntries { get; init; } = 2_000_000;

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 
@@ -14,7 +15,7 @@ namespace Runcible.Core.Layers;
 /// inside the root (a leading '/' is dropped; '..' is refused), symlinks met on the way to an entry
 /// are resolved inside the tree (as umoci's securejoin does), and every size is bounded.
 /// </summary>
-public sealed class RootfsFlattener : IRootfsFlattener
+internal sealed class RootfsFlattener : IRootfsFlattener
 {
     /// <summary>Bump when the flattened stream's bytes change for the same image.</summary>
     public const string FormatVersion = "runcible-flatten/1";

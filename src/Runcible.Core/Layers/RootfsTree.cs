@@ -1,22 +1,13 @@
-namespace Runcible.Core.Layers;
+using Runcible.Core.Contracts;
 
-/// <summary>What a node of the flattened tree is.</summary>
-public enum RootfsNodeKind
-{
-    Directory,
-    RegularFile,
-    SymbolicLink,
-    CharacterDevice,
-    BlockDevice,
-    Fifo,
-}
+namespace Runcible.Core.Layers;
 
 /// <summary>
 /// A regular file's content: the layer and entry ordinal whose data won. Hardlinked paths share one,
 /// which is how the flattened tree keeps links (also to files of earlier layers, and after the
 /// original path was whited out).
 /// </summary>
-public sealed class RootfsContent(int layer, long ordinal, long size)
+internal sealed class RootfsContent(int layer, long ordinal, long size)
 {
     public int Layer { get; } = layer;
 
@@ -30,7 +21,7 @@ public sealed class RootfsContent(int layer, long ordinal, long size)
 /// directories (symlinks met on the way were resolved inside the tree while indexing), so a path of
 /// the tree never passes through a symlink.
 /// </summary>
-public sealed class RootfsNode
+internal sealed class RootfsNode
 {
     public RootfsNode(string name, RootfsNode? parent, RootfsNodeKind kind)
     {

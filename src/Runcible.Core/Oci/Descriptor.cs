@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Runcible.Core.Oci;
 
 /// <summary>An OCI content descriptor (also the shape Docker schema 2 uses).</summary>
-public sealed class Descriptor
+internal sealed class Descriptor
 {
     [JsonPropertyName("mediaType")]
     public string MediaType { get; set; } = "";
@@ -34,7 +34,7 @@ public sealed class Descriptor
     public Digest GetDigest() => Oci.Digest.Parse(Digest);
 }
 
-public sealed class Platform
+internal sealed class Platform
 {
     [JsonPropertyName("architecture")]
     public string Architecture { get; set; } = "";

@@ -8,7 +8,7 @@ namespace Runcible.Core.Oci;
 /// A content digest (<c>sha256:…</c> or <c>sha512:…</c>). Parsing checks the full grammar and the
 /// exact hex length, so a parsed digest is always safe to use as a file name.
 /// </summary>
-public readonly partial record struct Digest
+internal readonly partial record struct Digest
 {
     private Digest(string algorithm, string encoded)
     {

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Runcible.Core.Oci;
 
 /// <summary>The OCI image configuration (<c>application/vnd.oci.image.config.v1+json</c>), also Docker's.</summary>
-public sealed class ImageConfiguration
+internal sealed class ImageConfiguration
 {
     [JsonPropertyName("created")]
     public string? Created { get; set; }
@@ -34,7 +34,7 @@ public sealed class ImageConfiguration
 }
 
 /// <summary>The execution parameters of an image (the <c>config</c> member; Docker's capitalised names).</summary>
-public sealed class ContainerConfig
+internal sealed class ContainerConfig
 {
     [JsonPropertyName("User")]
     public string? User { get; set; }
@@ -64,7 +64,7 @@ public sealed class ContainerConfig
     public string? StopSignal { get; set; }
 }
 
-public sealed class RootFs
+internal sealed class RootFs
 {
     [JsonPropertyName("type")]
     public string Type { get; set; } = "";
@@ -73,7 +73,7 @@ public sealed class RootFs
     public List<string>? DiffIds { get; set; }
 }
 
-public sealed class HistoryEntry
+internal sealed class HistoryEntry
 {
     [JsonPropertyName("created")]
     public string? Created { get; set; }

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Runcible.Core.Oci;
 
 /// <summary>An OCI image manifest or a Docker schema 2 manifest (same shape).</summary>
-public sealed class ImageManifest
+internal sealed class ImageManifest
 {
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; set; }
@@ -37,7 +37,7 @@ public sealed class ImageManifest
 }
 
 /// <summary>An OCI image index or a Docker manifest list (same shape).</summary>
-public sealed class ImageIndex
+internal sealed class ImageIndex
 {
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; set; }

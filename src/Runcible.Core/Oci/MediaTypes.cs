@@ -1,6 +1,6 @@
 namespace Runcible.Core.Oci;
 
-public static class MediaTypes
+internal static class MediaTypes
 {
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
@@ -31,7 +31,7 @@ public static class MediaTypes
     };
 }
 
-public enum LayerCompression
+internal enum LayerCompression
 {
     None,
     Gzip,

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Runcible.Core.Oci;
 
 /// <summary>Shared serializer options for image documents: strict enough to read, stable to write.</summary>
-public static class OciJson
+internal static class OciJson
 {
     public static readonly JsonSerializerOptions Options = new()
     {

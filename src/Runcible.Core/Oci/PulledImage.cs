@@ -7,7 +7,7 @@ namespace Runcible.Core.Oci;
 /// <param name="Reference">The reference as the user wrote it (or the local source string).</param>
 /// <param name="ManifestDigest">Digest of the platform-specific manifest.</param>
 /// <param name="IndexDigest">Digest of the index/manifest list it was chosen from, when there was one.</param>
-public sealed record PulledImage(
+internal sealed record PulledImage(
     string Reference,
     Digest ManifestDigest,
     Digest? IndexDigest,
@@ -19,7 +19,7 @@ public sealed record PulledImage(
 
 /// <summary>One layer blob on local disk, verified against <see cref="Descriptor"/>'s digest and size.</summary>
 /// <param name="DiffId">The uncompressed digest the image config lists for this layer (its <c>diff_ids</c> entry).</param>
-public sealed record LocalLayer(Descriptor Descriptor, Digest DiffId, string BlobPath)
+internal sealed record LocalLayer(Descriptor Descriptor, Digest DiffId, string BlobPath)
 {
     public LayerCompression Compression =>
         MediaTypes.GetLayerCompression(Descriptor.MediaType)

@@ -10,7 +10,7 @@ namespace Runcible.Core.Registry;
 /// Credentials for one registry: a user name and password (or token), or an identity (refresh) token.
 /// <see cref="Source"/> says where they came from, for messages; the secret never appears in messages.
 /// </summary>
-public sealed record RegistryCredential(string? Username, string? Password, string? IdentityToken, string Source)
+internal sealed record RegistryCredential(string? Username, string? Password, string? IdentityToken, string Source)
 {
     public override string ToString() => $"credentials for {Username ?? "<identity token>"} from {Source}";
 }
@@ -31,7 +31,7 @@ public sealed record RegistryCredential(string? Username, string? Password, stri
 /// </list>
 /// Helpers run as <c>docker-credential-&lt;name&gt; get</c>, found on the <c>PATH</c> of the options' environment.
 /// </summary>
-public sealed class CredentialStore
+internal sealed class CredentialStore
 {
     private const int MaxConfigBytes = 4 * 1024 * 1024;
 

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Images;
 using Runcible.Core.Registry.Pipeline;
@@ -14,7 +15,7 @@ namespace Runcible.Core.Registry;
 /// the pipeline, so caches and connections live as long as the client and no longer.
 /// <c>new RegistrySourceFactory(client.Open)</c> gives the puller its sources.
 /// </summary>
-public sealed class RegistryClient : IDisposable
+internal sealed class RegistryClient : IDisposable
 {
     /// <summary>Manifests, indexes and token responses larger than this are refused.</summary>
     public const int MaxDocumentBytes = 4 * 1024 * 1024;

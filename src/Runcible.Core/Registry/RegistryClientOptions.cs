@@ -9,7 +9,7 @@ namespace Runcible.Core.Registry;
 /// How a <see cref="RegistryClient"/> talks to registries. Everything the client reads from the outside
 /// world (environment variables, the home directory) comes through here, so tests and builds can isolate it.
 /// </summary>
-public sealed class RegistryClientOptions
+internal sealed class RegistryClientOptions
 {
     /// <summary>
     /// Registries (<c>host</c> or <c>host:port</c>) that may be reached over plain HTTP or with an unverified

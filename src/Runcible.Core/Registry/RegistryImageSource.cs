@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Text.Json;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Images;
 using Runcible.Core.Oci;
@@ -13,7 +14,7 @@ namespace Runcible.Core.Registry;
 /// verified when asked by digest), blobs streamed to the caller's stream with resumption and retries.
 /// Made by <see cref="RegistryClient.Open"/>; disposing it leaves the client (and its connections, tokens) alone.
 /// </summary>
-public sealed class RegistryImageSource : IImageSource
+internal sealed class RegistryImageSource : IImageSource
 {
     /// <summary>What the client accepts for a manifest: OCI manifest and index, Docker schema 2 manifest and manifest list.</summary>
     public static readonly IReadOnlyList<string> ManifestMediaTypes =

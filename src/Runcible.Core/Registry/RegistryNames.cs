@@ -8,7 +8,7 @@ namespace Runcible.Core.Registry;
 /// Registry host names, repository names and tags: checked against <see cref="ReferenceGrammar"/> before they go into a URL;
 /// Docker Hub's aliases, and which hosts count as loopback.
 /// </summary>
-public static class RegistryNames
+internal static class RegistryNames
 {
     public const string DockerHub = "docker.io";
 

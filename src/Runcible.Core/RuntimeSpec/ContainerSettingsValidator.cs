@@ -1,5 +1,5 @@
 using System.Globalization;
-using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 
 namespace Runcible.Core.RuntimeSpec;
@@ -9,7 +9,7 @@ namespace Runcible.Core.RuntimeSpec;
 /// the image (instruction, open files, the form of the user, capabilities, resource limits, the seccomp profile
 /// file). The settings normalizer runs them before any network access; the config stage gets their parsed values.
 /// </summary>
-public static class ContainerSettingsValidator
+internal static class ContainerSettingsValidator
 {
     /// <summary>The container settings of <paramref name="raw"/>, parsed; throws the first mistake's coded error.</summary>
     public static ContainerSettings Validate(RawBundleSettings raw, BundleSettings settings)

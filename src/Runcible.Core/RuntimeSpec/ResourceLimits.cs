@@ -9,7 +9,7 @@ namespace Runcible.Core.RuntimeSpec;
 /// config.json's <c>linux.resources</c> (docs/properties.md). The shim applies the same rules to the
 /// operator's <c>limits</c> file (docs/operations.md).
 /// </summary>
-public static partial class ResourceLimits
+internal static partial class ResourceLimits
 {
     /// <summary>The CFS period runc and systemd use (100 ms): <c>RuncCpuLimit=1.5</c> is quota 150000.</summary>
     public const ulong CpuPeriodMicroseconds = 100_000;

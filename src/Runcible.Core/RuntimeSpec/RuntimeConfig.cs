@@ -1,11 +1,12 @@
 using System.Text.Json.Serialization;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.RuntimeSpec;
 
 // The subset of the OCI runtime spec (config.json) Runcible writes. Property order is declaration order,
 // which System.Text.Json keeps, so the output is stable.
 
-public sealed class RuntimeConfig
+internal sealed class RuntimeConfig
 {
     [JsonPropertyName("ociVersion")] public string OciVersion { get; set; } = "1.0.2";
     [JsonPropertyName("process")] public RuntimeProcess Process { get; set; } = new();
@@ -16,7 +17,7 @@ public sealed class RuntimeConfig
     [JsonPropertyName("linux")] public RuntimeLinux Linux { get; set; } = new();
 }
 
-public sealed class RuntimeProcess
+internal sealed class RuntimeProcess
 {
     [JsonPropertyName("terminal")] public bool Terminal { get; set; }
     [JsonPropertyName("user")] public RuntimeUser User { get; set; } = new();
@@ -28,14 +29,14 @@ public sealed class RuntimeProcess
     [JsonPropertyName("noNewPrivileges")] public bool NoNewPrivileges { get; set; } = true;
 }
 
-public sealed class RuntimeUser
+internal sealed class RuntimeUser
 {
     [JsonPropertyName("uid")] public uint Uid { get; set; }
     [JsonPropertyName("gid")] public uint Gid { get; set; }
     [JsonPropertyName("additionalGids")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<uint>? AdditionalGids { get; set; }
 }
 
-public sealed class RuntimeCapabilities
+internal sealed class RuntimeCapabilities
 {
     [JsonPropertyName("bounding")] public List<string> Bounding { get; set; } = [];
     [JsonPropertyName("effective")] public List<string> Effective { get; set; } = [];
@@ -44,20 +45,20 @@ public sealed class RuntimeCapabilities
     [JsonPropertyName("ambient")] public List<string> Ambient { get; set; } = [];
 }
 
-public sealed class RuntimeRlimit
+internal sealed class RuntimeRlimit
 {
     [JsonPropertyName("type")] public string Type { get; set; } = "";
     [JsonPropertyName("hard")] public ulong Hard { get; set; }
     [JsonPropertyName("soft")] public ulong Soft { get; set; }
 }
 
-public sealed class RuntimeRoot
+internal sealed class RuntimeRoot
 {
     [JsonPropertyName("path")] public string Path { get; set; } = "rootfs";
     [JsonPropertyName("readonly")] public bool Readonly { get; set; } = true;
 }
 
-public sealed class RuntimeMount
+internal sealed class RuntimeMount
 {
     [JsonPropertyName("destination")] public string Destination { get; set; } = "";
     [JsonPropertyName("type")] public string Type { get; set; } = "";
@@ -65,14 +66,14 @@ public sealed class RuntimeMount
     [JsonPropertyName("options")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Options { get; set; }
 }
 
-public sealed class RuntimeIdMapping
+internal sealed class RuntimeIdMapping
 {
     [JsonPropertyName("containerID")] public uint ContainerId { get; set; }
     [JsonPropertyName("hostID")] public uint HostId { get; set; }
     [JsonPropertyName("size")] public uint Size { get; set; } = 1;
 }
 
-public sealed class RuntimeNamespace
+internal sealed class RuntimeNamespace
 {
     [JsonPropertyName("type")] public string Type { get; set; } = "";
 
@@ -80,7 +81,7 @@ public sealed class RuntimeNamespace
     [JsonPropertyName("path")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Path { get; set; }
 }
 
-public sealed class RuntimeLinux
+internal sealed class RuntimeLinux
 {
     [JsonPropertyName("uidMappings")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeIdMapping>? UidMappings { get; set; }
     [JsonPropertyName("gidMappings")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeIdMapping>? GidMappings { get; set; }
@@ -91,43 +92,15 @@ public sealed class RuntimeLinux
     [JsonPropertyName("seccomp")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeSeccomp? Seccomp { get; set; }
 }
 
-/// <summary>The OCI <c>linux.seccomp</c> object (runc 1.1 reads every field here).</summary>
-public sealed class RuntimeSeccomp
-{
-    [JsonPropertyName("defaultAction")] public string DefaultAction { get; set; } = "";
-    [JsonPropertyName("defaultErrnoRet")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public uint? DefaultErrnoRet { get; set; }
-    [JsonPropertyName("architectures")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Architectures { get; set; }
-    [JsonPropertyName("flags")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Flags { get; set; }
-    [JsonPropertyName("listenerPath")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ListenerPath { get; set; }
-    [JsonPropertyName("listenerMetadata")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ListenerMetadata { get; set; }
-    [JsonPropertyName("syscalls")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeSyscall>? Syscalls { get; set; }
-}
-
-public sealed class RuntimeSyscall
-{
-    [JsonPropertyName("names")] public List<string> Names { get; set; } = [];
-    [JsonPropertyName("action")] public string Action { get; set; } = "";
-    [JsonPropertyName("errnoRet")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public uint? ErrnoRet { get; set; }
-    [JsonPropertyName("args")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<RuntimeSyscallArg>? Args { get; set; }
-}
-
-public sealed class RuntimeSyscallArg
-{
-    [JsonPropertyName("index")] public uint Index { get; set; }
-    [JsonPropertyName("value")] public ulong Value { get; set; }
-    [JsonPropertyName("valueTwo")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong ValueTwo { get; set; }
-    [JsonPropertyName("op")] public string Op { get; set; } = "";
-}
-
 /// <summary><c>linux.resources</c>: the cgroup limits runc applies to the container.</summary>
-public sealed class RuntimeResources
+internal sealed class RuntimeResources
 {
     [JsonPropertyName("memory")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeMemory? Memory { get; set; }
     [JsonPropertyName("cpu")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimeCpu? Cpu { get; set; }
     [JsonPropertyName("pids")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RuntimePids? Pids { get; set; }
 }
 
-public sealed class RuntimeMemory
+internal sealed class RuntimeMemory
 {
     [JsonPropertyName("limit")] public long Limit { get; set; }
 
@@ -135,13 +108,13 @@ public sealed class RuntimeMemory
     [JsonPropertyName("swap")] public long Swap { get; set; }
 }
 
-public sealed class RuntimeCpu
+internal sealed class RuntimeCpu
 {
     [JsonPropertyName("quota")] public long Quota { get; set; }
     [JsonPropertyName("period")] public ulong Period { get; set; }
 }
 
-public sealed class RuntimePids
+internal sealed class RuntimePids
 {
     [JsonPropertyName("limit")] public long Limit { get; set; }
 }

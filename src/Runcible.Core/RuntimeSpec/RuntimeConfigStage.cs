@@ -1,4 +1,4 @@
-using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
 
@@ -9,7 +9,7 @@ namespace Runcible.Core.RuntimeSpec;
 /// settings (parsed by <see cref="ContainerSettingsValidator"/>; nothing is parsed here) to <see cref="RuntimeSpecSettings"/>, generates config.json
 /// and the host runtime contract, and tells the bundle writer who owns <c>data/</c> and <c>logs/</c>.
 /// </summary>
-public sealed class RuntimeConfigStage : IRuntimeConfigProvider
+internal sealed class RuntimeConfigStage : IRuntimeConfigProvider
 {
     private readonly RuntimeSpecGenerator _generator = new();
 

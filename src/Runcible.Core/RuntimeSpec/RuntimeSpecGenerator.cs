@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
@@ -11,13 +12,13 @@ using Runcible.Core.Oci;
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>The result of <see cref="RuntimeSpecGenerator.Generate"/>: config.json and runcible.json models.</summary>
-public sealed record RuntimeSpecResult(RuntimeConfig Config, BundleRuntimeInfo Info);
+internal sealed record RuntimeSpecResult(RuntimeConfig Config, BundleRuntimeInfo Info);
 
 /// <summary>
 /// Builds the OCI runtime config for a bundle from the base image's configuration, its rootfs (for
 /// /etc/passwd and /etc/group) and the project's settings, with service defaults (docs/runtime-config.md).
 /// </summary>
-public sealed partial class RuntimeSpecGenerator
+internal sealed partial class RuntimeSpecGenerator
 {
     public const string ConfigFileName = "config.json";
     public const string InfoFileName = "runcible.json";
@@ -287,7 +288,7 @@ public sealed partial class RuntimeSpecGenerator
         return annotations;
     }
 
-    private static List<BundleVolume> BuildVolumes(ContainerConfig container, RuntimeSpecSettings settings, ResolvedUser user)
+    private static List<RuntimeVolume> BuildVolumes(ContainerConfig container, RuntimeSpecSettings settings, ResolvedUser user)
     {
         // A RuncVolume naming the same path as an image volume replaces it (that is how one names an image volume).
         var byPath = new SortedDictionary<string, string?>(StringComparer.Ordinal);
@@ -302,7 +303,7 @@ public sealed partial class RuntimeSpecGenerator
             byPath[ValidateVolumePath(volume.ContainerPath)] = volume.Name;
         }
 
-        var result = new List<BundleVolume>();
+        var result = new List<RuntimeVolume>();
         var byName = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (path, explicitName) in byPath)
         {
@@ -319,7 +320,7 @@ public sealed partial class RuntimeSpecGenerator
             }
 
             byName[name] = path;
-            result.Add(new BundleVolume { Name = name, ContainerPath = path, Uid = user.Uid, Gid = user.Gid });
+            result.Add(new RuntimeVolume { Name = name, ContainerPath = path, Uid = user.Uid, Gid = user.Gid });
         }
 
         return result;
@@ -399,7 +400,7 @@ public sealed partial class RuntimeSpecGenerator
     private static bool IsUnder(string path, string directory) =>
         path == directory || path.StartsWith(directory + "/", StringComparison.Ordinal);
 
-    private static List<RuntimeMount> BuildMounts(RuntimeSpecSettings settings, List<BundleVolume> volumes)
+    private static List<RuntimeMount> BuildMounts(RuntimeSpecSettings settings, List<RuntimeVolume> volumes)
     {
         var mounts = new List<RuntimeMount>
         {

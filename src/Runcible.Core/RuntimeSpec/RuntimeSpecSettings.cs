@@ -1,26 +1,12 @@
+using Runcible.Core.Contracts;
+
 namespace Runcible.Core.RuntimeSpec;
 
-/// <summary>How the app command becomes the image's ENTRYPOINT/CMD, as the .NET SDK's <c>ContainerAppCommandInstruction</c>.</summary>
-public enum AppCommandInstruction
-{
-    /// <summary>Not set: Entrypoint, as the .NET SDK defaults.</summary>
-    Default,
-
-    /// <summary>The app command is the entrypoint; <c>ContainerDefaultArgs</c> follow it.</summary>
-    Entrypoint,
-
-    /// <summary>The base image's entrypoint stays; the app command and default args become the command.</summary>
-    DefaultArgs,
-
-    /// <summary>No app command: the base image's entrypoint and the default args (or the image's Cmd) run.</summary>
-    None,
-}
-
 /// <summary>A persistent volume: a directory in the bundle's <c>data/</c> bound at <see cref="ContainerPath"/>.</summary>
-public sealed record VolumeSetting(string ContainerPath, string? Name = null);
+internal sealed record VolumeSetting(string ContainerPath, string? Name = null);
 
 /// <summary>The project's settings for the runtime config; the MSBuild task fills it from properties and items.</summary>
-public sealed class RuntimeSpecSettings
+internal sealed class RuntimeSpecSettings
 {
     /// <summary>The bundle name (<c>RuncBundleName</c>): hostname, <c>/etc/&lt;name&gt;</c>, <c>/var/log/&lt;name&gt;</c>.</summary>
     public required string BundleName { get; init; }
@@ -89,7 +75,7 @@ public sealed class RuntimeSpecSettings
     public bool Notify { get; init; }
 
     /// <summary><c>RuncHealthCheck</c> and its timing (validated); null without a check.</summary>
-    public Runcible.Core.Bundle.HealthCheckSettings? Health { get; init; }
+    public HealthCheckSettings? Health { get; init; }
 
     /// <summary>Where the bundle's <c>config/</c> appears; null means <c>/etc/&lt;name&gt;</c>.</summary>
     public string? ConfigPath { get; init; }
@@ -98,10 +84,10 @@ public sealed class RuntimeSpecSettings
     public string? LogsPath { get; init; }
 
     /// <summary><c>RuncNetwork</c>.</summary>
-    public Bundle.BundleNetwork Network { get; init; } = Bundle.BundleNetwork.Host;
+    public BundleNetwork Network { get; init; } = BundleNetwork.Host;
 
     /// <summary><c>RuncPublishPort</c> items (validated); with <see cref="Ports"/> they make what a private network publishes.</summary>
-    public IReadOnlyList<Bundle.PublishedPort> PublishPorts { get; init; } = [];
+    public IReadOnlyList<PublishedPort> PublishPorts { get; init; } = [];
 
     /// <summary>RLIMIT_NOFILE (soft and hard); a server default. runc cannot raise it above the host's hard limit without CAP_SYS_RESOURCE.</summary>
     public ulong OpenFilesLimit { get; init; } = 65536;

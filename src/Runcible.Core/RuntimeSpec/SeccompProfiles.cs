@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>Which seccomp filter a config gets (<c>RuncSeccompProfile</c>).</summary>
-public sealed class SeccompSetting
+internal sealed class SeccompSetting
 {
     private SeccompSetting(RuntimeSeccomp? profile, bool unconfined)
     {
@@ -31,7 +32,7 @@ public sealed class SeccompSetting
 /// The default seccomp profile (the data file <c>seccomp-default.profile</c>, moby's default profile's rules) and
 /// the validation of a profile file given by <c>RuncSeccompProfile</c>.
 /// </summary>
-public static class SeccompProfiles
+internal static class SeccompProfiles
 {
     private const string DefaultResource = "Runcible.Core.RuntimeSpec.seccomp-default.profile";
 

@@ -1,12 +1,13 @@
 using System.Globalization;
 using System.Text;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>A container user resolved to ids, as runc's user lookup does it.</summary>
-public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Home);
+internal sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Home);
 
 /// <summary>Resolves <c>user</c>, <c>uid</c>, <c>user:group</c>, <c>uid:gid</c>, <c>uid:group</c>, <c>user:gid</c> against the rootfs.</summary>
 internal static class UserResolver

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Images;
 using Runcible.Core.IO;

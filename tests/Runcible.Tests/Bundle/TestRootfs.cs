@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Bundle;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Host;

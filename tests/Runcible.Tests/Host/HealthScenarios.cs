@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Host;
 

@@ -13,8 +13,10 @@ public enum HostInit
 
 /// <summary>
 /// A Debian "host" booted under runc with systemd or OpenRC as PID 1 (the rootfs built by
-/// eng/host-images.sh, mounted through an overlay so the cache is never written). It shares the
-/// machine's network (no network namespace), so its services answer on 127.0.0.1. Tests write bundles
+/// eng/host-images.sh, mounted through an overlay so the cache is never written). By default it shares the
+/// machine's network (no network namespace), so its services answer on 127.0.0.1; with <see cref="HostNetwork.Own"/>
+/// it boots into a <see cref="HostNetworkNamespace"/> made fresh at each boot and its services answer on
+/// <see cref="Address"/>. Tests write bundles
 /// into <see cref="Root"/> and drive the host with <see cref="Exec"/>; dispose kills it and unmounts.
 /// The overlay's upper directory is the host's disk: <see cref="PowerCycle"/> cuts the power and boots on it again,
 /// <see cref="SaveDisk"/> keeps it for other hosts to boot from.
@@ -34,11 +36,13 @@ public sealed class HostContainer : IDisposable
 
     private readonly TempDirectory _dir;
     private readonly string _runcRoot;
+    private readonly HostNetworkNamespace? _network;
     private bool _running;
 
     /// <param name="init">The init system to boot.</param>
     /// <param name="disk">An upper directory saved by <see cref="SaveDisk"/> to boot from (copied: it stays unchanged), instead of a fresh disk.</param>
-    public HostContainer(HostInit init, string? disk = null)
+    /// <param name="network">The machine's network namespace (the default) or one of the host's own.</param>
+    public HostContainer(HostInit init, string? disk = null, HostNetwork network = HostNetwork.Machine)
     {
         Init = init;
         var image = Path.Combine(RepoPaths.FixtureImages, "hosts", init == HostInit.Systemd ? "systemd" : "openrc");
@@ -52,6 +56,7 @@ public sealed class HostContainer : IDisposable
         Id = "runcible-host-" + Guid.NewGuid().ToString("N")[..10];
         try
         {
+            _network = network == HostNetwork.Own ? new HostNetworkNamespace() : null;
             foreach (var d in new[] { "upper", "work", "rootfs", "runc" })
             {
                 Directory.CreateDirectory(_dir.Combine(d));
@@ -83,6 +88,12 @@ public sealed class HostContainer : IDisposable
     public string ContainersDirectory => Path.Combine(Root, "opt", "containers");
 
     public string ConsoleLog => _dir.Combine("console.log");
+
+    /// <summary>The host's network namespace of its own; null when it shares the machine's.</summary>
+    public HostNetworkNamespace? Network => _network;
+
+    /// <summary>The address this machine reaches the host's services on: 127.0.0.1, or the host's own address.</summary>
+    public string Address => _network?.HostAddress ?? "127.0.0.1";
 
     /// <summary>Runs a shell script inside the host as root.</summary>
     public ProcessResult Exec(string script, TimeSpan? timeout = null) =>
@@ -165,7 +176,7 @@ public sealed class HostContainer : IDisposable
     /// root. <see cref="CutPower"/> fails when anything is left.
     /// </summary>
     public IReadOnlyList<string> MachineLeftovers() =>
-        [.. LeftoverCgroups(), .. MountsUnder(_dir.Path).Where(m => m != Root)];
+        [.. LeftoverCgroups(), .. MountsUnder(_dir.Path).Where(m => m != Root), .. _network?.Leftovers() ?? []];
 
     private IEnumerable<string> LeftoverCgroups() =>
         CgroupHierarchies().Select(h => Path.Combine(h, "runcible-hosts", Id)).Where(Directory.Exists);
@@ -207,6 +218,8 @@ public sealed class HostContainer : IDisposable
             throw new InvalidOperationException($"The host {Id} is running; cut its power first.");
         }
 
+        // A machine boots with a network of its own: no bridge, rule or address of the last boot.
+        _network?.Create();
         // runc run -d keeps the container's stdio: give it a file, not this process's pipes.
         var result = ProcessRunner.Run("sh", ["-c", $"exec runc --root '{_runcRoot}' run -d --bundle '{_dir.Path}' '{Id}' >>'{ConsoleLog}' 2>&1 </dev/null"],
             timeout: TimeSpan.FromMinutes(1));
@@ -249,6 +262,8 @@ public sealed class HostContainer : IDisposable
         ProcessRunner.Run("runc", ["--root", _runcRoot, "delete", "--force", Id]);
         _running = false;
         RemoveLeftovers();
+        // Its processes gone, the namespace goes with everything the host set up in it.
+        _network?.Delete();
     }
 
     // Nothing of a stopped host may stay on this machine: a sub-cgroup runc could not remove (a process still
@@ -297,6 +312,7 @@ public sealed class HostContainer : IDisposable
             }
 
             _dir.Dispose();
+            _network?.Dispose();
         }
     }
 
@@ -335,7 +351,9 @@ public sealed class HostContainer : IDisposable
             },
             linux = new
             {
-                namespaces = new object[] { new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" } },
+                namespaces = _network is null
+                    ? new object[] { new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" } }
+                    : [new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" }, new { type = "network", path = _network.NamespacePath }],
                 // Nested runc creates device nodes for its own containers.
                 resources = new { devices = new[] { new { allow = true, access = "rwm" } } },
                 cgroupsPath = "/runcible-hosts/" + Id,

@@ -1,3 +1,5 @@
+using Runcible.Tests.Infrastructure;
+
 namespace Runcible.Tests.Host;
 
 /// <summary>
@@ -11,6 +13,44 @@ public sealed class HostHarnessTests
     [InlineData(HostInit.OpenRc)]
     public Task PowerCycleKeepsTheDiskAndLosesProcessesRunAndNestedRuncState(HostInit init) =>
         PowerCycleAsync(init);
+
+    [Theory]
+    [InlineData(HostInit.Systemd)]
+    [InlineData(HostInit.OpenRc)]
+    public void AnOwnNetworkIsFreshAtEveryBootReachesOnlyTheMachinesEndAndLeavesNothingOnTheMachine(HostInit init)
+    {
+        string name, link;
+        using (var host = new HostContainer(init, network: HostNetwork.Own))
+        {
+            var network = host.Network!;
+            (name, link) = (network.Name, network.MachineLink);
+            Assert.Equal(network.HostAddress, host.Address);
+            // Its own namespace: its eth0 with its address, the machine's interfaces not there, no default route.
+            Assert.NotEqual(ProcessRunner.Run("readlink", ["/proc/self/ns/net"]).StandardOutput, host.ExecOk("readlink /proc/self/ns/net"));
+            Assert.Contains($"inet {network.HostAddress}/24", host.ExecOk("ip -o -4 addr show dev eth0"), StringComparison.Ordinal);
+            Assert.StartsWith($"{network.Subnet} dev eth0 ", host.ExecOk("ip -4 route show"), StringComparison.Ordinal);
+            Assert.DoesNotContain("default", host.ExecOk("ip -4 route show table all; ip -6 route show table all"), StringComparison.Ordinal);
+            Assert.NotEqual(0, host.Exec($"ip link show {link}").ExitCode);
+            // Another host at the same time gets another /24.
+            using (var other = new HostNetworkNamespace())
+            {
+                Assert.NotEqual(network.Subnet, other.Subnet);
+            }
+
+            // What the host sets up in its network (a link, an address, a rule) is gone after a power cut, as on a real machine.
+            host.ExecOk("ip link add mark0 type veth peer name mark1 && ip addr add 10.99.0.1/24 dev mark0 && iptables -A INPUT -s 192.0.2.1 -j DROP");
+            host.PowerCycle();
+            Assert.NotEqual(0, host.Exec("ip link show mark0").ExitCode);
+            Assert.DoesNotContain("192.0.2.1", host.ExecOk("iptables -S INPUT"), StringComparison.Ordinal);
+            Assert.Contains($"inet {network.HostAddress}/24", host.ExecOk("ip -o -4 addr show dev eth0"), StringComparison.Ordinal);
+            host.ExecOk("ip link add mark0 type veth peer name mark1");
+            Assert.Contains($"/run/netns/{name}", host.MachineLeftovers());
+        }
+
+        // Disposed: the namespace and both ends of the veth are gone.
+        Assert.False(File.Exists("/run/netns/" + name));
+        Assert.NotEqual(0, ProcessRunner.Run("ip", ["link", "show", link]).ExitCode);
+    }
 
     [Theory]
     [InlineData(HostInit.Systemd)]

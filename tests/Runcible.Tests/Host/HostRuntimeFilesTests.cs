@@ -1,11 +1,11 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Host;
 using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.Infrastructure;
-using RuntimeVolume = Runcible.Core.RuntimeSpec.BundleVolume;
 
 namespace Runcible.Tests.Host;
 

@@ -24,8 +24,8 @@ internal static class HostScenarios
             ? host.ExecOk($"journalctl -u {name} --no-pager -o cat")
             : host.ExecOk($"cat /var/log/runcible/{name}.log");
 
-    /// <summary>GET http://127.0.0.1:port/path until it answers 200 and <paramref name="accept"/> holds, or the deadline.</summary>
-    public static async Task<string> GetAsync(int port, string path, Func<string, bool>? accept = null, int seconds = 30)
+    /// <summary>GET http://<paramref name="address"/>:port/path until it answers 200 and <paramref name="accept"/> holds, or the deadline.</summary>
+    public static async Task<string> GetAsync(int port, string path, Func<string, bool>? accept = null, int seconds = 30, string address = "127.0.0.1")
     {
         var deadline = Stopwatch.StartNew();
         string last = "(no answer)";
@@ -33,7 +33,7 @@ internal static class HostScenarios
         {
             try
             {
-                using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"));
+                using var response = await Http.GetAsync(new Uri($"http://{address}:{port}{path}"));
                 var body = await response.Content.ReadAsStringAsync();
                 last = $"{(int)response.StatusCode}: {body}";
                 if (response.IsSuccessStatusCode && (accept is null || accept(body)))
@@ -49,7 +49,7 @@ internal static class HostScenarios
             await Task.Delay(250);
         }
 
-        throw new TimeoutException($"http://127.0.0.1:{port}{path} did not answer as expected in {seconds}s; last: {last}");
+        throw new TimeoutException($"http://{address}:{port}{path} did not answer as expected in {seconds}s; last: {last}");
     }
 
     /// <summary>GET http://127.0.0.1:port/path until it answers 200 (the body as bytes), or the deadline.</summary>
@@ -85,11 +85,11 @@ internal static class HostScenarios
         throw new TimeoutException($"http://127.0.0.1:{port}{path} did not answer 200 in {seconds}s; last: {last}");
     }
 
-    public static async Task<bool> AnswersAsync(int port)
+    public static async Task<bool> AnswersAsync(int port, string address = "127.0.0.1")
     {
         try
         {
-            using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}/version"));
+            using var response = await Http.GetAsync(new Uri($"http://{address}:{port}/version"));
             return true;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)

@@ -7,7 +7,7 @@ namespace Runcible.Tests.Host;
 /// <summary>
 /// A "host" with a network namespace of its own for the private-network tests: the shim runs in it (through
 /// <c>ip netns exec</c>), so the runcible0 bridge, the iptables rules, the IPAM store (<c>RUNCIBLE_NET_RUN_DIR</c>)
-/// and the runc state (<c>RUNCIBLE_RUNC_ROOT</c>) are this host's alone and parallel tests do not meet. Its
+/// the runc state (<c>RUNCIBLE_RUNC_ROOT</c>) and the network settings (<c>RUNCIBLE_NET_SETTINGS</c>) are this host's alone and parallel tests do not meet. Its
 /// <c>/etc/resolv.conf</c> is <c>/etc/netns/&lt;name&gt;/resolv.conf</c> (bound over it for the commands run there), and a veth
 /// interface carries <see cref="ServiceAddress"/>, a non-loopback address of the host's own. Disposing deletes
 /// the namespace with all of it, and any container namespace a test left.
@@ -52,6 +52,9 @@ internal sealed class NetworkTestHost : IDisposable
 
     public string RuncRoot => RunDirectory + "/runc";
 
+    /// <summary>RUNCIBLE_NET_SETTINGS: the host's network settings file (/etc/runcible/.network on a real host); absent until a test writes it.</summary>
+    public string NetworkSettingsFile => RunDirectory + "/network-settings";
+
     private string RunDirectory { get; }
 
     private void Ip(params string[] args) => ProcessRunner.Run("ip", ["-n", Name, .. args]).EnsureSuccess("ip " + string.Join(' ', args));
@@ -63,7 +66,7 @@ internal sealed class NetworkTestHost : IDisposable
     private string[] InHost(IEnumerable<string> command) =>
         [
             "--mount", "--propagation", "unchanged", "nsenter", $"--net=/run/netns/{Name}",
-            "env", $"RUNCIBLE_NET_RUN_DIR={NetRunDirectory}", $"RUNCIBLE_RUNC_ROOT={RuncRoot}",
+            "env", $"RUNCIBLE_NET_RUN_DIR={NetRunDirectory}", $"RUNCIBLE_RUNC_ROOT={RuncRoot}", $"RUNCIBLE_NET_SETTINGS={NetworkSettingsFile}",
             "sh", "-c", "mount --make-private / && mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", $"/etc/netns/{Name}/resolv.conf",
             .. command,
         ];
@@ -87,7 +90,7 @@ internal sealed class NetworkTestHost : IDisposable
 
     /// <summary>
     /// What a private network leaves on a host: its links, the container namespaces of <paramref name="ids"/>,
-    /// the IPv4 and IPv6 rules (counters dropped), the IPAM leases and the per-container records.
+    /// the IPv4 and IPv6 rules (counters dropped), the IPAM leases and the shim's records (per container, and the bridge's subnets).
     /// </summary>
     public string Snapshot(params string[] ids)
     {
@@ -115,7 +118,7 @@ internal sealed class NetworkTestHost : IDisposable
             : Enumerable.Empty<string>();
         text.AppendLine("leases: " + string.Join(' ', leases));
         var records = Directory.Exists(NetRunDirectory)
-            ? Directory.EnumerateDirectories(NetRunDirectory).Select(d => Path.GetFileName(d)).Where(d => d != "ipam").Order()
+            ? Directory.EnumerateFileSystemEntries(NetRunDirectory).Select(d => Path.GetFileName(d)).Where(d => d is not "ipam" and not ".lock").Order()
             : Enumerable.Empty<string>();
         text.AppendLine("records: " + string.Join(' ', records));
         return text.ToString();

@@ -1,4 +1,5 @@
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Host;
@@ -227,6 +228,81 @@ public sealed class ShimNetworkTests : IDisposable
         File.WriteAllText(Path.Combine(settings, "ports"), "18082:8080\n18082:9090\n");
         AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5071", "18082/tcp");
         Assert.Equal("records: ", _host.Snapshot(options.Name).Split('\n').Single(l => l.StartsWith("records:", StringComparison.Ordinal)));
+    }
+
+    /// <summary>The IPv4 address of the container's eth0 (its namespace runcible-<paramref name="id"/>).</summary>
+    private static string ContainerAddress(string id) =>
+        ProcessRunner.Run("ip", ["-n", "runcible-" + id, "-4", "-o", "addr", "show", "dev", "eth0"]).EnsureSuccess("ip addr")
+            .StandardOutput.Split(' ', StringSplitOptions.RemoveEmptyEntries).SkipWhile(f => f != "inet").Skip(1).First();
+
+    [Fact]
+    public void TheOperatorsSubnetIsTheBridgesAndAChangeTakesEffectOnceTheBridgeIsEmpty()
+    {
+        var a = Private("1.0.0");
+        var b = Private("2.0.0") with { PublishPorts = ["18081:8080"] };
+        var bundleA = Bundle(a);
+        var bundleB = Bundle(b);
+        var before = _host.Snapshot(a.Name, b.Name);
+        File.WriteAllText(_host.NetworkSettingsFile, "# this host routes 10.89.0.0/16 elsewhere\n  subnet = 10.77.0.0/24  \n\nsubnet6=fd52:1:2:3::/64\n");
+
+        var runA = _host.Start(Shim(bundleA), "run");
+        Assert.Equal("1.0.0", Get(8080, runA));
+        Assert.StartsWith("10.77.0.", ContainerAddress(a.Name), StringComparison.Ordinal);
+        Assert.Contains("inet 10.77.0.1/24", _host.Run("ip", "-4", "addr", "show", "dev", "runcible0").EnsureSuccess("ip addr").StandardOutput, StringComparison.Ordinal);
+        if (File.ReadAllText("/proc/sys/net/ipv6/conf/all/disable_ipv6").Trim() == "0")
+        {
+            Assert.Contains("inet6 fd52:1:2:3:", ProcessRunner.Run("ip", ["-n", "runcible-" + a.Name, "-6", "addr", "show", "dev", "eth0"]).StandardOutput, StringComparison.Ordinal);
+        }
+
+        // Changed while A is on the bridge: B joins A's subnet, with a warning; the change waits.
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet=10.78.0.0/24\n");
+        var runB = _host.Start(Shim(bundleB), "run");
+        Assert.Equal("2.0.0", Get(18081, runB));
+        Assert.StartsWith("10.77.0.", ContainerAddress(b.Name), StringComparison.Ordinal);
+        Assert.Contains("the new subnets take effect once they are all stopped", runB.Output, StringComparison.Ordinal);
+        Stop(bundleA, a.Name, runA);
+        Stop(bundleB, b.Name, runB);
+        Assert.Equal(before, _host.Snapshot(a.Name, b.Name));
+
+        // The bridge gone, the next start makes it with the new subnet.
+        runB = _host.Start(Shim(bundleB), "run");
+        Assert.Equal("2.0.0", Get(18081, runB));
+        Assert.StartsWith("10.78.0.", ContainerAddress(b.Name), StringComparison.Ordinal);
+        Assert.DoesNotContain("take effect", runB.Output, StringComparison.Ordinal);
+        Stop(bundleB, b.Name, runB);
+        Assert.Equal(before, _host.Snapshot(a.Name, b.Name));
+    }
+
+    [Fact]
+    public void ABadSubnetSettingOrOneOverlappingAHostRouteIsACodedErrorAndLeavesNothing()
+    {
+        var options = Private();
+        var bundle = Bundle(options);
+        var before = _host.Snapshot(options.Name);
+
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet=10.77.0.0/24\nsubnet=10.77.0.1/24\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "line 2");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "the network is 10.77.0.0/24");
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet=10.77.0.0/31\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "/8-/30");
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet6=fd52:1::1::/64\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "is not an IPv6 network");
+        File.WriteAllText(_host.NetworkSettingsFile, "bridge=br0\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "'bridge=br0'");
+        Assert.Equal(before, _host.Snapshot(options.Name));
+
+        // The host's service network (10.250.0.0/24 on svc0) inside the subnet asked for.
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet=10.250.0.0/16\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5076", "overlaps the host's route '10.250.0.0/24 dev svc0");
+        Assert.Equal(before, _host.Snapshot(options.Name));
+        // And a route of the host inside the default subnet.
+        File.Delete(_host.NetworkSettingsFile);
+        _host.Run("ip", "route", "add", "10.89.64.128/25", "dev", "svc0").EnsureSuccess("ip route add");
+        var overlapping = _host.Run(Shim(bundle), "run");
+        AssertError(overlapping, "RUNCIBLE5076", "10.89.64.128/25 dev svc0");
+        Assert.Contains("subnet= in ", overlapping.StandardError, StringComparison.Ordinal);
+        _host.Run("ip", "route", "del", "10.89.64.128/25", "dev", "svc0").EnsureSuccess("ip route del");
+        Assert.Equal(before, _host.Snapshot(options.Name));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Host;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;

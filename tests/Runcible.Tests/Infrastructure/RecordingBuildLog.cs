@@ -3,7 +3,7 @@ using Runcible.Core.Diagnostics;
 namespace Runcible.Tests;
 
 /// <summary>Keeps everything logged, thread-safe, for the tests to read back.</summary>
-public sealed class RecordingBuildLog : IBuildLog
+internal sealed class RecordingBuildLog : IBuildLog
 {
     private readonly object _gate = new();
     private readonly List<string> _messages = [];

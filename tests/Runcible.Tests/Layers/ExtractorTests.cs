@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.Text.RegularExpressions;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;

@@ -1,5 +1,7 @@
 using Microsoft.Win32.SafeHandles;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.IO;
 using Runcible.Core.Layers;
 
 namespace Runcible.Tests.Layers;
@@ -9,7 +11,7 @@ namespace Runcible.Tests.Layers;
 /// <param name="OwnersKept">True when run as root: every path has the owner of the index. Otherwise the caller owns everything and the index (<see cref="FlattenedRootfs.Root"/>) still has the original owners.</param>
 /// <param name="SkippedDevices">Device nodes not created (as an ordinary user), as absolute paths inside the tree.</param>
 /// <param name="SkippedAttributes">Extended attributes not set (<c>path: name</c>): refused by the kernel or the file system for an ordinary user or that kind of node.</param>
-public sealed record RootfsExtraction(string Directory, bool OwnersKept, IReadOnlyList<string> SkippedDevices, IReadOnlyList<string> SkippedAttributes);
+internal sealed record RootfsExtraction(string Directory, bool OwnersKept, IReadOnlyList<string> SkippedDevices, IReadOnlyList<string> SkippedAttributes);
 
 /// <summary>
 /// Extracts a <see cref="FlattenedRootfs"/> into a directory, for the tests (the product never extracts: the
@@ -28,7 +30,7 @@ public sealed record RootfsExtraction(string Directory, bool OwnersKept, IReadOn
 /// RUNCIBLE2013.
 /// </para>
 /// </summary>
-public sealed class RootfsExtractor
+internal sealed class RootfsExtractor
 {
     private const uint PrivateDirectoryMode = 0x1C0; // 0700: an ordinary user must be able to fill directories whose final mode forbids it
     private const uint PrivateFileMode = 0x180; // 0600 until the final mode is set

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Images;
 using Runcible.Core.Oci;

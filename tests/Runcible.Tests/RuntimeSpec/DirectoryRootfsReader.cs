@@ -1,10 +1,11 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 
 namespace Runcible.Tests.RuntimeSpec;
 
 /// <summary>An <see cref="IRootfsReader"/> over an extracted directory, resolving symlinks inside the tree.</summary>
-public sealed class DirectoryRootfsReader(string root) : IRootfsReader
+internal sealed class DirectoryRootfsReader(string root) : IRootfsReader
 {
     public byte[]? ReadFile(string path, int maxBytes)
     {

@@ -1,10 +1,10 @@
 using System.Text.Json;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.Infrastructure;
-using BundleVolume = Runcible.Core.Bundle.BundleVolume;
 
 namespace Runcible.Tests.RuntimeSpec;
 
@@ -68,13 +68,13 @@ public class RuntimeConfigStageTests
     }
 
     [Theory]
-    [InlineData("entrypoint", AppCommandInstruction.Entrypoint)]
-    [InlineData("DefaultArgs", AppCommandInstruction.DefaultArgs)]
-    [InlineData("None", AppCommandInstruction.None)]
-    [InlineData("", AppCommandInstruction.Default)]
-    [InlineData(null, AppCommandInstruction.Default)]
-    public void ParsesTheAppCommandInstructionAsTheDotNetSdkSpellsIt(string? value, AppCommandInstruction expected) =>
-        Assert.Equal(expected, ContainerSettingsValidator.ParseInstruction(value));
+    [InlineData("entrypoint", nameof(AppCommandInstruction.Entrypoint))]
+    [InlineData("DefaultArgs", nameof(AppCommandInstruction.DefaultArgs))]
+    [InlineData("None", nameof(AppCommandInstruction.None))]
+    [InlineData("", nameof(AppCommandInstruction.Default))]
+    [InlineData(null, nameof(AppCommandInstruction.Default))]
+    public void ParsesTheAppCommandInstructionAsTheDotNetSdkSpellsIt(string? value, string expectedName) =>
+        Assert.Equal(Enum.Parse<AppCommandInstruction>(expectedName), ContainerSettingsValidator.ParseInstruction(value));
 
     [Fact]
     public void RejectsAnUnknownInstructionAndABadFileLimitWithCodes()

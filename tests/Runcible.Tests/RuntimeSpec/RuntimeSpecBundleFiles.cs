@@ -3,7 +3,7 @@ using Runcible.Core.RuntimeSpec;
 namespace Runcible.Tests;
 
 /// <summary>A generated spec written into a runc bundle directory, for the tests that run it (the product writes it into the tarball).</summary>
-public static class RuntimeSpecBundleFiles
+internal static class RuntimeSpecBundleFiles
 {
     /// <summary>Writes config.json and runcible.json into <paramref name="bundleDirectory"/> atomically (temp file, rename).</summary>
     public static void Write(RuntimeSpecResult result, string bundleDirectory)

@@ -1,4 +1,5 @@
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.Infrastructure;

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Tests.Infrastructure;
 
 namespace Runcible.Tests.Sdk;
@@ -14,14 +15,14 @@ public class PublishTargetTests(SdkPackageFixture sdk)
     private const string TestStagesSource = """
         using System.Formats.Tar;
         using Runcible.Core.Bundle;
-        using Runcible.Core.Layers;
+        using Runcible.Core.Contracts;
         using Runcible.Core.Oci;
 
         namespace Runcible.Tasks;
 
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
-            protected override BundleStages CreateStages(NormalizedBundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
+            private protected override BundleStages CreateStages(NormalizedBundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
                 new(new Images(settings.ContainerRegistry), new Flattener(), new Config(), null);
 
             private sealed class Images(string? containerRegistry) : IBaseImageProvider
@@ -84,7 +85,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         [
             "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n",
             "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
-            "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"),
+            "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "Runcible.TestStages.dll"),
             "-p:RuncCacheDirectory=" + Path.Combine(sdk.Root, "cache-" + Guid.NewGuid().ToString("N")[..8]),
         ];
         var first = ProcessRunner.Run("dotnet", publish, projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
@@ -135,7 +136,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         ProcessResult Publish(params string[] extra) => ProcessRunner.Run("dotnet",
             [
                 "publish", project, "-c", "Release", "-nodeReuse:false", "-v:d", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
-                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"), .. extra,
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "Runcible.TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"), .. extra,
             ],
             projectDir, environment, timeout: TimeSpan.FromMinutes(5));
         string[] Pulls() => File.Exists(pullLog) ? File.ReadAllLines(pullLog) : [];
@@ -210,7 +211,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         var publish = ProcessRunner.Run("dotnet",
             [
                 "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
-                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + cache,
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "Runcible.TestStages.dll"), "-p:RuncCacheDirectory=" + cache,
             ],
             projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
         Assert.NotEqual(0, publish.ExitCode);
@@ -230,7 +231,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         ProcessResult Publish() => ProcessRunner.Run("dotnet",
             [
                 "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
-                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"),
+                "-p:RunciblePublishTaskAssembly=" + Path.Combine(stagesOut, "Runcible.TestStages.dll"), "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"),
             ],
             projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
         string Config() => ProcessRunner.Run("tar", ["-xOzf", tarball, "opt/containers/secure-app-1.0.0/config.json"]).EnsureSuccess("tar").StandardOutput;
@@ -324,6 +325,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
                 <TargetFramework>net10.0</TargetFramework>
+                <!-- Core and Tasks let this name see their internals (the stage contracts, CreateStages). -->
+                <AssemblyName>Runcible.TestStages</AssemblyName>
                 <Nullable>enable</Nullable>
                 <ImplicitUsings>enable</ImplicitUsings>
               </PropertyGroup>

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;

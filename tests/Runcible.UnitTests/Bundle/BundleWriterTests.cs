@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Tests.Infrastructure;
 
@@ -37,11 +38,12 @@ public class BundleWriterTests
     private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    [InlineData(BundleCompression.None)]
-    public void GnuTarReadsTheBundleWithOwnersModesAndContent(BundleCompression compression)
+    [InlineData(nameof(BundleCompression.Gzip))]
+    [InlineData(nameof(BundleCompression.Zstd))]
+    [InlineData(nameof(BundleCompression.None))]
+    public void GnuTarReadsTheBundleWithOwnersModesAndContent(string compressionName)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         using var temp = new TempDirectory();
         TestPublishDirectory.Create(temp.Combine("publish"));
         var result = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize)
@@ -102,13 +104,14 @@ public class BundleWriterTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip, null)]
-    [InlineData(BundleCompression.Zstd, null)]
-    [InlineData(BundleCompression.Gzip, "1")]
-    [InlineData(BundleCompression.Gzip, "9")]
-    [InlineData(BundleCompression.Zstd, "9")]
-    public void TwoCleanBuildsInDifferentDirectoriesAreByteIdentical(BundleCompression compression, string? level)
+    [InlineData(nameof(BundleCompression.Gzip), null)]
+    [InlineData(nameof(BundleCompression.Zstd), null)]
+    [InlineData(nameof(BundleCompression.Gzip), "1")]
+    [InlineData(nameof(BundleCompression.Gzip), "9")]
+    [InlineData(nameof(BundleCompression.Zstd), "9")]
+    public void TwoCleanBuildsInDifferentDirectoriesAreByteIdentical(string compressionName, string? level)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         using var a = new TempDirectory();
         using var b = new TempDirectory();
         TestPublishDirectory.Create(a.Combine("publish"));
@@ -126,11 +129,12 @@ public class BundleWriterTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    [InlineData(BundleCompression.None)]
-    public void AChangedAppReusesTheCachedBasePartVerbatim(BundleCompression compression)
+    [InlineData(nameof(BundleCompression.Gzip))]
+    [InlineData(nameof(BundleCompression.Zstd))]
+    [InlineData(nameof(BundleCompression.None))]
+    public void AChangedAppReusesTheCachedBasePartVerbatim(string compressionName)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         using var temp = new TempDirectory();
         TestPublishDirectory.Create(temp.Combine("publish"), "v1");
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);
@@ -163,10 +167,11 @@ public class BundleWriterTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip, "1", "9")]
-    [InlineData(BundleCompression.Zstd, "1", "9")]
-    public void ABasePartCompressedAtAnotherLevelIsNotReused(BundleCompression compression, string level, string otherLevel)
+    [InlineData(nameof(BundleCompression.Gzip), "1", "9")]
+    [InlineData(nameof(BundleCompression.Zstd), "1", "9")]
+    public void ABasePartCompressedAtAnotherLevelIsNotReused(string compressionName, string level, string otherLevel)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         using var temp = new TempDirectory();
         TestPublishDirectory.Create(temp.Combine("publish"));
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance, ChunkSize);

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Tests.Bundle;
 
@@ -58,10 +59,11 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    public void OutputIsTheSameWhateverTheParallelismAndWritePattern(BundleCompression compression)
+    [InlineData(nameof(BundleCompression.Gzip))]
+    [InlineData(nameof(BundleCompression.Zstd))]
+    public void OutputIsTheSameWhateverTheParallelismAndWritePattern(string compressionName)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         var input = Input();
         var serial = Compress(input, compression, 1, 1 << 20);
         Assert.Equal(serial, Compress(input, compression, 4, 4096));
@@ -173,10 +175,11 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    public void EachChunkIsTheSameAsCompressedAlone(BundleCompression compression)
+    [InlineData(nameof(BundleCompression.Gzip))]
+    [InlineData(nameof(BundleCompression.Zstd))]
+    public void EachChunkIsTheSameAsCompressedAlone(string compressionName)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         // Buffers and zstd contexts are reused from chunk to chunk: nothing of one chunk may reach the next.
         var input = TextInput(5 * 256 * 1024 + 1000);
         var expected = new MemoryStream();
@@ -214,10 +217,11 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip)]
-    [InlineData(BundleCompression.Zstd)]
-    public void AFailingDestinationSurfacesItsErrorAndTheStreamCanStillBeDisposed(BundleCompression compression)
+    [InlineData(nameof(BundleCompression.Gzip))]
+    [InlineData(nameof(BundleCompression.Zstd))]
+    public void AFailingDestinationSurfacesItsErrorAndTheStreamCanStillBeDisposed(string compressionName)
     {
+        var compression = Enum.Parse<BundleCompression>(compressionName);
         var stream = new ChunkedCompressionStream(new FailingStream(), compression, 256 * 1024, parallelism: 2);
         var input = TextInput(8 * 256 * 1024);
         Assert.Throws<IOException>(() =>
@@ -239,11 +243,11 @@ public class ChunkedCompressionStreamTests
     }
 
     [Theory]
-    [InlineData(BundleCompression.Gzip, 0)]
-    [InlineData(BundleCompression.Gzip, 10)]
-    [InlineData(BundleCompression.Zstd, 0)]
-    [InlineData(BundleCompression.Zstd, 20)]
-    [InlineData(BundleCompression.None, 1)]
-    public void LevelsOutOfRangeAreRefused(BundleCompression compression, int level) =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkedCompressionStream(new MemoryStream(), compression, level: level));
+    [InlineData(nameof(BundleCompression.Gzip), 0)]
+    [InlineData(nameof(BundleCompression.Gzip), 10)]
+    [InlineData(nameof(BundleCompression.Zstd), 0)]
+    [InlineData(nameof(BundleCompression.Zstd), 20)]
+    [InlineData(nameof(BundleCompression.None), 1)]
+    public void LevelsOutOfRangeAreRefused(string compressionName, int level) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkedCompressionStream(new MemoryStream(), Enum.Parse<BundleCompression>(compressionName), level: level));
 }

@@ -70,16 +70,17 @@ public class ImageReferenceTests
     }
 
     [Theory]
-    [InlineData("oci-layout:/images/app", LocalSourceKind.OciLayout, "/images/app", null, null)]
-    [InlineData("oci-layout:/images/app:v1", LocalSourceKind.OciLayout, "/images/app", "v1", null)]
-    [InlineData("oci-layout:rel/dir@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", LocalSourceKind.OciLayout, "rel/dir", null,
+    [InlineData("oci-layout:/images/app", nameof(LocalSourceKind.OciLayout), "/images/app", null, null)]
+    [InlineData("oci-layout:/images/app:v1", nameof(LocalSourceKind.OciLayout), "/images/app", "v1", null)]
+    [InlineData("oci-layout:rel/dir@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", nameof(LocalSourceKind.OciLayout), "rel/dir", null,
         "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
-    [InlineData("oci-archive:/tmp/app.tar:latest", LocalSourceKind.OciArchive, "/tmp/app.tar", "latest", null)]
-    [InlineData("oci-archive:/tmp/app.tar", LocalSourceKind.OciArchive, "/tmp/app.tar", null, null)]
-    [InlineData("docker-archive:/tmp/app.tar", LocalSourceKind.DockerArchive, "/tmp/app.tar", null, null)]
-    [InlineData("docker-archive:/tmp/app.tar:example/app:1.0", LocalSourceKind.DockerArchive, "/tmp/app.tar", "example/app:1.0", null)]
-    public void ParsesLocalSourcesAsSkopeoNamesThem(string text, LocalSourceKind kind, string path, string? tag, string? digest)
+    [InlineData("oci-archive:/tmp/app.tar:latest", nameof(LocalSourceKind.OciArchive), "/tmp/app.tar", "latest", null)]
+    [InlineData("oci-archive:/tmp/app.tar", nameof(LocalSourceKind.OciArchive), "/tmp/app.tar", null, null)]
+    [InlineData("docker-archive:/tmp/app.tar", nameof(LocalSourceKind.DockerArchive), "/tmp/app.tar", null, null)]
+    [InlineData("docker-archive:/tmp/app.tar:example/app:1.0", nameof(LocalSourceKind.DockerArchive), "/tmp/app.tar", "example/app:1.0", null)]
+    public void ParsesLocalSourcesAsSkopeoNamesThem(string text, string kindName, string path, string? tag, string? digest)
     {
+        var kind = Enum.Parse<LocalSourceKind>(kindName);
         Assert.True(LocalImageReference.IsLocal(text));
         var reference = LocalImageReference.Parse(text);
         Assert.Equal((kind, path, tag, digest), (reference.Kind, reference.Path, reference.Tag, reference.Digest?.ToString()));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Runcible.Core.Bundle;
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.RuntimeSpec;
 using Runcible.Tests.Infrastructure;

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
@@ -305,18 +306,18 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         Assert.Null(host.Info.Network);
         Assert.Null(host.Info.PublishPorts);
 
-        var none = Generate(new RuntimeSpecSettings { BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello", Network = Core.Bundle.BundleNetwork.None, Ports = ["8080"] });
+        var none = Generate(new RuntimeSpecSettings { BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello", Network = Core.Contracts.BundleNetwork.None, Ports = ["8080"] });
         RuntimeSpecAssertions.ValidatesAgainstSchema(none.Config);
         var noneNamespace = Assert.Single(none.Config.Linux!.Namespaces, n => n.Type == "network");
         Assert.Null(noneNamespace.Path);
         Assert.Equal("none", none.Info.Network);
         Assert.Null(none.Info.PublishPorts);
 
-        var published = new[] { Core.Bundle.PublishedPort.TryParse("127.0.0.1:8081:8080", out _)! };
+        var published = new[] { Core.Contracts.PublishedPort.TryParse("127.0.0.1:8081:8080", out _)! };
         var isolated = Generate(new RuntimeSpecSettings
         {
             BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello",
-            Network = Core.Bundle.BundleNetwork.Private, PublishPorts = published, Ports = ["8080", "9000/udp"],
+            Network = Core.Contracts.BundleNetwork.Private, PublishPorts = published, Ports = ["8080", "9000/udp"],
         });
         RuntimeSpecAssertions.ValidatesAgainstSchema(isolated.Config);
         Assert.Equal(RuntimeSpecGenerator.NetworkNamespacePlaceholder, Assert.Single(isolated.Config.Linux!.Namespaces, n => n.Type == "network").Path);
@@ -331,13 +332,13 @@ public sealed class RuntimeSpecMappingTests : IDisposable
     [Fact]
     public void TheConfigStageCarriesTheNetworkSettingsToTheGenerator()
     {
-        var settings = new Core.Bundle.BundleSettingsValidator().Validate(new Core.Bundle.RawBundleSettings
+        var settings = new Core.Contracts.BundleSettingsValidator().Validate(new Core.Contracts.RawBundleSettings
         {
             AssemblyName = "Hello", RuntimeIdentifier = "linux-x64", TargetFramework = "net10.0",
             Network = "private", PublishPorts = ["8081:8080"],
         });
-        var spec = RuntimeConfigStage.ToSpecSettings(settings, new Core.Bundle.ContainerSettings { AssemblyName = "Hello", Ports = ["8080", "9090"] });
-        Assert.Equal(Core.Bundle.BundleNetwork.Private, spec.Network);
+        var spec = RuntimeConfigStage.ToSpecSettings(settings, new Core.Contracts.ContainerSettings { AssemblyName = "Hello", Ports = ["8080", "9090"] });
+        Assert.Equal(Core.Contracts.BundleNetwork.Private, spec.Network);
         Assert.Equal(["8081:8080/tcp", "9090:9090/tcp"], Generate(spec).Info.PublishPorts!);
     }
 }

@@ -3,13 +3,13 @@ using System.Text.RegularExpressions;
 using NuGet.Versioning;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// Checks the raw publish settings and turns them into <see cref="BundleSettings"/>, throwing a
 /// coded <see cref="RuncibleException"/> for the first mistake.
 /// </summary>
-public sealed partial class BundleSettingsValidator
+internal sealed partial class BundleSettingsValidator
 {
     /// <summary>
     /// Bundle names become a systemd unit name, a runc container id, a directory and a host name

@@ -1,10 +1,10 @@
-namespace Runcible.Core.Layers;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// Reads single files of a root filesystem (a flattened image or an extracted directory) without
 /// extracting anything, for things like <c>/etc/passwd</c>.
 /// </summary>
-public interface IRootfsReader
+internal interface IRootfsReader
 {
     /// <summary>
     /// Reads the regular file at <paramref name="path"/> (absolute inside the tree), following
@@ -20,4 +20,15 @@ public interface IRootfsReader
     /// component present is a directory (the rest, if any, is absent).
     /// </summary>
     (string Path, RootfsNodeKind Kind)? FindNonDirectoryComponent(string path);
+}
+
+/// <summary>What a node of the flattened tree is.</summary>
+internal enum RootfsNodeKind
+{
+    Directory,
+    RegularFile,
+    SymbolicLink,
+    CharacterDevice,
+    BlockDevice,
+    Fifo,
 }

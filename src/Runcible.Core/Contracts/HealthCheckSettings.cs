@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// A validated <c>RuncHealthCheck</c>: an HTTP URL probed from the host in the container's network namespace, or a
@@ -12,7 +12,7 @@ namespace Runcible.Core.Bundle;
 /// <param name="Check">The property as written (trimmed): what the build stamp compares.</param>
 /// <param name="HttpUrl">The URL for an HTTP check, else null.</param>
 /// <param name="Command">The words of a command check, else empty.</param>
-public sealed record HealthCheckSettings(
+internal sealed record HealthCheckSettings(
     string Check,
     string? HttpUrl,
     IReadOnlyList<string> Command,
@@ -35,7 +35,7 @@ public sealed record HealthCheckSettings(
 }
 
 /// <summary>Parses the <c>RuncHealth*</c> properties (RUNCIBLE4050, RUNCIBLE4051).</summary>
-public static partial class HealthCheckParser
+internal static partial class HealthCheckParser
 {
     // http://<IPv4 or localhost>[:port][/path]: the shim's HTTP clients (bash /dev/tcp, wget, curl) all take
     // these, and the path carries nothing a shell or the request line could misread (no quotes, $, spaces, `).

@@ -1,12 +1,12 @@
 using System.Formats.Tar;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// The base image's flattened root filesystem as the bundle writer consumes it: a deterministic
 /// stream of tar entries. The unpack stage's flattened tree implements it.
 /// </summary>
-public interface IRootfsContent
+internal interface IRootfsContent
 {
     /// <summary>
     /// Identifies the exact bytes <see cref="WriteEntries"/> produces for a given prefix (for

@@ -2,10 +2,10 @@ using Runcible.Core.Layers;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>Fetch stage seam: resolves a base image reference for one platform and brings its verified blobs onto disk.</summary>
-public interface IBaseImageProvider
+internal interface IBaseImageProvider
 {
     Task<PulledImage> PullAsync(string reference, Platform platform, CancellationToken cancellationToken);
 
@@ -23,20 +23,20 @@ public interface IBaseImageProvider
 }
 
 /// <summary>The unpack stage's flattened tree of one image: its tar entries for the bundle and single-file reads for the config stage.</summary>
-public interface IFlattenedRootfs : IRootfsContent, IDisposable
+internal interface IFlattenedRootfs : IRootfsContent, IDisposable
 {
     IRootfsReader Reader { get; }
 }
 
 /// <summary>Unpack stage seam.</summary>
-public interface IRootfsFlattener
+internal interface IRootfsFlattener
 {
     IFlattenedRootfs Flatten(PulledImage image);
 }
 
 /// <summary>What the runtime config stage gives the bundle: config.json and who owns data/ and logs/.</summary>
 /// <param name="DataDirectories">One name per persistent volume (image volumes and RuncVolume items): <c>data/&lt;name&gt;</c>.</param>
-public sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, uint ContainerGid, IReadOnlyList<string> DataDirectories)
+internal sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, uint ContainerGid, IReadOnlyList<string> DataDirectories)
 {
     /// <summary>
     /// The host runtime contract (<c>runcible.json</c>: stop signal and timeout, volumes, rootless, notify,
@@ -46,22 +46,22 @@ public sealed record RuntimeConfigOutput(byte[] ConfigJson, uint ContainerUid, u
 }
 
 /// <summary>Runtime config stage seam: config.json from the image config, the flattened rootfs (for /etc/passwd) and the project's container settings.</summary>
-public interface IRuntimeConfigProvider
+internal interface IRuntimeConfigProvider
 {
     RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container);
 }
 
 /// <summary>Host runtime seam: the shim and service files the bundle carries beside rootfs/.</summary>
-public interface IHostRuntimeFiles
+internal interface IHostRuntimeFiles
 {
     IReadOnlyList<BundleFile> Create(BundleSettings settings, RuntimeConfigOutput config);
 }
 
 /// <summary>
-/// The .NET SDK container properties and items the config stage maps, validated and parsed by
-/// <see cref="RuntimeSpec.ContainerSettingsValidator"/> (the config stage parses nothing again).
+/// The .NET SDK container properties and items the config stage maps, validated and parsed by the settings
+/// normalizer (<c>RuntimeSpec.ContainerSettingsValidator</c>): the config stage parses nothing again.
 /// </summary>
-public sealed record ContainerSettings
+internal sealed record ContainerSettings
 {
     public string AssemblyName { get; init; } = "";
     public bool SelfContained { get; init; }
@@ -106,7 +106,7 @@ public sealed record ContainerSettings
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>
-public sealed record BundleStages(
+internal sealed record BundleStages(
     IBaseImageProvider Images,
     IRootfsFlattener Flattener,
     IRuntimeConfigProvider RuntimeConfig,

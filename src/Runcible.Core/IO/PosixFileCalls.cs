@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Runcible.Core.Layers;
+namespace Runcible.Core.IO;
 
 /// <summary>
 /// The libc calls extraction needs that .NET does not offer without following symlinks (or at all):

@@ -1,9 +1,9 @@
 using System.Text.Json.Serialization;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary>Bundle compression, from <c>RuncBundleCompression</c>.</summary>
-public enum BundleCompression
+internal enum BundleCompression
 {
     Gzip,
     Zstd,
@@ -14,7 +14,7 @@ public enum BundleCompression
 /// The numeric levels of <c>RuncBundleCompressionLevel</c>: zlib's 1–9 for gzip, ZstdSharp's 1–19 for
 /// zstd, and what is used when the property is not set.
 /// </summary>
-public static class BundleCompressionLevels
+internal static class BundleCompressionLevels
 {
     /// <summary>
     /// gzip level 2: on the ~250 MiB HelloWeb tree it needs about a quarter less CPU than level 6 for ~6%
@@ -49,13 +49,13 @@ public static class BundleCompressionLevels
 }
 
 /// <summary>A persistent volume: <c>data/&lt;Name&gt;</c> in the bundle, mounted at <see cref="ContainerPath"/>.</summary>
-public sealed record BundleVolume(string Name, string ContainerPath);
+internal sealed record BundleVolume(string Name, string ContainerPath);
 
 /// <summary>
 /// The publish settings as MSBuild hands them over, raw (strings as written in the project), so that
 /// <see cref="BundleSettingsValidator"/> can report every mistake with its own code.
 /// </summary>
-public sealed record RawBundleSettings
+internal sealed record RawBundleSettings
 {
     public string AssemblyName { get; init; } = "";
     public string? BundleName { get; init; }
@@ -166,7 +166,7 @@ public sealed record RawBundleSettings
 
 /// <summary>Validated settings: every field is known good.</summary>
 /// <param name="CompressionLevel">The effective level for <paramref name="Compression"/> (see <see cref="BundleCompressionLevels"/>); 0 for none.</param>
-public sealed record BundleSettings(
+internal sealed record BundleSettings(
     string Name,
     string Version,
     string RuntimeIdentifier,

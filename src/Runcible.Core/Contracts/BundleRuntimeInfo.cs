@@ -1,12 +1,12 @@
 using System.Text.Json.Serialization;
 
-namespace Runcible.Core.RuntimeSpec;
+namespace Runcible.Core.Contracts;
 
 /// <summary>
 /// What the host runtime (shim, service files) needs beyond config.json; written as <c>runcible.json</c>
 /// next to config.json. The contract is described in docs/runtime-config.md.
 /// </summary>
-public sealed class BundleRuntimeInfo
+internal sealed class BundleRuntimeInfo
 {
     [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; set; } = 1;
     [JsonPropertyName("name")] public string Name { get; set; } = "";
@@ -15,7 +15,7 @@ public sealed class BundleRuntimeInfo
     [JsonPropertyName("stopTimeoutSeconds")] public int StopTimeoutSeconds { get; set; } = 30;
     [JsonPropertyName("uid")] public uint Uid { get; set; }
     [JsonPropertyName("gid")] public uint Gid { get; set; }
-    [JsonPropertyName("volumes")] public List<BundleVolume> Volumes { get; set; } = [];
+    [JsonPropertyName("volumes")] public List<RuntimeVolume> Volumes { get; set; } = [];
     [JsonPropertyName("rootless")] public bool Rootless { get; set; }
     [JsonPropertyName("notify")] public bool Notify { get; set; }
     /// <summary><c>private</c> or <c>none</c>; absent for the host network (so host bundles read as before).</summary>
@@ -31,7 +31,7 @@ public sealed class BundleRuntimeInfo
 /// <c>RuncHealthCheck</c> for the shim (docs/health-checks.md): <see cref="Http"/> probed from the host in the
 /// container's network namespace, or <see cref="Command"/> run with <c>runc exec</c>; one of the two is set.
 /// </summary>
-public sealed class BundleHealthCheck
+internal sealed class BundleHealthCheck
 {
     [JsonPropertyName("http")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Http { get; set; }
     [JsonPropertyName("command")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Command { get; set; }
@@ -42,7 +42,7 @@ public sealed class BundleHealthCheck
 }
 
 /// <summary>A volume: <c>data/&lt;name&gt;</c> in the bundle, bound at <see cref="ContainerPath"/>, owned by uid:gid.</summary>
-public sealed class BundleVolume
+internal sealed class RuntimeVolume
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("containerPath")] public string ContainerPath { get; set; } = "";
@@ -56,7 +56,7 @@ public sealed class BundleVolume
 /// <c>rootfs</c> itself so config.json's root.path does not change. <c>{runtimeDir}</c> is <c>/run</c> for a
 /// rootful bundle and <c>$XDG_RUNTIME_DIR</c> for a rootless one.
 /// </summary>
-public sealed class WritableRootfsLayout
+internal sealed class WritableRootfsLayout
 {
     [JsonPropertyName("lower")] public string Lower { get; set; } = "rootfs";
     [JsonPropertyName("tmpfs")] public string Tmpfs { get; set; } = "";

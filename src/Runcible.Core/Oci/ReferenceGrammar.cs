@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Runcible.Core.Images;
+namespace Runcible.Core.Oci;
 
 /// <summary>
 /// The one implementation of distribution's reference grammar (its <c>reference</c> package, what docker and skopeo

@@ -1,15 +1,15 @@
 using Runcible.Core.Oci;
 
-namespace Runcible.Core.Images;
+namespace Runcible.Core.Contracts;
 
 /// <summary>A manifest or index as fetched: its exact bytes, the media type it was served with, its digest.</summary>
-public sealed record ManifestContent(byte[] Bytes, string MediaType, Digest Digest);
+internal sealed record ManifestContent(byte[] Bytes, string MediaType, Digest Digest);
 
 /// <summary>
 /// A place one image repository's content comes from: a registry repository, or a local OCI layout,
 /// OCI archive or docker archive. Sources only move bytes; the puller verifies and caches them.
 /// </summary>
-public interface IImageSource : IDisposable
+internal interface IImageSource : IDisposable
 {
     /// <summary>For messages: <c>registry/repository</c>, or the local source string.</summary>
     string Name { get; }
@@ -29,4 +29,4 @@ public interface IImageSource : IDisposable
 }
 
 /// <summary>Opens a source for a repository on a registry (registry host as written in the reference, e.g. <c>docker.io</c>, <c>localhost:5000</c>).</summary>
-public delegate IImageSource RegistrySourceFactory(string registry, string repository);
+internal delegate IImageSource RegistrySourceFactory(string registry, string repository);

@@ -3,10 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using Runcible.Core.Diagnostics;
 
-namespace Runcible.Core.Bundle;
+namespace Runcible.Core.Contracts;
 
 /// <summary><c>RuncNetwork</c>: which network namespace the container gets (docs/networking.md).</summary>
-public enum BundleNetwork
+internal enum BundleNetwork
 {
     /// <summary>The host's namespace: the app's ports are the host's (the default; the host needs only runc).</summary>
     Host,
@@ -22,7 +22,7 @@ public enum BundleNetwork
 /// A port published from a private network: <paramref name="HostIp"/> (empty: every address) and
 /// <paramref name="HostPort"/> on the host forward to <paramref name="ContainerPort"/> in the container.
 /// </summary>
-public sealed record PublishedPort(string HostIp, int HostPort, int ContainerPort, string Protocol)
+internal sealed record PublishedPort(string HostIp, int HostPort, int ContainerPort, string Protocol)
 {
     /// <summary>
     /// The canonical text, <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT/PROTOCOL</c> (IPv6 in brackets), which
