@@ -2,8 +2,9 @@
 # Builds the "host" root filesystems the host runtime tests boot under runc, as plain directories:
 #
 #   $RUNCIBLE_FIXTURE_DIR/hosts/systemd   Debian bookworm minbase + systemd systemd-sysv runc dbus
-#                                         libpam-systemd strace (systemd as PID 1 in a runc container,
-#                                         logind for lingering users' managers; nested runc inside)
+#                                         libpam-systemd strace passt (systemd as PID 1 in a runc container,
+#                                         logind for lingering users' managers; nested runc inside; pasta
+#                                         for rootless private networks)
 #   $RUNCIBLE_FIXTURE_DIR/hosts/openrc    Debian bookworm minbase + openrc sysvinit-core runc strace
 #                                         logrotate (/sbin/openrc-init as PID 1; the shim installs a
 #                                         logrotate snippet for the service's log)
@@ -183,8 +184,9 @@ if needs systemd; then
   cp -a "$base" "$work/systemd"
   # libpam-systemd and systemd-logind: lingering users get a user manager (systemctl --user) with its
   # XDG_RUNTIME_DIR, as on any real host; rootless bundles run as such user services.
+  # passt: pasta, for rootless bundles with RuncNetwork=private.
   chroot_apt "$work/systemd" systemd systemd-sysv runc dbus libpam-systemd strace \
-    containernetworking-plugins iptables iproute2
+    containernetworking-plugins iptables iproute2 passt
   # A container has no consoles or udev to wait for; the test reads the journal, not a TTY.
   for unit in getty.target systemd-udevd.service systemd-udev-trigger.service systemd-networkd-wait-online.service \
     console-getty.service; do

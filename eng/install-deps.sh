@@ -28,6 +28,7 @@ packages=(
   containernetworking-plugins # RuncNetwork=private: bridge, host-local, portmap, firewall
   iptables        # the CNI plugins' masquerade, port and filter rules
   wget            # the network tests' HTTP client inside a test host's namespace
+  passt           # pasta: RuncNetwork=private for rootless bundles (a host tool the shim calls; the network tests run it)
 )
 
 if [ "${1:-}" = "--unit" ]; then

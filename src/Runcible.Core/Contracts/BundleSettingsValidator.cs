@@ -128,7 +128,7 @@ internal sealed partial class BundleSettingsValidator
         }
 
         var rootless = Bool("RuncBundleRootless", raw.Rootless);
-        var (network, publishPorts) = Network(raw, rootless);
+        var (network, publishPorts) = Network(raw);
         var health = HealthCheckParser.Parse(raw.HealthCheck, raw.HealthInterval, raw.HealthTimeout, raw.HealthRetries, raw.HealthStartPeriod);
 
         return new BundleSettings(
@@ -182,7 +182,7 @@ internal sealed partial class BundleSettingsValidator
         return trimmed.Length == 0 ? null : trimmed[(trimmed.LastIndexOf('/') + 1)..];
     }
 
-    private static (BundleNetwork Network, IReadOnlyList<PublishedPort> Ports) Network(RawBundleSettings raw, bool rootless)
+    private static (BundleNetwork Network, IReadOnlyList<PublishedPort> Ports) Network(RawBundleSettings raw)
     {
         var network = (raw.Network?.Trim().ToLowerInvariant() ?? "") switch
         {
@@ -191,11 +191,6 @@ internal sealed partial class BundleSettingsValidator
             "none" => BundleNetwork.None,
             _ => throw new RuncibleException(RuncibleErrors.InvalidNetworkMode, raw.Network),
         };
-        if (network == BundleNetwork.Private && rootless)
-        {
-            throw new RuncibleException(RuncibleErrors.PrivateNetworkRootless);
-        }
-
         var ports = new List<PublishedPort>();
         foreach (var item in raw.PublishPorts)
         {

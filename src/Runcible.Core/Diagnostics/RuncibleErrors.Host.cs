@@ -134,6 +134,10 @@ internal static partial class RuncibleErrors
         "RUNCIBLE5073",
         "The private network of '{0}' could not be set up: {1}. Nothing of it is left; see docs/networking.md, 'Debugging'.");
 
+    public static readonly ErrorDescriptor HostPublishedPortPrivileged = new(
+        "RUNCIBLE5074",
+        "Host port {0}, which the rootless bundle '{1}' publishes, is below {2} (net.ipv4.ip_unprivileged_port_start), which an unprivileged user cannot bind; publish it on a port from {2} up (RuncPublishPort, or the ports file in its settings directory), or have root lower the limit (sysctl).");
+
     public static readonly ErrorDescriptor HostNetworkSettingInvalid = new(
         "RUNCIBLE5075",
         "Line {0} of {1} ('{2}') is not a usable network setting ({3}); write subnet=A.B.C.D/PREFIX (/8 to /30) or subnet6=IPV6/PREFIX (/16 to /120), networks with no host bits set, one a line.");

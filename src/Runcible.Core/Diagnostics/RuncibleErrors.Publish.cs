@@ -107,10 +107,6 @@ internal static partial class RuncibleErrors
         "RUNCIBLE4063",
         "ContainerPort '{0}' is not a port a private network can publish; write a number from 1 to 65535 with an optional Type of tcp or udp.");
 
-    public static readonly ErrorDescriptor PrivateNetworkRootless = new(
-        "RUNCIBLE4064",
-        "RuncNetwork=private is for rootful bundles in this version (rootless private networking with pasta or slirp4netns is not built yet); use RuncNetwork=none or host with RuncBundleRootless=true, or publish a rootful bundle.");
-
     public static readonly ErrorDescriptor InvalidHealthCheck = new(
         "RUNCIBLE4050",
         "RuncHealthCheck '{0}' is not a health check: {1}. Use an HTTP URL such as http://127.0.0.1:8080/healthz, or a command run in the container such as /app/healthcheck --quick (exec'd directly: chiseled and distroless images have no shell, so write sh -c \"...\" only when the image has one).");

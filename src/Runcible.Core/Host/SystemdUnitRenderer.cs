@@ -5,9 +5,11 @@ namespace Runcible.Core.Host;
 
 /// <summary>
 /// Renders the systemd unit (<c>&lt;name&gt;.service</c>) that runs a bundle through its shim.
-/// runc places the container in its own cgroup, so the unit does not rely on killing its cgroup:
-/// the stop signal goes to <c>runc run</c> (the main process, <c>KillMode=mixed</c>), which forwards
-/// it to the app; after <c>TimeoutStopSec</c> runc is killed and <c>ExecStopPost</c> removes the container.
+/// <c>Delegate=yes</c> leaves the unit's cgroup subtree to the shim, which runs in <c>&lt;unit&gt;/supervisor</c> and
+/// puts the container in <c>&lt;unit&gt;/container</c>: the app is one of the unit's processes and limits set on the
+/// unit bind it. The stop signal goes to <c>runc run</c> (the main process, <c>KillMode=mixed</c>), which forwards
+/// it to the app; after <c>TimeoutStopSec</c> what is left of the unit's cgroup is killed and <c>ExecStopPost</c>
+/// removes the container.
 /// Output is deterministic: LF line ends, fixed order, values escaped for systemd.
 /// </summary>
 internal sealed class SystemdUnitRenderer
@@ -54,6 +56,8 @@ internal sealed class SystemdUnitRenderer
         Line($"ExecStart={shim} run");
         Line($"ExecStopPost={shim} cleanup");
         Line("KillMode=mixed");
+        // The shim manages the unit's cgroup subtree (docs/operations.md, "Where the container's cgroup is").
+        Line("Delegate=yes");
         Line("KillSignal=" + model.StopSignal.Name);
         Line("TimeoutStopSec=" + (model.StopTimeoutSeconds + StopGraceSeconds).ToString(CultureInfo.InvariantCulture));
         // runc exits 128+n when the app dies of the stop signal: a requested stop, not a failure.

@@ -230,6 +230,7 @@ cleanup() {
   while is_mounted "$rt_bundle/secrets"; do umount "$rt_bundle/secrets"; done
   net_down
   rm -rf "$rt_bundle"
+  cgroup_prune
 }
 
 # ---- files written whole: temp file, fsync, rename, fsync of the directory -----------------------
@@ -281,8 +282,8 @@ render_runtime_config() {
   operator_resources >"$rt_bundle/resources.json"
   # A variable, not a pipe: a failing awk stops here (set -e) instead of renaming an empty config into place.
   effective="$(awk -v base="$bundle" -v hosts="$hosts_source" -v resolv="$resolv_source" \
-    -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" -v netns="$net_netns" \
-    -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" '
+    -v uid="$map_uid" -v gid="$map_gid" -v nofile="$nofile_limit" -v netns="$net_netns" -v hooks="$net_hook_json" \
+    -v envfile="$rt_bundle/env.json" -v mountsfile="$rt_bundle/mounts.json" -v resfile="$rt_bundle/resources.json" -v cgpath="${cg_path:-}" '
     /^  "root": \{/ { in_root = 1 }
     in_root && /"path": "/ { sub(/"path": "[^"]*"/, "\"path\": \"" base "/rootfs\""); in_root = 0 }
     /^    \{/ { bind = 0 }
@@ -319,12 +320,85 @@ render_runtime_config() {
     # The limits: linux.resources of the bundle replaced by the effective ones (build-time or operator)
     /^    "resources": \{$/ { in_res = 1; next }
     in_res { if ($0 ~ /^    },?$/) in_res = 0; next }
-    /^  "linux": \{$/ { print; while ((getline line < resfile) > 0) print line; next }
+    /^  "linux": \{$/ { if (hooks != "") print hooks; print; if (cgpath != "") print "    \"cgroupsPath\": \"" cgpath "\","; while ((getline line < resfile) > 0) print line; next }
     netns != "" && /"path": "\{netns\}"/ { sub(/\{netns\}/, netns) }
     { print }
   ' "$bundle/config.json")"
   printf '%s\n' "$effective" | write_file "$rt_bundle/config.json"
   rm -f "$rt_bundle/env.json" "$rt_bundle/mounts.json" "$rt_bundle/resources.json"
+}
+
+# ---- the service's cgroup (docs/operations.md, "Where the container's cgroup is") ---------------
+# Under systemd the unit has Delegate=yes: its cgroup subtree is the service's. The service's run moves itself
+# (shim, health loop, then runc run) into the leaf <unit>/supervisor and gives runc <unit>/container, so the app
+# is one of the unit's processes and the unit's MemoryMax=/CPUQuota= bind it too. cg_unit is the unit's cgroup
+# (empty when this is not the service's own process under systemd: a foreground run, OpenRC, no delegation).
+cgroup_unit() {
+  cg_unit=""
+  [ "${RUNCIBLE_SERVICE:-}" = "$name" ] || return 0
+  # The unified line (cgroup v2, and the hybrid layout's unified hierarchy), else systemd's named v1 hierarchy.
+  own="$(sed -n 's/^0:://p' /proc/self/cgroup | head -n 1)"
+  [ -n "$own" ] && [ "$own" != / ] || own="$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup | head -n 1)"
+  # Control processes (ExecStartPre/ExecStopPost) of a delegated unit run in <unit>/.control on cgroup v2.
+  own="${own%/.control}"
+  own="${own%/supervisor}"
+  case "$own" in
+    *[!A-Za-z0-9._/@:-]*) return 0 ;;
+    */"$name.service") cg_unit="$own" ;;
+  esac
+}
+
+# The mount points of the cgroup hierarchies whose root is the hierarchy's root (v1 controllers, name=systemd,
+# the unified cgroup2).
+cgroup_mounts() {
+  awk '{ split($0, halves, " - "); split(halves[2], fs, " ") } (fs[1] == "cgroup" || fs[1] == "cgroup2") && $4 == "/" { print $5 }' /proc/self/mountinfo
+}
+
+# Moves this process into <unit>/supervisor in every hierarchy where systemd placed it in the unit's cgroup, enables
+# the memory, cpu and pids controllers for the unit's children where the unit has them (cgroup v2: processes live
+# only in leaves once they are enabled), and sets cg_path, the container's cgroupsPath. Rootless: only on cgroup v2
+# with those controllers delegated to the user and the unit's cgroup writable; otherwise runc places the container
+# as before (cg_path empty) and operator_resources warns that limits are not applied.
+cgroup_delegate() {
+  cg_path=""
+  cgroup_unit
+  [ -n "$cg_unit" ] || return 0
+  if [ "$rootless" = true ]; then
+    [ -f "/sys/fs/cgroup$cg_unit/cgroup.controllers" ] && [ -w "/sys/fs/cgroup$cg_unit/cgroup.procs" ] || return 0
+    for controller in memory cpu pids; do
+      grep -qw "$controller" "/sys/fs/cgroup$cg_unit/cgroup.controllers" || return 0
+    done
+  fi
+  moved=""
+  for mount_point in $(cgroup_mounts); do
+    unit_dir="$mount_point$cg_unit"
+    grep -qx "$$" "$unit_dir/cgroup.procs" 2>/dev/null || grep -qx "$$" "$unit_dir/supervisor/cgroup.procs" 2>/dev/null || continue
+    if ! { mkdir -p "$unit_dir/supervisor" && printf '%s\n' "$$" >"$unit_dir/supervisor/cgroup.procs"; } 2>/dev/null; then
+      warn "could not move into $unit_dir/supervisor; $name's container is placed outside its service's cgroup (is Delegate=yes overridden in a drop-in?)."
+      return 0
+    fi
+    moved=1
+    [ -f "$unit_dir/cgroup.subtree_control" ] || continue
+    for controller in memory cpu pids; do
+      if grep -qw "$controller" "$unit_dir/cgroup.controllers" && ! grep -qw "$controller" "$unit_dir/cgroup.subtree_control"; then
+        printf '+%s\n' "$controller" >"$unit_dir/cgroup.subtree_control" 2>/dev/null || warn "could not enable the $controller controller in $unit_dir; its limits do not bind there."
+      fi
+    done
+  done
+  [ -z "$moved" ] || cg_path="$cg_unit/container"
+}
+
+# The unit's container and supervisor cgroups (and the unit's own, once empty) in the v1 hierarchies systemd does not
+# manage for it (freezer, cpuset, cpuacct: runc created them); systemd removes the rest with the unit's cgroup.
+# Called by the service's cleanup, i.e. ExecStartPre and ExecStopPost; a cgroup still in use is left alone.
+cgroup_prune() {
+  cgroup_unit
+  [ -n "$cg_unit" ] || return 0
+  for mount_point in $(cgroup_mounts); do
+    for dir in "$mount_point$cg_unit/container" "$mount_point$cg_unit/supervisor" "$mount_point$cg_unit"; do
+      [ ! -d "$dir" ] || rmdir "$dir" 2>/dev/null || true
+    done
+  done
 }
 
 # ---- the operator's settings (docs/operations.md) -----------------------------------------------
@@ -484,7 +558,8 @@ limits_entries() {
 }
 
 # linux.resources of the effective config: the bundle's (RuncMemoryLimit, RuncCpuLimit, RuncPidsLimit)
-# with the limits file's values over them. Rootless: none, with a warning (no delegated cgroup used yet).
+# with the limits file's values over them. Rootless: none, with a warning, unless cgroup_delegate found the
+# service's cgroup delegated to the user (cg_path).
 operator_resources() {
   # shellcheck disable=SC2046 # three words
   set -- $(awk '
@@ -504,8 +579,8 @@ $entries
 LIMITS
   fi
   [ "$memory$cpu$pids" != nonenonenone ] || return 0
-  if [ "$rootless" = true ]; then
-    warn "$name is rootless: its memory, cpu and pids limits are not applied (runc 1.1 sets them only in a cgroup delegated to the user, which Runcible does not use yet); limit the user's slice with systemd instead (docs/operations.md)."
+  if [ "$rootless" = true ] && [ -z "${cg_path:-}" ]; then
+    warn "$name is rootless: its memory, cpu and pids limits are not applied (runc 1.1 sets them only in a cgroup the user may write: the service's own, on cgroup v2 with the memory, cpu and pids controllers delegated to the user manager); limit the user's slice with systemd instead (docs/operations.md)."
     return 0
   fi
   printf '    "resources": {\n'
@@ -1162,7 +1237,8 @@ begin_operator_command() {
 # runcible0 bridge with the standard CNI plugins (bridge + host-local, portmap, firewall) before runc run
 # and undoes it in cleanup. Everything lives under /run (a reboot clears it with the namespaces, links and
 # rules it described); each step is recorded before the next so that a killed shim or runc leaves enough
-# for the next cleanup's DEL.
+# for the next cleanup's DEL. Rootless: runc makes the namespace (inside the bundle's user namespace) and
+# a createRuntime hook (net_hook) connects it to the host with pasta, which cleanup stops.
 net_mode() {
   v="$(json_value network)"
   echo "${v:-host}"
@@ -1194,6 +1270,11 @@ net_find_plugins() {
 
 net_check_host() {
   [ "$(net_mode)" = private ] || return 0
+  if [ "$rootless" = true ]; then
+    net_rootless_tool || die RUNCIBLE5070 "$name is a rootless bundle with a private network, which needs pasta on PATH; install it (apt-get install passt, dnf install passt)."
+    { [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; } || die RUNCIBLE5070 "$name is a rootless bundle with a private network, which needs /dev/net/tun readable and writable by every user (mode 0666, the distributions' default); ask root to load the tun module (modprobe tun) or restore the mode (chmod 0666 /dev/net/tun)."
+    return 0
+  fi
   net_find_plugins
   command -v ip >/dev/null 2>&1 || die RUNCIBLE5070 "$name uses a private network, which needs the ip command; install it (apt-get install iproute2)."
   command -v iptables >/dev/null 2>&1 || die RUNCIBLE5070 "$name uses a private network, which needs iptables for its published ports and masquerading; install it (apt-get install iptables)."
@@ -1261,6 +1342,10 @@ net_check_ports() {
     die RUNCIBLE5071 "$name publishes a host port twice ($(printf '%s\n' "$ports" | awk 'NF { k = $2 "/" $4; if (seen[k]++) { print k; exit } }')); give each published port its own host port."
   printf '%s\n' "$ports" | while read -r hip hport cport proto; do
     [ -n "$hport" ] || continue
+    if [ "$rootless" = true ]; then
+      first="$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)"
+      [ "$hport" -ge "$first" ] || die RUNCIBLE5074 "host port $hport/$proto, which $name publishes, is below $first (net.ipv4.ip_unprivileged_port_start), which an unprivileged user cannot bind; publish it on a port from $first up (RuncPublishPort, or $settings_dir/ports), or have root lower the limit (sysctl net.ipv4.ip_unprivileged_port_start=$hport, in /etc/sysctl.d to keep it)."
+    fi
     for other in "$net_run"/*/ports; do
       if [ ! -f "$other" ] || [ "$other" = "$net_dir/ports" ]; then continue; fi
       if awk -v p="$hport" -v t="$proto" '$2 == p && $4 == t { found = 1 } END { exit !found }' "$other"; then
@@ -1476,9 +1561,15 @@ net_up() {
   # Under the lock: two bundles starting together cannot both take a host port.
   net_check_ports
   ports="$(net_ports)"
-  net_subnets
+  # The bridge's subnets are the rootful network's; a rootless one has no bridge.
+  [ "$rootless" = true ] || net_subnets
   (umask 077 && mkdir -p "$net_dir")
   printf '%s\n' "$ports" | write_file "$net_dir/ports"
+  if [ "$rootless" = true ]; then
+    # runc makes the namespace; net_hook connects it once it exists.
+    net_unlock
+    return 0
+  fi
   ip netns add "$net_ns" 2>/dev/null || [ -e "$net_ns_path" ] || { net_unlock; net_down; die RUNCIBLE5073 "cannot create the network namespace $net_ns (ip netns add failed)."; }
   ip -n "$net_ns" link set lo up
   if ! result="$(net_bridge_config | net_plugin ADD bridge)"; then
@@ -1501,6 +1592,12 @@ net_up() {
 # DEL in reverse order with the stored ADD result, the namespace, and the bridge once no container uses it.
 net_down() {
   net_paths
+  if [ "$rootless" = true ]; then
+    [ -d "$net_dir" ] || return 0
+    net_stop_pasta
+    rm -rf "$net_dir"
+    return 0
+  fi
   [ -d "$net_dir" ] || [ -e "$net_ns_path" ] || return 0
   net_lock
   if net_find_plugins_quietly; then
@@ -1575,14 +1672,77 @@ net_resolv_conf() {
   awk '$1 == "nameserver" && ($2 ~ /^127\./ || $2 == "::1") { next } { print }' "$src" 2>/dev/null || true
 }
 
-# The effective config's part: the namespace path and the resolver file (sets resolv_source).
+# The effective config's part: the namespace path (rootful) or the hook that connects the namespace runc makes
+# (rootless), and the resolver file (sets resolv_source).
 net_render() {
   net_netns=""
+  net_hook_json=""
   [ "$(net_mode)" = private ] || return 0
   net_paths
-  net_netns="$net_ns_path"
   resolv_source="$rt_bundle/resolv.conf"
+  if [ "$rootless" = true ]; then
+    # The hook runs in runc's namespaces, as this user, with runc's environment (this one); runc waits for it.
+    net_hook_json="  \"hooks\": {\"createRuntime\": [{\"path\": \"$self\", \"args\": [\"runcible\", \"net-hook\"], \"timeout\": 60}]},"
+    # pasta answers DNS at this address with the host's first resolver (from the host's side, so a loopback stub
+    # such as 127.0.0.53 works too); podman uses the same one.
+    {
+      printf '# generated by runcible for the rootless private network of %s (pasta forwards to the host'"'"'s resolver)\n' "$name"
+      printf 'nameserver %s\n' "$net_pasta_dns"
+      awk '$1 == "search" || $1 == "domain" || $1 == "options"' /etc/resolv.conf 2>/dev/null || true
+    } | write_file "$resolv_source" 0644
+    return 0
+  fi
+  net_netns="$net_ns_path"
   net_resolv_conf | write_file "$resolv_source" 0644
+}
+
+# ---- rootless private network: pasta ----------------------------------------------------------------
+# podman's choices: the container copies the host's addresses and routes (--config-net), only the published
+# ports are forwarded in (-t/-u, "none" otherwise: pasta's default "auto" would follow what the app binds),
+# nothing is forwarded from the namespace's loopback to the host's (-T none -U none), and the gateway address
+# is not the host (--no-map-gw): the host's loopback services stay out of reach, as with a rootful bridge.
+net_pasta_dns=169.254.1.1
+
+net_rootless_tool() {
+  command -v pasta >/dev/null 2>&1
+}
+
+# The pasta options for the ports record's lines.
+net_pasta_ports() {
+  awk -v want="$1" '
+    NF && $4 == want { spec = ($1 == "-" ? "" : $1 "/") $2 ":" $3; printf " %s %s", (want == "tcp" ? "-t" : "-u"), spec; n++ }
+    END { if (!n) printf " %s none", (want == "tcp" ? "-t" : "-u") }
+  ' "$net_dir/ports"
+}
+
+# runcible net-hook: runc's createRuntime hook (the container's namespaces exist, its process waits). The state
+# on stdin names the container's pid; pasta joins its user and network namespaces, configures them, binds the
+# published ports on the host, writes its pid and goes to the background, and the hook returns. pasta keeps the
+# namespace open, so it does not end with the container: cleanup stops it (net_stop_pasta).
+net_hook() {
+  net_paths
+  pid="$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)"
+  [ -n "$pid" ] || die RUNCIBLE5073 "the network hook of $name got no container pid from runc."
+  [ -f "$net_dir/ports" ] || die RUNCIBLE5073 "the network hook of $name found no record in $net_dir; start it with '$self run'."
+  rm -f "$net_dir/pasta.pid"
+  # shellcheck disable=SC2046 # the options are words without blanks (addresses, numbers)
+  if ! pasta --config-net --quiet --no-map-gw -T none -U none --dns-forward "$net_pasta_dns" \
+    $(net_pasta_ports tcp) $(net_pasta_ports udp) -P "$net_dir/pasta.pid" "$pid" </dev/null >/dev/null 2>"$net_dir/pasta.log"; then
+    die RUNCIBLE5073 "pasta could not connect the network of $name: $(awk '!/to syslog/ { printf "%s%s", (n++ ? "; " : ""), $0 }' "$net_dir/pasta.log"). See docs/networking.md, 'Debugging'."
+  fi
+}
+
+# Stops the pasta of this container: the pid of its record, when that process is still the pasta that wrote it.
+net_stop_pasta() {
+  pid="$(cat "$net_dir/pasta.pid" 2>/dev/null || true)"
+  case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+  tries=0
+  while tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-P $net_dir/pasta.pid "; do
+    [ "$tries" -gt 0 ] || kill "$pid" 2>/dev/null || true
+    tries=$((tries + 1))
+    [ "$tries" -le 50 ] || { kill -KILL "$pid" 2>/dev/null || true; break; }
+    sleep 0.1
+  done
 }
 
 # ---- health checks (docs/health-checks.md) ------------------------------------------------------
@@ -1705,7 +1865,12 @@ health_probe_http() {
   hp_url="http://$hp_host:$hp_port$hp_path"
   set -- env -u http_proxy -u HTTP_PROXY -u all_proxy -u ALL_PROXY
   if [ -n "$hp_pid" ] && [ "$(readlink "/proc/$hp_pid/ns/net")" != "$(readlink /proc/self/ns/net)" ]; then
-    set -- nsenter "--net=/proc/$hp_pid/ns/net" -- "$@"
+    if [ "$rootless" = true ]; then
+      # The bundle's user namespace owns that network namespace: only from inside it may the user enter.
+      set -- nsenter "--user=/proc/$hp_pid/ns/user" "--net=/proc/$hp_pid/ns/net" --preserve-credentials -- "$@"
+    else
+      set -- nsenter "--net=/proc/$hp_pid/ns/net" -- "$@"
+    fi
   fi
   case "$health_client" in
     bash)
@@ -1912,6 +2077,9 @@ cmd_run() {
     say "$st_installed is the installed version of $name; starting it."
     exec "$st_installed/runcible" run
   fi
+  # Before anything forks a process that stays (network helpers, the health loop) and before runc starts: all belong
+  # in the supervisor cgroup.
+  cgroup_delegate
   check_recorded_volumes
   check_ports
   prepare_directories
@@ -2135,6 +2303,7 @@ case "$command" in
   install) cmd_install ;;
   run) cmd_run ;;
   cleanup) cmd_cleanup ;;
+  net-hook) net_hook ;;
   # Operator commands too: they wait for a running install/upgrade/rollback/uninstall (the lock) and finish or
   # undo an interrupted one first, so a restart never lands in the middle of an upgrade's transaction.
   start) check_identity; detect_init; require_installed_here; begin_operator_command; service_start ;;

@@ -490,11 +490,12 @@ internal sealed partial class RuntimeSpecGenerator
             ReadonlyPaths = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
             Resources = ResourceLimits.ToResources(settings),
         };
-        // private: the namespace the shim creates and wires to the bridge before each start; none: runc makes
-        // a new one and brings its loopback up.
+        // private, rootful: the namespace the shim creates and wires to the bridge before each start; none, and private
+        // rootless: runc makes a new one (inside the user namespace) and brings its loopback up, and for private the
+        // shim's createRuntime hook connects it to the host with pasta.
         if (settings.Network != BundleNetwork.Host)
         {
-            linux.Namespaces.Add(new() { Type = "network", Path = settings.Network == BundleNetwork.Private ? NetworkNamespacePlaceholder : null });
+            linux.Namespaces.Add(new() { Type = "network", Path = settings.Network == BundleNetwork.Private && !settings.Rootless ? NetworkNamespacePlaceholder : null });
         }
 
         if (settings.Rootless)

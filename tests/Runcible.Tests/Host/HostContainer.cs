@@ -328,7 +328,11 @@ public sealed class HostContainer : IDisposable
             {
                 terminal = false,
                 user = new { uid = 0, gid = 0 },
-                args = new[] { init },
+                // systemd makes the root mount rshared on a real host but not in a container ("the container manager
+                // knows what it is doing"). Without it, mounts systemd sets up for a service in a child mount namespace
+                // never reach the service: its credentials directory ($CREDENTIALS_DIRECTORY, LoadCredential=) stays
+                // empty. The host's mounts are private copies, so sharing them here propagates nothing to this machine.
+                args = init == "/sbin/init" ? new[] { "/bin/sh", "-c", "mount --make-rshared / && exec /sbin/init" } : new[] { init },
                 env = new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=oci" },
                 cwd = "/",
                 capabilities = new { bounding = caps, effective = caps, permitted = caps },
@@ -356,6 +360,8 @@ public sealed class HostContainer : IDisposable
                     : [new { type = "pid" }, new { type = "ipc" }, new { type = "uts" }, new { type = "mount" }, new { type = "cgroup" }, new { type = "network", path = _network.NamespacePath }],
                 // Nested runc creates device nodes for its own containers.
                 resources = new { devices = new[] { new { allow = true, access = "rwm" } } },
+                // pasta (rootless private networks) opens /dev/net/tun as the user, as on a real host (0666).
+                devices = new[] { new { path = "/dev/net/tun", type = "c", major = 10, minor = 200, fileMode = 438, uid = 0, gid = 0 } },
                 cgroupsPath = "/runcible-hosts/" + Id,
             },
         };

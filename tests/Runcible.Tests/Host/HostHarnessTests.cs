@@ -98,9 +98,11 @@ public sealed class HostHarnessTests
             var created = host.ExecOk("runc state cycle | grep '\"created\"'");
             var appPid = HostScenarios.ContainerPid(host, "cycle");
             var machinePid = host.ExecOk($"grep NSpid /proc/{appPid}/status").Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
-            // The nested container's cgroups, under the host's on this machine: the cut must remove them too.
+            // The nested container's cgroups (systemd: the unit's container cgroup; OpenRC: runc's own, named by the
+            // container id), under the host's on this machine: the cut must remove them too.
+            var nested = host.Init == HostInit.Systemd ? "container" : "cycle";
             Assert.Contains(host.MachineLeftovers().Where(Directory.Exists), cgroup =>
-                Directory.EnumerateDirectories(cgroup, "cycle", SearchOption.AllDirectories).Any());
+                Directory.EnumerateDirectories(cgroup, nested, SearchOption.AllDirectories).Any());
 
             host.CutPower();
             // Nothing runs and nothing of the host is left on this machine: no process, cgroup or mount.

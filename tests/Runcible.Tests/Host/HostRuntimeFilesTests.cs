@@ -81,6 +81,7 @@ public sealed class HostRuntimeFilesTests
             ExecStart=/opt/containers/helloweb-1.2.3/runcible run
             ExecStopPost=/opt/containers/helloweb-1.2.3/runcible cleanup
             KillMode=mixed
+            Delegate=yes
             KillSignal=SIGTERM
             TimeoutStopSec=25
             SuccessExitStatus=143

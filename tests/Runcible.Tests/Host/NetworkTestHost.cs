@@ -21,7 +21,15 @@ internal sealed class NetworkTestHost : IDisposable
 
     private readonly List<Process> _processes = [];
 
-    public NetworkTestHost(string resolvConf = "nameserver 127.0.0.1\n")
+    /// <summary>
+    /// The address of the host's uplink (<paramref name="uplink"/>): an interface with the default route, which pasta
+    /// needs (it copies that interface's address and routes into the container), through a gateway that answers nothing.
+    /// </summary>
+    public const string UplinkAddress = "10.250.9.1";
+
+    public const string UplinkGateway = "10.250.9.254";
+
+    public NetworkTestHost(string resolvConf = "nameserver 127.0.0.1\n", bool uplink = false)
     {
         Name = "rth" + Guid.NewGuid().ToString("N")[..8];
         RunDirectory = $"/run/runcible-test/{Name}";
@@ -37,6 +45,14 @@ internal sealed class NetworkTestHost : IDisposable
             Ip("addr", "add", ServiceAddress + "/24", "dev", "svc0");
             Ip("link", "set", "svc1", "up");
             Ip("link", "set", "svc0", "up");
+            if (uplink)
+            {
+                Ip("link", "add", "up0", "type", "veth", "peer", "name", "up1");
+                Ip("addr", "add", UplinkAddress + "/24", "dev", "up0");
+                Ip("link", "set", "up1", "up");
+                Ip("link", "set", "up0", "up");
+                Ip("route", "add", "default", "via", UplinkGateway, "dev", "up0");
+            }
         }
         catch
         {

@@ -181,7 +181,7 @@ internal static class SampleScenarios
 
     private static string Journal(HostContainer host, string name) => host.ExecOk($"journalctl -u {name} --no-pager -o cat");
 
-    private static async Task WaitForAsync(Func<bool> condition, string what, int seconds = 60)
+    internal static async Task WaitForAsync(Func<bool> condition, string what, int seconds = 60)
     {
         var deadline = Stopwatch.StartNew();
         while (!condition())

@@ -5,19 +5,29 @@ using Runcible.Tests.Infrastructure;
 namespace Runcible.Tests.Host;
 
 /// <summary>
-/// RuncNetwork=private and none with the real runc and CNI plugins: each test's shim runs in a
-/// <see cref="NetworkTestHost"/> (a network namespace of its own), which the test checks back to what it was.
+/// RuncNetwork=private and none with the real runc and CNI plugins (rootful) or pasta (rootless, run as an
+/// unprivileged user): each test's shim runs in a <see cref="NetworkTestHost"/> (a network namespace of its own,
+/// with an uplink for pasta), which the test checks back to what it was.
 /// </summary>
 public sealed class ShimNetworkTests : IDisposable
 {
     private const string Python = "/usr/bin/python3";
+    private const string RootlessUser = SystemUsers.Rootless;
     private readonly TempDirectory _dir = new("runcible-net");
-    private readonly NetworkTestHost _host = new("nameserver 127.0.0.53\nnameserver " + NetworkTestHost.ServiceAddress + "\nsearch example.test\n");
+    private readonly NetworkTestHost _host = new("nameserver 127.0.0.53\nnameserver " + NetworkTestHost.ServiceAddress + "\nsearch example.test\n", uplink: true);
     private readonly List<string> _names = [];
+
+    // The rootless user's XDG_RUNTIME_DIR (its runc state, runtime bundles, network records) and HOME (state, settings).
+    private readonly TempDirectory _userRuntime = new("runcible-net-xdg");
+    private readonly TempDirectory _userHome = new("runcible-net-home");
 
     public ShimNetworkTests()
     {
         ProcessRunner.Run("chmod", ["0755", _dir.Path]).EnsureSuccess("chmod");
+        SystemUsers.Ensure(RootlessUser);
+        ProcessRunner.Run("chown", [$"{RootlessUser}:{RootlessUser}", _userRuntime.Path, _userHome.Path]).EnsureSuccess("chown");
+        // pasta opens /dev/net/tun as the user: the distributions make it 0666 (udev); some machines have it 0600.
+        ProcessRunner.Run("chmod", ["0666", "/dev/net/tun"]).EnsureSuccess("chmod /dev/net/tun");
     }
 
     public void Dispose()
@@ -36,6 +46,8 @@ public sealed class ShimNetworkTests : IDisposable
         }
 
         _dir.Dispose();
+        _userRuntime.Dispose();
+        _userHome.Dispose();
     }
 
     private string Bundle(TestBundle.Options options)
@@ -94,6 +106,83 @@ public sealed class ShimNetworkTests : IDisposable
         _host.Run(Shim(bundle), "cleanup").EnsureSuccess("cleanup");
     }
 
+    /// <summary>
+    /// The host's services the isolation tests try to reach: "outside" over HTTP on 127.0.0.1:9999 and on the service
+    /// address's 9998, the DNS answerer on <paramref name="dnsAddress"/>, and a listening abstract socket.
+    /// </summary>
+    private void StartHostServices(string dnsAddress)
+    {
+        var www = _dir.Combine("www");
+        Directory.CreateDirectory(www);
+        File.WriteAllText(Path.Combine(www, "hello"), "outside\n");
+        _host.Start(Python, "-m", "http.server", "9999", "--bind", "127.0.0.1", "--directory", www);
+        _host.Start(Python, "-m", "http.server", "9998", "--bind", NetworkTestHost.ServiceAddress, "--directory", www);
+        _host.Start(Python, "-c", DnsResponder, dnsAddress);
+        _host.Start(Python, "-c", "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\\0runcible-test-abstract')\ns.listen()\ntime.sleep(600)");
+    }
+
+    private TestBundle.Options RootlessPrivate(string version = "1.0.0") => Private(version) with { Rootless = true };
+
+    /// <summary>Writes the bundle owned by the rootless user (as its tarball extracted by that user would be).</summary>
+    private string RootlessBundle(TestBundle.Options options)
+    {
+        var bundle = Bundle(options);
+        ProcessRunner.Run("chown", ["-R", $"{RootlessUser}:{RootlessUser}", bundle]).EnsureSuccess("chown");
+        return bundle;
+    }
+
+    /// <summary>The command run as the rootless user, with its own runtime directory and home (not the host's root-only overrides).</summary>
+    private string[] AsUser(params string[] command) =>
+        ["setpriv", "--reuid", RootlessUser, "--regid", RootlessUser, "--clear-groups", "env", "-u", "RUNCIBLE_NET_RUN_DIR", "-u", "RUNCIBLE_RUNC_ROOT",
+         "XDG_RUNTIME_DIR=" + _userRuntime.Path, "HOME=" + _userHome.Path, .. command];
+
+    private string UserRuncRoot => Path.Combine(_userRuntime.Path, "runc");
+
+    private void StopRootless(string bundle, string id, BackgroundProcess run)
+    {
+        _host.Run(AsUser("runc", "--root", UserRuncRoot, "kill", id, "TERM")).EnsureSuccess("runc kill");
+        run.WaitForExit(TimeSpan.FromSeconds(30));
+        _host.Run(AsUser(Shim(bundle), "cleanup")).EnsureSuccess("cleanup");
+    }
+
+    /// <summary>The pasta processes of this test's rootless bundles (their pid files are under its runtime directory).</summary>
+    private List<string> PastaProcesses() =>
+        Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d)).Where(p => p.All(char.IsAsciiDigit))
+            .Select(p => (Pid: p, Command: ReadCommandLine(p)))
+            .Where(p => p.Command.StartsWith("pasta ", StringComparison.Ordinal) && p.Command.Contains(_userRuntime.Path, StringComparison.Ordinal))
+            .Select(p => $"{p.Pid}: {p.Command}").ToList();
+
+    private static string ReadCommandLine(string pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>What a rootless private network leaves: pasta processes, the network records, runc containers.</summary>
+    private string RootlessLeftovers()
+    {
+        var net = Path.Combine(_userRuntime.Path, "runcible", ".net");
+        var records = Directory.Exists(net) ? Directory.EnumerateFileSystemEntries(net).Select(e => Path.GetFileName(e)).Where(n => n != ".lock").Order().ToList() : [];
+        var containers = Directory.Exists(UserRuncRoot) ? Directory.EnumerateDirectories(UserRuncRoot).Select(e => Path.GetFileName(e)).ToList() : [];
+        return $"pasta: {string.Join(" | ", PastaProcesses())}; records: {string.Join(' ', records)}; containers: {string.Join(' ', containers)}";
+    }
+
+    private const string NothingLeft = "pasta: ; records: ; containers: ";
+
+    /// <summary>The pid of the container's process on the host (root enters its network namespace with it).</summary>
+    private string ContainerPid(string id) =>
+        System.Text.RegularExpressions.Regex.Match(_host.Run(AsUser("runc", "--root", UserRuncRoot, "state", id)).EnsureSuccess("runc state").StandardOutput, "\"pid\": ([0-9]+)").Groups[1].Value;
+
     [Fact]
     public void TwoBundlesListeningOn8080RunSideBySideOnTwoHostPortsAndLeaveTheHostAsItWas()
     {
@@ -124,13 +213,7 @@ public sealed class ShimNetworkTests : IDisposable
     [Fact]
     public void ThePrivateNetworkReachesNeitherTheHostsLoopbackNorItsAbstractSocketsButGoesOutAndResolves()
     {
-        var www = _dir.Combine("www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "hello"), "outside\n");
-        _host.Start(Python, "-m", "http.server", "9999", "--bind", "127.0.0.1", "--directory", www);
-        _host.Start(Python, "-m", "http.server", "9998", "--bind", NetworkTestHost.ServiceAddress, "--directory", www);
-        _host.Start(Python, "-c", DnsResponder, NetworkTestHost.ServiceAddress);
-        _host.Start(Python, "-c", "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\\0runcible-test-abstract')\ns.listen()\ntime.sleep(600)");
+        StartHostServices(NetworkTestHost.ServiceAddress);
         var options = Private();
         var bundle = Bundle(options);
         var run = _host.Start(Shim(bundle), "run");
@@ -335,6 +418,181 @@ public sealed class ShimNetworkTests : IDisposable
         Assert.Contains(": lo: <LOOPBACK,UP,LOWER_UP>", Assert.Single(links), StringComparison.Ordinal);
         Assert.Contains("unreachable", result.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(before, _host.Snapshot(options.Name));
+    }
+
+    [Fact]
+    public void TwoRootlessBundlesListeningOn8080RunSideBySideThroughPastaAndLeaveNothing()
+    {
+        var a = RootlessPrivate("1.0.0");
+        var b = RootlessPrivate("2.0.0") with { PublishPorts = ["18081:8080"] };
+        var bundleA = RootlessBundle(a);
+        var bundleB = RootlessBundle(b);
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+
+        var runA = _host.Start(AsUser(Shim(bundleA), "run"));
+        var runB = _host.Start(AsUser(Shim(bundleB), "run"));
+        Assert.Equal("1.0.0", Get(8080, runA));
+        Assert.Equal("2.0.0", Get(18081, runB));
+        Assert.Equal("2.0.0", Get(18081, runB, NetworkTestHost.ServiceAddress));
+        Assert.Equal("1.0.0", Get(8080, runB));
+        // One pasta per container, bound by the user (not root) on the published host ports.
+        Assert.Equal(2, PastaProcesses().Count);
+        var listeners = _host.Run("ss", "-Hltnp", "sport = :18081").StandardOutput;
+        Assert.Contains("passt", listeners, StringComparison.Ordinal);
+        // The app has a namespace of its own: the host's 8080 and its 8080 are not one socket.
+        Assert.NotEqual(
+            ProcessRunner.Run("readlink", ["/proc/self/ns/net"]).StandardOutput,
+            ProcessRunner.Run("readlink", [$"/proc/{ContainerPid(a.Name)}/ns/net"]).StandardOutput);
+
+        StopRootless(bundleA, a.Name, runA);
+        StopRootless(bundleB, b.Name, runB);
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+        Assert.Equal("", _host.Run("ss", "-Hltn", "sport = :18081").StandardOutput.Trim());
+    }
+
+    [Fact]
+    public void TheRootlessPrivateNetworkReachesNeitherTheHostsLoopbackNorItsAbstractSocketsButGoesOutAndResolves()
+    {
+        // The host's resolver is a loopback stub (systemd-resolved's address): pasta asks it from the host's side.
+        StartHostServices("127.0.0.53");
+        var options = RootlessPrivate();
+        var bundle = RootlessBundle(options);
+        var run = _host.Start(AsUser(Shim(bundle), "run"));
+        Get(8080, run);
+        ProcessResult Exec(params string[] command) => _host.Run(AsUser([Shim(bundle), "exec", .. command]));
+        var inContainer = new[] { "nsenter", "-t", ContainerPid(options.Name), "-n", Python, "-c" };
+
+        Assert.Equal("outside", _host.Run("wget", "-q", "-T", "3", "-O", "-", "http://127.0.0.1:9999/hello").EnsureSuccess("host wget").StandardOutput.Trim());
+        Assert.Equal(0, _host.Run(Python, "-c", AbstractConnect).ExitCode);
+
+        var loopback = Exec("wget", "-q", "-O", "-", "http://127.0.0.1:9999/hello");
+        Assert.Equal(1, loopback.ExitCode);
+        Assert.Contains("Connection refused", loopback.StandardError, StringComparison.Ordinal);
+        // Nor through the gateway, which pasta would map to the host's loopback without --no-map-gw.
+        var gateway = _host.Run([.. inContainer, $"import socket\nsocket.create_connection(('{NetworkTestHost.UplinkGateway}', 9999), 5)"]);
+        Assert.NotEqual(0, gateway.ExitCode);
+        Assert.Equal("outside", Exec("wget", "-q", "-O", "-", $"http://{NetworkTestHost.ServiceAddress}:9998/hello").EnsureSuccess("wget out").StandardOutput.Trim());
+        Assert.NotEqual(0, _host.Run([.. inContainer, AbstractConnect]).ExitCode);
+
+        var resolv = Exec("cat", "/etc/resolv.conf").EnsureSuccess("cat resolv.conf").StandardOutput;
+        Assert.DoesNotContain("127.0.0.53", resolv, StringComparison.Ordinal);
+        Assert.Contains("nameserver 169.254.1.1", resolv, StringComparison.Ordinal);
+        Assert.Contains("search example.test", resolv, StringComparison.Ordinal);
+        Assert.Contains("10.250.0.7", Exec("nslookup", "app.example.test").EnsureSuccess("nslookup").StandardOutput, StringComparison.Ordinal);
+        StopRootless(bundle, options.Name, run);
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
+    public void ARootlessKilledRuncAndACrashedAppLeaveNoPastaOnceCleanedUpAndTheNextStartWorks()
+    {
+        var options = RootlessPrivate();
+        var bundle = RootlessBundle(options);
+
+        var run = _host.Start(AsUser(Shim(bundle), "run"));
+        Get(8080, run);
+        // kill -9 of runc: the container and its pasta stay until the next cleanup (the service's ExecStopPost/ExecStartPre).
+        run.Process.Kill();
+        run.WaitForExit(TimeSpan.FromSeconds(10));
+        Assert.Single(PastaProcesses());
+        _host.Run(AsUser(Shim(bundle), "cleanup")).EnsureSuccess("cleanup");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+
+        // A run that finds the leftovers of a killed one (no cleanup in between) starts clean.
+        run = _host.Start(AsUser(Shim(bundle), "run"));
+        Get(8080, run);
+        run.Process.Kill();
+        run.WaitForExit(TimeSpan.FromSeconds(10));
+        run = _host.Start(AsUser(Shim(bundle), "run"));
+        Assert.Equal("1.0.0", Get(8080, run));
+        Assert.Single(PastaProcesses());
+
+        // The app crashes: runc run ends, cleanup stops pasta.
+        _host.Run(AsUser("runc", "--root", UserRuncRoot, "kill", options.Name, "KILL")).EnsureSuccess("runc kill");
+        Assert.NotEqual(0, run.WaitForExit(TimeSpan.FromSeconds(30)));
+        _host.Run(AsUser(Shim(bundle), "cleanup")).EnsureSuccess("cleanup");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
+    public void RootlessPortsFileRemapsAndPrivilegedTakenAndBadPortsAreCodedErrors()
+    {
+        var options = RootlessPrivate();
+        var bundle = RootlessBundle(options);
+        var settings = Path.Combine(_userHome.Path, ".config", "runcible", options.Name);
+        _host.Run(AsUser("mkdir", "-p", "-m", "0700", settings)).EnsureSuccess("mkdir");
+        void Ports(string text) => _host.Run(AsUser("sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", text, Path.Combine(settings, "ports"))).EnsureSuccess("ports");
+
+        // Below net.ipv4.ip_unprivileged_port_start (1024 here) the user cannot bind: said before anything starts.
+        var first = File.ReadAllText("/proc/sys/net/ipv4/ip_unprivileged_port_start").Trim();
+        Ports($"{int.Parse(first, System.Globalization.CultureInfo.InvariantCulture) - 1}:8080\n");
+        AssertError(_host.Run(AsUser(Shim(bundle), "run")), "RUNCIBLE5074", "ip_unprivileged_port_start");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+
+        Ports("# remapped by the operator\n18082:8080/tcp\n");
+        var run = _host.Start(AsUser(Shim(bundle), "run"));
+        Assert.Equal("1.0.0", Get(18082, run));
+        Assert.NotEqual(0, _host.Run("wget", "-q", "-T", "2", "-O", "-", "http://127.0.0.1:8080/version").ExitCode);
+
+        var other = RootlessPrivate("3.0.0") with { PublishPorts = ["18082:8080"] };
+        var otherBundle = RootlessBundle(other);
+        AssertError(_host.Run(AsUser(Shim(otherBundle), "run")), "RUNCIBLE5072", "the Runcible container " + options.Name);
+        StopRootless(bundle, options.Name, run);
+
+        Ports("18082:8080\n8080\n");
+        AssertError(_host.Run(AsUser(Shim(bundle), "run")), "RUNCIBLE5071", "line 2");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
+    public void TheHttpHealthCheckOfARootlessPrivateBundleProbesItsNamespace()
+    {
+        // The probe enters the container's network namespace, which the user namespace of the bundle owns.
+        var options = RootlessPrivate() with { Health = HealthCheckParser.Parse("http://127.0.0.1:8080/version", "1", "2", "2", "0") };
+        var bundle = RootlessBundle(options);
+        var run = _host.Start(AsUser(Shim(bundle), "run"));
+        Get(8080, run);
+        var health = _host.Run(AsUser(Shim(bundle), "health"));
+        Assert.True(health.ExitCode == 0, health.StandardOutput + health.StandardError);
+        Assert.Contains("healthy", health.StandardOutput, StringComparison.Ordinal);
+        StopRootless(bundle, options.Name, run);
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
+    public void APastaThatCannotStartFailsTheStartWithItsMessageAndLeavesNothing()
+    {
+        // pasta copies the uplink's address and routes: a host without a default route has none to give.
+        _host.Run("ip", "route", "del", "default").EnsureSuccess("ip route del");
+        var options = RootlessPrivate();
+        var bundle = RootlessBundle(options);
+        var result = _host.Run(AsUser(Shim(bundle), "run"));
+        AssertError(result, "RUNCIBLE5073", "routable interface");
+        Assert.DoesNotContain("starting on port", result.StandardOutput, StringComparison.Ordinal);
+        _host.Run(AsUser(Shim(bundle), "cleanup")).EnsureSuccess("cleanup");
+        Assert.Equal(NothingLeft, RootlessLeftovers());
+    }
+
+    [Fact]
+    public void WithoutPastaOrTunARootlessPrivateBundleIsACodedErrorSayingWhatToInstall()
+    {
+        var bundle = RootlessBundle(RootlessPrivate());
+        // A file that is no program over pasta (the test host's commands have a mount namespace of their own).
+        var notAProgram = _dir.Combine("not-pasta");
+        File.WriteAllText(notAProgram, "");
+        var pasta = ProcessRunner.Run("sh", ["-c", "command -v pasta"]).EnsureSuccess("command -v pasta").StandardOutput.Trim();
+        foreach (var command in new[] { "install", "run" })
+        {
+            var result = _host.Run(["sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh", notAProgram, pasta, .. AsUser(Shim(bundle), command)]);
+            AssertError(result, "RUNCIBLE5070", "apt-get install passt");
+        }
+
+        // A /dev/net/tun only root may open (mode 0600, as on some machines) is said before pasta fails on it.
+        var rootsOnly = _dir.Combine("tun");
+        File.WriteAllText(rootsOnly, "");
+        ProcessRunner.Run("chmod", ["0600", rootsOnly]).EnsureSuccess("chmod");
+        var tun = _host.Run(["sh", "-c", "mount --bind \"$1\" /dev/net/tun && shift && exec \"$@\"", "sh", rootsOnly, .. AsUser(Shim(bundle), "run")]);
+        AssertError(tun, "RUNCIBLE5070", "chmod 0666 /dev/net/tun");
     }
 
     private const string AbstractConnect = "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect('\\0runcible-test-abstract')";

@@ -26,4 +26,20 @@ public sealed class SystemdHostTests(SystemdHostFixture fixture) : HostOperation
     [Fact]
     public Task RootlessBundleIsAUserServiceOfALingeringUnprivilegedUser() =>
         HostScenarios.RootlessUserServiceAsync(fixture.Host);
+
+    [Fact]
+    public Task TheContainerIsInTheServicesCgroupSubtreeAndNoCgroupOutlivesAStartOrTheService() =>
+        ServiceCgroupScenarios.ContainerInTheUnitsCgroupAsync(fixture.Host);
+
+    [Fact]
+    public Task TheUnitsMemoryMaxBindsTheAppWithoutALimitsFile() =>
+        ServiceCgroupScenarios.UnitMemoryMaxBindsTheAppAsync(fixture.Host);
+
+    [Fact]
+    public Task ACredentialOfALoadCredentialDropInIsTheAppsSecretAndNowhereElse() =>
+        ServiceCgroupScenarios.LoadCredentialReachesRunSecretsAsync(fixture.Host);
+
+    [Fact]
+    public Task RootlessPrivateBundleIsAUserServicePublishedThroughPasta() =>
+        RootlessNetworkScenarios.RootlessPrivateUserServiceAsync(fixture.Host);
 }

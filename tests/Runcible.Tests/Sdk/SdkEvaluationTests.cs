@@ -160,7 +160,6 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
     [InlineData("RUNCIBLE4017", "-p:RuncBundleCompressionLevel=10")]
     [InlineData("RUNCIBLE4017", "-p:RuncBundleCompression=none -p:RuncBundleCompressionLevel=1")]
     [InlineData("RUNCIBLE4060", "-p:RuncNetwork=bridge")]
-    [InlineData("RUNCIBLE4064", "-p:RuncNetwork=private -p:RuncBundleRootless=true")]
     public void MistakesAreCodedErrorsWithoutStackTraces(string code, string properties)
     {
         var project = sdk.CreateProject("Hello.App", PackageReferenceProject());

@@ -135,7 +135,6 @@ public class BundleSettingsValidatorTests
         ["RUNCIBLE4061#41"] = Good with { Network = "private", PublishPorts = ["08081:8080"] },
         ["RUNCIBLE4062#42"] = Good with { PublishPorts = ["8081:8080"] },
         ["RUNCIBLE4062#43"] = Good with { Network = "none", PublishPorts = ["8081:8080"] },
-        ["RUNCIBLE4064#44"] = Good with { Network = "private", Rootless = "true" },
     };
 
     public static TheoryData<string> Mistakes => new(MistakeCases.Keys);
@@ -194,6 +193,11 @@ public class BundleSettingsValidatorTests
         });
         Assert.Equal(BundleNetwork.Private, settings.Network);
         Assert.Equal(new[] { "8081:8080/tcp", "127.0.0.1:8443:443/tcp", "[::1]:5353:53/udp", "5354:53/udp" }, settings.PublishPorts.Select(p => p.ToString()).ToList());
+        // Rootless too (pasta, docs/networking.md), with the same port list.
+        var rootless = new BundleSettingsValidator().Validate(Good with { Network = "private", Rootless = "true", PublishPorts = ["8081:8080"] });
+        Assert.Equal(BundleNetwork.Private, rootless.Network);
+        Assert.True(rootless.Rootless);
+        Assert.Equal(["8081:8080/tcp"], rootless.PublishPorts.Select(p => p.ToString()));
     }
 
     [Fact]

@@ -327,6 +327,17 @@ public sealed class RuntimeSpecMappingTests : IDisposable
         // The shim reads these with sed: one scalar per line, one port per line.
         Assert.Contains("\n  \"network\": \"private\",\n", json);
         Assert.Contains("\n    \"127.0.0.1:8081:8080/tcp\",\n    \"9000:9000/udp\"\n", json);
+
+        // Rootless: runc makes the namespace inside the user namespace (the shim's hook connects it), no path.
+        var rootless = Generate(new RuntimeSpecSettings
+        {
+            BundleName = "hello", BundleVersion = "1.0.0", AssemblyName = "Hello", Rootless = true,
+            Network = Core.Contracts.BundleNetwork.Private, PublishPorts = published, Ports = ["8080"],
+        });
+        RuntimeSpecAssertions.ValidatesAgainstSchema(rootless.Config);
+        Assert.Null(Assert.Single(rootless.Config.Linux!.Namespaces, n => n.Type == "network").Path);
+        Assert.Equal("private", rootless.Info.Network);
+        Assert.Equal(["127.0.0.1:8081:8080/tcp"], rootless.Info.PublishPorts!);
     }
 
     [Fact]
