@@ -19,21 +19,20 @@ public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
 {
     private RegistryClient? _registry;
 
-    private protected override BundleStages CreateStages(BundleSettings settings, IBuildLog log)
+    private protected override BundleStages CreateStages(NormalizedBundleSettings settings, IBuildLog log)
     {
         var environment = RegistryClientOptions.SnapshotProcessEnvironment();
         _registry = new RegistryClient(new RegistryClientOptions
         {
-            InsecureRegistries = (InsecureRegistries ?? "")
-                .Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            InsecureRegistries = settings.InsecureRegistries,
             Environment = environment,
-            ContainerRegistry = string.IsNullOrWhiteSpace(ContainerRegistry) ? null : ContainerRegistry.Trim(),
+            ContainerRegistry = settings.ContainerRegistry,
             Log = log,
         });
         var cacheDirectory = Path.GetFullPath(CacheDirectory);
         var cache = new ContentCache(CacheLayout.ContentDirectory(cacheDirectory));
         return new BundleStages(
-            new ImagePuller(cache, _registry.Open, new ImagePullerOptions { Offline = settings.Offline }, log),
+            new ImagePuller(cache, _registry.Open, new ImagePullerOptions { Offline = settings.Bundle.Offline }, log),
             new DeferredRootfsFlattener(new RootfsFlattener(new FlattenOptions(), log), CacheLayout.RootfsFilesDirectory(cacheDirectory)),
             new RuntimeConfigStage(),
             new HostRuntimeFiles());

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Runcible.Core.Contracts;
 
 /// <summary>Bundle compression, from <c>RuncBundleCompression</c>.</summary>
@@ -95,6 +97,71 @@ internal sealed record RawBundleSettings
 
     /// <summary><c>RuncPublishPort</c> items as written: <c>[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]</c>.</summary>
     public IReadOnlyList<string> PublishPorts { get; init; } = [];
+
+    /// <summary>The project's directory: relative paths (output, publish output, seccomp profile) are resolved against it.</summary>
+    public string? ProjectDirectory { get; init; }
+
+    /// <summary><c>RuncBundleOutputPath</c>, else the build's <c>OutputPath</c>.</summary>
+    public string? OutputDirectory { get; init; }
+
+    /// <summary><c>PublishDir</c>: the publish output the app layer is made of.</summary>
+    public string? PublishDirectory { get; init; }
+
+    /// <summary>The files in the publish output (as the targets list them, relative to the project or full): a file removed from it changes the settings too.</summary>
+    public IReadOnlyList<string> PublishedFiles { get; init; } = [];
+
+    public string? ContainerBaseImage { get; init; }
+    public string? ContainerFamily { get; init; }
+    public bool SelfContained { get; init; }
+    public bool PublishAot { get; init; }
+    public bool PublishTrimmed { get; init; }
+    public bool InvariantGlobalization { get; init; }
+
+    /// <summary>A <c>FrameworkReference</c> to <c>Microsoft.AspNetCore.App</c>: the <c>aspnet</c> base image.</summary>
+    public bool UsesAspNetCore { get; init; }
+
+    /// <summary><c>NETCoreSdkVersion</c>: a preview SDK's own framework takes its preview image tag.</summary>
+    public string? SdkVersion { get; init; }
+
+    /// <summary>The apphost's file name (the assembly name unless <c>UseAppHost=false</c>); null without one.</summary>
+    public string? AppHostName { get; init; }
+
+    /// <summary><c>RuncInsecureRegistries</c>, <c>;</c>- or <c>,</c>-separated.</summary>
+    public string? InsecureRegistries { get; init; }
+
+    /// <summary><c>ContainerRegistry</c>: the .NET SDK's push credentials are used to pull only from it.</summary>
+    public string? ContainerRegistry { get; init; }
+
+    public string? User { get; init; }
+    public string? AppCommandInstruction { get; init; }
+    public string? OpenFilesLimit { get; init; }
+
+    /// <summary><c>RuncSeccompProfile</c> as written: empty, <c>unconfined</c> or a profile file's path (relative to the project).</summary>
+    public string? SeccompProfile { get; init; }
+    public string? MemoryLimit { get; init; }
+    public string? CpuLimit { get; init; }
+    public string? PidsLimit { get; init; }
+    public IReadOnlyList<string> Capabilities { get; init; } = [];
+
+    /// <summary><c>ContainerPort</c> items as <c>8080</c> or <c>8080/udp</c> (the item's <c>Type</c>).</summary>
+    public IReadOnlyList<string> Ports { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> EnvironmentVariables { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> Labels { get; init; } = [];
+
+    /// <summary>The labels the targets generate from project properties (<c>ContainerGenerateLabels</c>).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> GeneratedLabels { get; init; } = [];
+
+    /// <summary>Add <c>org.opencontainers.image.base.name</c> (ContainerGenerateLabels and ContainerGenerateLabelsImageBaseName not false).</summary>
+    public bool GenerateBaseNameLabel { get; init; }
+
+    /// <summary>Add the creation time labels, from SOURCE_DATE_EPOCH only (ContainerGenerateLabels and ContainerGenerateLabelsImageCreated not false).</summary>
+    public bool GenerateCreatedLabel { get; init; }
+    public IReadOnlyList<string> AppCommand { get; init; } = [];
+    public IReadOnlyList<string> AppCommandArgs { get; init; } = [];
+    public IReadOnlyList<string> DefaultArgs { get; init; } = [];
+
+    /// <summary>The .NET SDK container properties the project set that a bundle cannot honour (warned about).</summary>
+    public IReadOnlyList<string> UnhonouredProperties { get; init; } = [];
 }
 
 /// <summary>Validated settings: every field is known good.</summary>
@@ -122,6 +189,7 @@ internal sealed record BundleSettings(
     public IReadOnlyList<PublishedPort> PublishPorts { get; init; } = [];
 
     /// <summary><c>&lt;name&gt;-&lt;version&gt;</c>: the directory under <c>opt/containers/</c> and the file name stem.</summary>
+    [JsonIgnore]
     public string BundleId => $"{Name}-{Version}";
 
     /// <summary><c>RuncHealthCheck</c> and its timing; null without a check.</summary>
@@ -130,6 +198,7 @@ internal sealed record BundleSettings(
     /// <summary>One bundle per runtime identifier from one publish: the file is <c>&lt;name&gt;-&lt;version&gt;-&lt;rid&gt;</c> (the tree inside is the same).</summary>
     public bool RuntimeIdentifierInFileName { get; init; }
 
+    [JsonIgnore]
     public string FileName => BundleId + (RuntimeIdentifierInFileName ? "-" + RuntimeIdentifier : "") + Compression switch
     {
         BundleCompression.Gzip => ".tar.gz",
@@ -141,5 +210,6 @@ internal sealed record BundleSettings(
     public string TarballPath(string outputDirectory) => Path.Combine(Path.GetFullPath(outputDirectory), FileName);
 
     /// <summary>The path prefix of the bundle's tree inside the tarball, ending in '/'.</summary>
+    [JsonIgnore]
     public string TreePrefix => $"opt/containers/{BundleId}/";
 }

@@ -154,6 +154,10 @@ internal sealed partial class BundleSettingsValidator
         };
     }
 
+    /// <summary>An MSBuild path (which may use '\') on this platform.</summary>
+    internal static string PlatformPath(string path) =>
+        Path.DirectorySeparatorChar == '/' ? path.Replace('\\', '/') : path;
+
     /// <summary>
     /// The RID the .NET SDK's containers use when the build has none: the first Linux one of
     /// ContainerRuntimeIdentifiers (one bundle per build), else linux-&lt;the SDK's own architecture&gt;.

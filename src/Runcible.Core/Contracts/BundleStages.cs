@@ -57,39 +57,52 @@ internal interface IHostRuntimeFiles
     IReadOnlyList<BundleFile> Create(BundleSettings settings, RuntimeConfigOutput config);
 }
 
-/// <summary>The .NET SDK container properties and items the config stage maps (raw, as written in the project).</summary>
+/// <summary>
+/// The .NET SDK container properties and items the config stage maps, validated and parsed by the settings
+/// normalizer (<c>RuntimeSpec.ContainerSettingsValidator</c>): the config stage parses nothing again.
+/// </summary>
 internal sealed record ContainerSettings
 {
     public string AssemblyName { get; init; } = "";
     public bool SelfContained { get; init; }
     public string? AppHostName { get; init; }
+
+    /// <summary><c>ContainerUser</c> (its form checked; resolved against the image's /etc/passwd by the config stage); null for the image's.</summary>
     public string? User { get; init; }
     public IReadOnlyList<string> Ports { get; init; } = [];
     public IReadOnlyList<KeyValuePair<string, string>> EnvironmentVariables { get; init; } = [];
+
+    /// <summary>The config annotations: the generated labels merged with the project's <c>ContainerLabel</c> items (which win).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Labels { get; init; } = [];
     public IReadOnlyList<string> AppCommand { get; init; } = [];
     public IReadOnlyList<string> AppCommandArgs { get; init; } = [];
     public IReadOnlyList<string> DefaultArgs { get; init; } = [];
-    public string? AppCommandInstruction { get; init; }
+    public AppCommandInstruction AppCommandInstruction { get; init; }
+
+    /// <summary><c>RuncCapability</c> items as runc names them (<c>CAP_NET_ADMIN</c>).</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = [];
 
-    /// <summary><c>RuncOpenFilesLimit</c> (RLIMIT_NOFILE, raw); empty means the server default.</summary>
-    public string? OpenFilesLimit { get; init; }
+    /// <summary>RLIMIT_NOFILE's default when <c>RuncOpenFilesLimit</c> is not set: a server's.</summary>
+    public const ulong DefaultOpenFilesLimit = 65536;
 
-    /// <summary>
-    /// <c>RuncSeccompProfile</c> (raw): empty for the default profile, <c>unconfined</c> for none, else the path of an
-    /// OCI seccomp profile (the targets make it absolute).
-    /// </summary>
-    public string? SeccompProfile { get; init; }
+    /// <summary><c>RuncOpenFilesLimit</c> (RLIMIT_NOFILE, soft and hard).</summary>
+    public ulong OpenFilesLimit { get; init; } = DefaultOpenFilesLimit;
 
-    /// <summary><c>RuncMemoryLimit</c> (raw, systemd <c>MemoryMax=</c> units); empty means none.</summary>
-    public string? MemoryLimit { get; init; }
+    /// <summary><c>RuncSeccompProfile</c>'s profile file, read and validated; null for the default profile or none.</summary>
+    public RuntimeSeccomp? SeccompProfile { get; init; }
 
-    /// <summary><c>RuncCpuLimit</c> (raw, cores); empty means none.</summary>
-    public string? CpuLimit { get; init; }
+    /// <summary><c>RuncSeccompProfile=unconfined</c>: no filter at all.</summary>
+    public bool SeccompUnconfined { get; init; }
 
-    /// <summary><c>RuncPidsLimit</c> (raw); empty means the default (rootful) or none (rootless).</summary>
-    public string? PidsLimit { get; init; }
+    /// <summary><c>RuncMemoryLimit</c> in bytes; null means none.</summary>
+    public long? MemoryLimitBytes { get; init; }
+
+    /// <summary><c>RuncCpuLimit</c> as a CFS quota in microseconds per 100 ms; null means none.</summary>
+    public long? CpuQuotaMicroseconds { get; init; }
+
+    /// <summary><c>RuncPidsLimit</c>, or the rootful default; null means none.</summary>
+    public long? PidsLimit { get; init; }
+
 }
 
 /// <summary>The stages a bundle is built from; the composition root fills it with the real ones.</summary>

@@ -1,15 +1,12 @@
-using System.Globalization;
-using Runcible.Core.Bundle;
 using Runcible.Core.Contracts;
-using Runcible.Core.Diagnostics;
 using Runcible.Core.Layers;
 using Runcible.Core.Oci;
 
 namespace Runcible.Core.RuntimeSpec;
 
 /// <summary>
-/// The runtime config stage as the bundle pipeline calls it: maps the validated bundle settings and
-/// the project's raw container settings to <see cref="RuntimeSpecSettings"/>, generates config.json
+/// The runtime config stage as the bundle pipeline calls it: maps the validated bundle and container
+/// settings (parsed by <see cref="ContainerSettingsValidator"/>; nothing is parsed here) to <see cref="RuntimeSpecSettings"/>, generates config.json
 /// and the host runtime contract, and tells the bundle writer who owns <c>data/</c> and <c>logs/</c>.
 /// </summary>
 internal sealed class RuntimeConfigStage : IRuntimeConfigProvider
@@ -39,7 +36,7 @@ internal sealed class RuntimeConfigStage : IRuntimeConfigProvider
         AppCommand = container.AppCommand,
         AppCommandArgs = container.AppCommandArgs,
         DefaultArgs = container.DefaultArgs,
-        AppCommandInstruction = ParseInstruction(container.AppCommandInstruction),
+        AppCommandInstruction = container.AppCommandInstruction,
         WorkingDirectory = settings.WorkingDirectory,
         EnvironmentVariables = container.EnvironmentVariables,
         Labels = container.Labels,
@@ -54,60 +51,15 @@ internal sealed class RuntimeConfigStage : IRuntimeConfigProvider
         Network = settings.Network,
         PublishPorts = settings.PublishPorts,
         Health = settings.Health,
-        OpenFilesLimit = ParseOpenFilesLimit(container.OpenFilesLimit),
-        Seccomp = ParseSeccomp(container.SeccompProfile),
+        OpenFilesLimit = container.OpenFilesLimit,
+        Seccomp = Seccomp(container),
         Architecture = BundleSettingsValidator.OciArchitecture(settings.RuntimeIdentifier),
-        MemoryLimitBytes = ResourceLimits.ParseMemory(container.MemoryLimit),
-        CpuQuotaMicroseconds = ResourceLimits.ParseCpu(container.CpuLimit),
-        PidsLimit = ResourceLimits.ParsePids(container.PidsLimit, settings.Rootless),
+        MemoryLimitBytes = container.MemoryLimitBytes,
+        CpuQuotaMicroseconds = container.CpuQuotaMicroseconds,
+        PidsLimit = container.PidsLimit,
     };
 
-    /// <summary><c>RuncSeccompProfile</c>: empty is the default profile, <c>unconfined</c> (any case) none, anything else a profile file (RUNCIBLE3012).</summary>
-    public static SeccompSetting ParseSeccomp(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return SeccompSetting.Default;
-        }
-
-        var trimmed = value.Trim();
-        return string.Equals(trimmed, "unconfined", StringComparison.OrdinalIgnoreCase)
-            ? SeccompSetting.Unconfined
-            : SeccompSetting.FromProfile(SeccompProfiles.LoadProfile(Path.GetFullPath(trimmed)));
-    }
-
-    /// <summary><c>ContainerAppCommandInstruction</c> as the .NET SDK spells it (case-insensitive); empty is the default.</summary>
-    public static AppCommandInstruction ParseInstruction(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return AppCommandInstruction.Default;
-        }
-
-        return value.Trim().ToLowerInvariant() switch
-        {
-            "entrypoint" => AppCommandInstruction.Entrypoint,
-            "defaultargs" => AppCommandInstruction.DefaultArgs,
-            "none" => AppCommandInstruction.None,
-            _ => throw new RuncibleException(RuncibleErrors.BadAppCommand, $"ContainerAppCommandInstruction '{value}' is not one of Entrypoint, DefaultArgs, None"),
-        };
-    }
-
-    private const ulong DefaultOpenFilesLimit = 65536;
-
-    // runc sets soft and hard; 64 is the least any .NET server survives with, 2^20 is Linux's default nr_open.
-    public static ulong ParseOpenFilesLimit(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return DefaultOpenFilesLimit;
-        }
-
-        if (!ulong.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var limit) || limit < 64 || limit > 1048576)
-        {
-            throw new RuncibleException(RuncibleErrors.BadRuntimeSetting, "RuncOpenFilesLimit", value, "a whole number of open files from 64 to 1048576");
-        }
-
-        return limit;
-    }
+    private static SeccompSetting Seccomp(ContainerSettings container) => container.SeccompProfile is { } profile
+        ? SeccompSetting.FromProfile(profile)
+        : container.SeccompUnconfined ? SeccompSetting.Unconfined : SeccompSetting.Default;
 }

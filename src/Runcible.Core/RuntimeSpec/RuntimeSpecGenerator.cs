@@ -29,17 +29,6 @@ internal sealed partial class RuntimeSpecGenerator
 
     private static readonly string[] RootCapabilities = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
-    // Linux capabilities up to 6.x; runc rejects names it does not know.
-    private static readonly HashSet<string> KnownCapabilities = new(StringComparer.Ordinal)
-    {
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE",
-    };
-
     // Generated at compile time (no Regex parsing or interpreter set-up in each build).
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex VolumeNamePattern();
@@ -86,7 +75,7 @@ internal sealed partial class RuntimeSpecGenerator
 
         foreach (var capability in settings.Capabilities)
         {
-            capabilities.Add(NormaliseCapability(capability));
+            capabilities.Add(ContainerSettingsValidator.NormalizeCapability(capability));
         }
 
         var capabilityList = capabilities.ToList();
@@ -538,18 +527,6 @@ internal sealed partial class RuntimeSpecGenerator
             ?? throw new RuncibleException(
                 RuncibleErrors.BadRuntimeSetting, "RuncSeccompProfile", "",
                 $"there is no default seccomp profile for the architecture '{architecture}' (there is for {string.Join(", ", SeccompProfiles.DefaultArchitectures.Order(StringComparer.Ordinal))}); give a profile file or 'unconfined'");
-    }
-
-    private static string NormaliseCapability(string capability)
-    {
-        var upper = capability.Trim().ToUpperInvariant();
-        var bare = upper.StartsWith("CAP_", StringComparison.Ordinal) ? upper[4..] : upper;
-        if (!KnownCapabilities.Contains(bare))
-        {
-            throw new RuncibleException(RuncibleErrors.BadCapability, capability);
-        }
-
-        return "CAP_" + bare;
     }
 
     private static string NormaliseSignal(string? signal)

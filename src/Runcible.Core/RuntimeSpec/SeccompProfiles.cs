@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Runcible.Core.Diagnostics;
+using Runcible.Core.Contracts;
 
 namespace Runcible.Core.RuntimeSpec;
 

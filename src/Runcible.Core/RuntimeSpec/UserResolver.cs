@@ -18,7 +18,11 @@ internal static class UserResolver
 
     private sealed record GroupEntry(string Name, uint Gid, string[] Members);
 
-    public static ResolvedUser Resolve(string spec, IRootfsReader rootfs, int maxBytes)
+    /// <summary>
+    /// Checks <c>ContainerUser</c>'s form (<c>user</c>, <c>uid</c>, <c>user:group</c>, <c>uid:gid</c>; ids in range) without
+    /// an image: the settings validator calls it so a typo fails before the pull. Returns the user and group parts.
+    /// </summary>
+    public static (string User, string? Group) CheckSyntax(string spec)
     {
         var colon = spec.IndexOf(':', StringComparison.Ordinal);
         var userPart = colon < 0 ? spec : spec[..colon];
@@ -27,6 +31,21 @@ internal static class UserResolver
         {
             throw new RuncibleException(RuncibleErrors.BadUserId, spec);
         }
+
+        foreach (var part in new[] { userPart, groupPart })
+        {
+            if (part is not null && IsNumeric(part))
+            {
+                _ = ParseId(part, spec);
+            }
+        }
+
+        return (userPart, groupPart);
+    }
+
+    public static ResolvedUser Resolve(string spec, IRootfsReader rootfs, int maxBytes)
+    {
+        var (userPart, groupPart) = CheckSyntax(spec);
 
         var passwd = new Lazy<List<PasswdEntry>>(() => ReadPasswd(rootfs, maxBytes));
         var groups = new Lazy<List<GroupEntry>>(() => ReadGroups(rootfs, maxBytes));

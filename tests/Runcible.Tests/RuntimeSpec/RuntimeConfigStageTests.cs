@@ -33,7 +33,7 @@ public class RuntimeConfigStageTests
             EnvironmentVariables = [new("HELLOWEB_DATA", "/var/lib/helloweb")],
             Labels = [new("team", "web")],
             Ports = ["8080/tcp"],
-            OpenFilesLimit = "4096",
+            OpenFilesLimit = 4096,
         });
 
         using var config = JsonDocument.Parse(output.ConfigJson);
@@ -74,15 +74,15 @@ public class RuntimeConfigStageTests
     [InlineData("", nameof(AppCommandInstruction.Default))]
     [InlineData(null, nameof(AppCommandInstruction.Default))]
     public void ParsesTheAppCommandInstructionAsTheDotNetSdkSpellsIt(string? value, string expectedName) =>
-        Assert.Equal(Enum.Parse<AppCommandInstruction>(expectedName), RuntimeConfigStage.ParseInstruction(value));
+        Assert.Equal(Enum.Parse<AppCommandInstruction>(expectedName), ContainerSettingsValidator.ParseInstruction(value));
 
     [Fact]
     public void RejectsAnUnknownInstructionAndABadFileLimitWithCodes()
     {
-        Assert.Equal("RUNCIBLE3009", Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ParseInstruction("Cmd")).Code);
+        Assert.Equal("RUNCIBLE3009", Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseInstruction("Cmd")).Code);
         foreach (var bad in new[] { "10", "lots", "-1", "2000000" })
         {
-            var e = Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ToSpecSettings(Settings(), new ContainerSettings { AssemblyName = "A", OpenFilesLimit = bad }));
+            var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseOpenFilesLimit(bad));
             Assert.Equal("RUNCIBLE3011", e.Code);
             Assert.Contains("RuncOpenFilesLimit", e.Message);
         }

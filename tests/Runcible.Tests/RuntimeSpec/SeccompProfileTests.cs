@@ -137,7 +137,7 @@ public sealed class SeccompProfileTests : IDisposable
               ]
             }
             """);
-        var setting = RuntimeConfigStage.ParseSeccomp(path);
+        var setting = ContainerSettingsValidator.ParseSeccomp(path);
         var profile = setting.Profile!;
         Assert.Equal(("SCMP_ACT_ERRNO", 1u), (profile.DefaultAction, profile.DefaultErrnoRet));
         Assert.Equal(["SCMP_ARCH_X86_64"], profile.Architectures!);
@@ -146,9 +146,9 @@ public sealed class SeccompProfileTests : IDisposable
         Assert.Equal((0u, 8ul, "SCMP_CMP_EQ"), (profile.Syscalls[1].Args![0].Index, profile.Syscalls[1].Args![0].Value, profile.Syscalls[1].Args![0].Op));
         Assert.Equal(38u, profile.Syscalls[2].ErrnoRet);
 
-        Assert.Same(SeccompSetting.Default, RuntimeConfigStage.ParseSeccomp(null));
-        Assert.Same(SeccompSetting.Default, RuntimeConfigStage.ParseSeccomp(" "));
-        Assert.Same(SeccompSetting.Unconfined, RuntimeConfigStage.ParseSeccomp("Unconfined"));
+        Assert.Same(SeccompSetting.Default, ContainerSettingsValidator.ParseSeccomp(null));
+        Assert.Same(SeccompSetting.Default, ContainerSettingsValidator.ParseSeccomp(" "));
+        Assert.Same(SeccompSetting.Unconfined, ContainerSettingsValidator.ParseSeccomp("Unconfined"));
     }
 
     [Theory]
@@ -170,7 +170,7 @@ public sealed class SeccompProfileTests : IDisposable
     public void ABadProfileFileIsRuncible3012(string json, string expected)
     {
         var path = Profile(json);
-        var e = Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ParseSeccomp(path));
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseSeccomp(path));
         Assert.Equal("RUNCIBLE3012", e.Error.Code);
         Assert.Contains(path, e.Message);
         Assert.Contains(expected, e.Message);
@@ -179,7 +179,7 @@ public sealed class SeccompProfileTests : IDisposable
     [Fact]
     public void AMissingProfileFileIsRuncible3012()
     {
-        var e = Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ParseSeccomp(_temp.Combine("absent.json")));
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.ParseSeccomp(_temp.Combine("absent.json")));
         Assert.Equal("RUNCIBLE3012", e.Error.Code);
         Assert.Contains("cannot be read", e.Message);
     }

@@ -14,6 +14,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
 {
     private const string TestStagesSource = """
         using System.Formats.Tar;
+        using Runcible.Core.Bundle;
         using Runcible.Core.Contracts;
         using Runcible.Core.Oci;
 
@@ -21,8 +22,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
 
         public sealed class PublishRuncBundle : PublishRuncBundleTaskBase
         {
-            private protected override BundleStages CreateStages(BundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
-                new(new Images(ContainerRegistry), new Flattener(), new Config(), null);
+            private protected override BundleStages CreateStages(NormalizedBundleSettings settings, Runcible.Core.Diagnostics.IBuildLog log) =>
+                new(new Images(settings.ContainerRegistry), new Flattener(), new Config(), null);
 
             private sealed class Images(string? containerRegistry) : IBaseImageProvider
             {
@@ -65,8 +66,8 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             {
                 public RuntimeConfigOutput Create(PulledImage image, IRootfsReader rootfs, BundleSettings settings, ContainerSettings container)
                 {
-                    // RuncSeccompProfile read as the real config stage reads it: a bad file is its coded error.
-                    var seccomp = Runcible.Core.RuntimeSpec.RuntimeConfigStage.ParseSeccomp(container.SeccompProfile).Profile;
+                    // RuncSeccompProfile as the real config stage gets it: read and validated by the settings task.
+                    var seccomp = container.SeccompProfile;
                     var json = seccomp is null ? "{\"ociVersion\":\"1.0.2\"}" : "{\"ociVersion\":\"1.0.2\",\"seccomp\":\"" + seccomp.DefaultAction + "\"}";
                     return new(System.Text.Encoding.UTF8.GetBytes(json), 1654, 1654, new[] { "state" });
                 }
@@ -149,9 +150,9 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.True(File.Exists(tarball));
         var early = File.ReadAllBytes(tarball);
 
-        // Nothing changed: nothing prepared, no pull at all.
+        // Nothing changed (ContainerRegistry is a setting like any other): nothing prepared, no pull at all.
         File.Delete(pullLog);
-        var second = Publish();
+        var second = Publish("-p:ContainerRegistry=registry.example.com");
         second.EnsureSuccess("second publish");
         Assert.DoesNotContain("base part prepared ahead", second.StandardOutput);
         Assert.Empty(Pulls());
@@ -263,8 +264,42 @@ public class PublishTargetTests(SdkPackageFixture sdk)
         Assert.Equal(before, File.ReadAllBytes(tarball));
     }
 
+    /// <summary>
+    /// The real tasks, a base image on a registry nothing listens at, and a typo in a setting only the config stage used
+    /// to parse: the settings task fails with the setting's code, before anything asks the registry (no RUNCIBLE1xxx).
+    /// </summary>
+    [Theory]
+    [InlineData("RuncOpenFilesLimit=lots", "RUNCIBLE3011")]
+    [InlineData("ContainerAppCommandInstruction=Cmd", "RUNCIBLE3009")]
+    [InlineData("RuncMemoryLimit=512MB", "RUNCIBLE4030")]
+    public void ATypoFailsThePublishWithItsCodeBeforeAnyRegistryRequest(string setting, string code)
+    {
+        var project = ExeProject("Typo.App", "<Version>1.0.0</Version>");
+        var projectDir = Path.GetDirectoryName(project)!;
+        var publish = ProcessRunner.Run("dotnet",
+            [
+                "publish", project, "-c", "Release", "-nodeReuse:false", "-v:n", "-p:PublishRuncBundle=true", "-p:ContainerRuntimeIdentifier=linux-x64",
+                "-p:ContainerBaseImage=127.0.0.1:9/unreachable/base:1", "-p:RuncInsecureRegistries=127.0.0.1:9", "-p:" + setting,
+                "-p:RuncCacheDirectory=" + Path.Combine(projectDir, "cache"),
+            ],
+            projectDir, sdk.Environment, timeout: TimeSpan.FromMinutes(5));
+        Assert.NotEqual(0, publish.ExitCode);
+        Assert.Contains($"error {code}:", publish.StandardOutput);
+        Assert.DoesNotContain("RUNCIBLE1", publish.StandardOutput);
+        Assert.False(Directory.Exists(Path.Combine(projectDir, "cache", "content")), "nothing was fetched into the cache");
+    }
+
     /// <summary>A restored net10.0 Exe project referencing the package, and the purpose-built stages compiled against its task assembly.</summary>
     private (string Project, string StagesOut) ExeProjectWithTestStages(string name, string properties)
+    {
+        var project = ExeProject(name, properties);
+        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
+        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
+        return (project, BuildTestStages(tasksDir));
+    }
+
+    /// <summary>A restored net10.0 Exe project referencing the package.</summary>
+    private string ExeProject(string name, string properties)
     {
         var project = sdk.CreateProject(name, $"""
             <Project Sdk="Microsoft.NET.Sdk">
@@ -279,9 +314,7 @@ public class PublishTargetTests(SdkPackageFixture sdk)
             </Project>
             """);
         sdk.MSBuild(project, "-t:Restore").EnsureSuccess("restore");
-        var tasksDir = Path.Combine(sdk.Root, "packages", "runcible.sdk", SdkPackageFixture.Version, "tasks", "net10.0");
-        Assert.True(File.Exists(Path.Combine(tasksDir, "Runcible.Tasks.dll")), tasksDir);
-        return (project, BuildTestStages(tasksDir));
+        return project;
     }
 
     /// <summary>The purpose-built stages, compiled against the packed task assembly; returns their output directory.</summary>

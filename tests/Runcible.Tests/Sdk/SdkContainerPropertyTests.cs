@@ -68,12 +68,12 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
         Assert.EndsWith("props-app-1.0.0.tar.gz", json.GetProperty("Properties").GetProperty("RuncBundlePath").GetString());
     }
 
-    /// <summary>ContainerGenerateLabels (default true): the SDK's labels from the same properties; its switches turn each off.</summary>
+    /// <summary>ContainerGenerateLabels (default true): the SDK's labels from the same properties; its switches turn each off (the base image's name stays).</summary>
     [Fact]
     public void TheSdksGeneratedLabelsComeFromTheSameProperties()
     {
         var project = Project("<Description>Props app</Description><Authors>Jo</Authors><PackageLicenseExpression>MIT</PackageLicenseExpression><ContainerVendor>Acme</ContainerVendor><Version>1.2.3</Version>");
-        var labels = Labels(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-getItem:_RuncGeneratedLabel"));
+        var labels = Labels(project, sdk.MSBuild(project, "-t:ComputeRuncBundleSettings"));
         Assert.Equal("Props app", labels["org.opencontainers.image.description"]);
         Assert.Equal("Props app", labels["org.opencontainers.artifact.description"]);
         Assert.Equal("Jo", labels["org.opencontainers.image.authors"]);
@@ -84,16 +84,18 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
         Assert.False(labels.ContainsKey("org.opencontainers.image.created"));
         Assert.False(labels.ContainsKey("org.opencontainers.image.source"));
 
-        var fewer = Labels(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerGenerateLabelsImageAuthors=false", "-getItem:_RuncGeneratedLabel"));
+        var fewer = Labels(project, sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerGenerateLabelsImageAuthors=false"));
         Assert.False(fewer.ContainsKey("org.opencontainers.image.authors"));
         Assert.True(fewer.ContainsKey("org.opencontainers.image.licenses"));
-        Assert.Empty(Labels(sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerGenerateLabels=false", "-getItem:_RuncGeneratedLabel")));
+        Assert.Empty(Labels(project, sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerGenerateLabels=false")));
     }
 
     /// <summary>Settings only the config stage used: now refused before the base image is pulled (its registry is unreachable here).</summary>
     [Theory]
     [InlineData("RUNCIBLE3009", "-p:ContainerAppCommandInstruction=Bogus")]
     [InlineData("RUNCIBLE3011", "-p:RuncOpenFilesLimit=5")]
+    [InlineData("RUNCIBLE3002", "-p:ContainerUser=app:web:x")]
+    [InlineData("RUNCIBLE4030", "-p:RuncCpuLimit=lots")]
     public void RuntimeSettingMistakesFailBeforeThePull(string code, string property)
     {
         var project = Project();
@@ -107,8 +109,13 @@ public class SdkContainerPropertyTests(SdkPackageFixture sdk)
         Assert.DoesNotMatch(@"RUNCIBLE1\d{3}", result.StandardOutput);
     }
 
-    private static Dictionary<string, string> Labels(Infrastructure.ProcessResult result) =>
-        SdkPackageFixture.OutputJson(result).GetProperty("Items").TryGetProperty("_RuncGeneratedLabel", out var items)
-            ? items.EnumerateArray().ToDictionary(i => i.GetProperty("Identity").GetString()!, i => i.GetProperty("Value").GetString()!)
-            : [];
+    /// <summary>The bundle's labels, as the settings document the build wrote carries them.</summary>
+    private static Dictionary<string, string> Labels(string project, Infrastructure.ProcessResult result)
+    {
+        result.EnsureSuccess("msbuild");
+        var document = Assert.Single(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(project)!, "obj"), "runc-bundle.settings.json", SearchOption.AllDirectories));
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(document));
+        return json.RootElement.GetProperty("container").GetProperty("labels").EnumerateArray()
+            .ToDictionary(l => l.GetProperty("key").GetString()!, l => l.GetProperty("value").GetString()!);
+    }
 }

@@ -123,7 +123,7 @@ public class SdkEvaluationTests(SdkPackageFixture sdk)
     public void TheSettingsStampIsRewrittenOnlyWhenASettingChanges()
     {
         var project = sdk.CreateProject("Hello.App", PackageReferenceProject());
-        var stamp = Path.Combine(Path.GetDirectoryName(project)!, "obj", "Debug", "net10.0", "runc-bundle.settings");
+        var stamp = Path.Combine(Path.GetDirectoryName(project)!, "obj", "Debug", "net10.0", "runc-bundle.settings.json");
         sdk.MSBuild(project, "-t:ComputeRuncBundleSettings", "-p:ContainerRuntimeIdentifier=linux-x64").EnsureSuccess("first");
         var first = File.GetLastWriteTimeUtc(stamp);
         var firstContent = File.ReadAllText(stamp);

@@ -60,13 +60,14 @@ public sealed class ResourceLimitsTests : IDisposable
     [InlineData("RuncPidsLimit", "4194305")]
     public void BadValuesAreCodedErrorsNamingTheProperty(string property, string value)
     {
-        var container = property switch
+        var raw = property switch
         {
-            "RuncMemoryLimit" => new ContainerSettings { AssemblyName = "A", MemoryLimit = value },
-            "RuncCpuLimit" => new ContainerSettings { AssemblyName = "A", CpuLimit = value },
-            _ => new ContainerSettings { AssemblyName = "A", PidsLimit = value },
+            "RuncMemoryLimit" => new RawBundleSettings { AssemblyName = "A", MemoryLimit = value },
+            "RuncCpuLimit" => new RawBundleSettings { AssemblyName = "A", CpuLimit = value },
+            _ => new RawBundleSettings { AssemblyName = "A", PidsLimit = value },
         };
-        var e = Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ToSpecSettings(Settings(), container));
+        // The settings validator parses them, before any image is pulled.
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.Validate(raw, Settings()));
         Assert.Equal("RUNCIBLE4030", e.Code);
         Assert.Contains($"{property} '{value}'", e.Message, StringComparison.Ordinal);
     }
@@ -74,7 +75,7 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ConfigJsonCarriesTheLimitsWithSwapEqualToMemory()
     {
-        var resources = Resources(new ContainerSettings { AssemblyName = "A", MemoryLimit = "512M", CpuLimit = "1.5", PidsLimit = "300" });
+        var resources = Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A", MemoryLimit = "512M", CpuLimit = "1.5", PidsLimit = "300" }, Settings()));
         Assert.Equal(536870912L, resources.GetProperty("memory").GetProperty("limit").GetInt64());
         Assert.Equal(536870912L, resources.GetProperty("memory").GetProperty("swap").GetInt64());
         Assert.Equal(150000L, resources.GetProperty("cpu").GetProperty("quota").GetInt64());
@@ -85,7 +86,7 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ARootfulBundleHasPodmansPidsLimitByDefaultAndNothingElse()
     {
-        var resources = Resources(new ContainerSettings { AssemblyName = "A" });
+        var resources = Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A" }, Settings()));
         Assert.Equal(2048L, resources.GetProperty("pids").GetProperty("limit").GetInt64());
         Assert.False(resources.TryGetProperty("memory", out _));
         Assert.False(resources.TryGetProperty("cpu", out _));
@@ -94,8 +95,8 @@ public sealed class ResourceLimitsTests : IDisposable
     [Fact]
     public void ARootlessBundleHasNoPidsLimitAndRefusesOne()
     {
-        Assert.Equal(JsonValueKind.Undefined, Resources(new ContainerSettings { AssemblyName = "A" }, rootless: true).ValueKind);
-        var e = Assert.Throws<RuncibleException>(() => RuntimeConfigStage.ToSpecSettings(Settings(rootless: true), new ContainerSettings { AssemblyName = "A", PidsLimit = "100" }));
+        Assert.Equal(JsonValueKind.Undefined, Resources(ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A" }, Settings(rootless: true)), rootless: true).ValueKind);
+        var e = Assert.Throws<RuncibleException>(() => ContainerSettingsValidator.Validate(new RawBundleSettings { AssemblyName = "A", PidsLimit = "100" }, Settings(rootless: true)));
         Assert.Equal("RUNCIBLE4031", e.Code);
     }
 }

@@ -1,3 +1,4 @@
+using Runcible.Core.Contracts;
 using Runcible.Core.Diagnostics;
 using Runcible.Core.Oci;
 using Runcible.Core.RuntimeSpec;
