@@ -141,7 +141,10 @@ internal sealed class AppLayer
 
     private GnuTarEntry Directory(string name) => Entry(TarEntryType.Directory, name, DirectoryMode, null);
 
-    private GnuTarEntry Entry(TarEntryType type, string name, UnixFileMode mode, string? linkTarget)
+    private GnuTarEntry Entry(TarEntryType type, string name, UnixFileMode mode, string? linkTarget) => RootOwnedEntry(type, name, mode, _time, linkTarget);
+
+    /// <summary>An entry owned by root:root (numeric and by name), as every entry Runcible itself adds to a bundle.</summary>
+    internal static GnuTarEntry RootOwnedEntry(TarEntryType type, string name, UnixFileMode mode, DateTimeOffset time, string? linkTarget = null)
     {
         var entry = new GnuTarEntry(type, name)
         {
@@ -150,7 +153,7 @@ internal sealed class AppLayer
             Gid = 0,
             UserName = "root",
             GroupName = "root",
-            ModificationTime = _time,
+            ModificationTime = time,
         };
         if (linkTarget is not null)
         {

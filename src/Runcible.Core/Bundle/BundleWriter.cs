@@ -506,16 +506,12 @@ internal sealed class BundleWriter
         ModificationTime = time,
     };
 
-    private static GnuTarEntry FileEntry(string name, byte[] content, UnixFileMode mode, DateTimeOffset time) => new(TarEntryType.RegularFile, name)
+    private static GnuTarEntry FileEntry(string name, byte[] content, UnixFileMode mode, DateTimeOffset time)
     {
-        Mode = mode,
-        Uid = 0,
-        Gid = 0,
-        UserName = "root",
-        GroupName = "root",
-        ModificationTime = time,
-        DataStream = new MemoryStream(content, writable: false),
-    };
+        var entry = AppLayer.RootOwnedEntry(TarEntryType.RegularFile, name, mode, time);
+        entry.DataStream = new MemoryStream(content, writable: false);
+        return entry;
+    }
 
     private static void TryDelete(string path)
     {

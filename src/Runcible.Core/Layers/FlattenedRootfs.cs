@@ -236,58 +236,7 @@ internal sealed class FlattenedRootfs : IFlattenedRootfs, IRootfsReader
     }
 
     /// <summary>The node at an absolute path, following symlinks inside the tree (absolute targets from its root, '..' stopping there).</summary>
-    public RootfsNode? Resolve(string path)
-    {
-        var current = Root;
-        var queue = new Queue<string>(path.Split('/'));
-        var hops = 0;
-        while (queue.Count > 0)
-        {
-            var component = queue.Dequeue();
-            if (component is "" or ".")
-            {
-                continue;
-            }
-
-            if (component == "..")
-            {
-                current = current.Parent ?? current;
-                continue;
-            }
-
-            var child = current.Child(component);
-            if (child is null)
-            {
-                return null;
-            }
-
-            if (child.Kind == RootfsNodeKind.SymbolicLink)
-            {
-                if (++hops > 40)
-                {
-                    return null;
-                }
-
-                var target = child.LinkTarget!;
-                queue = new Queue<string>(target.Split('/').Concat(queue));
-                if (target.StartsWith('/'))
-                {
-                    current = Root;
-                }
-
-                continue;
-            }
-
-            if (queue.Count > 0 && child.Kind != RootfsNodeKind.Directory)
-            {
-                return null;
-            }
-
-            current = child;
-        }
-
-        return current;
-    }
+    public RootfsNode? Resolve(string path) => Root.Walk(Root, path.Split('/'), directoriesOnly: false, out _);
 
     public void Dispose()
     {

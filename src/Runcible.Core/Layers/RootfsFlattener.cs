@@ -22,7 +22,6 @@ internal sealed class RootfsFlattener : IRootfsFlattener
 
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueWhiteout = ".wh..wh..opq";
-    private const int MaxSymlinkHops = 40;
 
     private readonly FlattenOptions _options;
     private readonly IBuildLog _log;
@@ -277,7 +276,7 @@ internal sealed class RootfsFlattener : IRootfsFlattener
                     current = child;
                     break;
                 case RootfsNodeKind.SymbolicLink:
-                    if (++hops > MaxSymlinkHops)
+                    if (++hops > RootfsNode.MaxSymlinkHops)
                     {
                         throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "too many levels of symbolic links on the way");
                     }
@@ -343,54 +342,10 @@ internal sealed class RootfsFlattener : IRootfsFlattener
         return components;
     }
 
-    private static RootfsNode? ResolveExistingDirectory(RootfsNode root, IEnumerable<string> components, LayerState state, string entryName)
-    {
-        var current = root;
-        var hops = 0;
-        var queue = new Queue<string>(components);
-        while (queue.Count > 0)
-        {
-            var component = queue.Dequeue();
-            if (component is "" or ".")
-            {
-                continue;
-            }
-
-            if (component == "..")
-            {
-                current = current.Parent ?? current;
-                continue;
-            }
-
-            var child = current.Child(component);
-            if (child is { Kind: RootfsNodeKind.SymbolicLink })
-            {
-                if (++hops > MaxSymlinkHops)
-                {
-                    throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "too many levels of symbolic links");
-                }
-
-                var target = child.LinkTarget ?? "";
-                var rest = queue.ToList();
-                queue = new Queue<string>(target.Split('/').Concat(rest));
-                if (target.StartsWith('/'))
-                {
-                    current = root;
-                }
-
-                continue;
-            }
-
-            if (child is not { Kind: RootfsNodeKind.Directory })
-            {
-                return null;
-            }
-
-            current = child;
-        }
-
-        return current;
-    }
+    private static RootfsNode? ResolveExistingDirectory(RootfsNode root, IEnumerable<string> components, LayerState state, string entryName) =>
+        root.Walk(root, components, directoriesOnly: true, out var tooManyLinks) is { } directory ? directory
+        : tooManyLinks ? throw new RuncibleException(RuncibleErrors.InvalidLayerLink, state.ImageName, state.LayerNumber, Printable(entryName), "too many levels of symbolic links")
+        : null;
 
     private string CheckLinkText(string linkName, LayerState state, string entryName)
     {

@@ -87,6 +87,65 @@ internal sealed class RootfsNode
 
     public RootfsNode? Child(string name) => Children is not null && Children.TryGetValue(name, out var child) ? child : null;
 
+    /// <summary>The most symbolic links one walk follows, nested ones included, as the kernel's ELOOP bound.</summary>
+    public const int MaxSymlinkHops = 40;
+
+    /// <summary>
+    /// Walks <paramref name="components"/> from this node, following symlinks inside the tree (absolute targets from
+    /// <paramref name="root"/>, '..' stopping there), creating nothing. Null when a component is missing or a non-directory
+    /// is walked through (with <paramref name="directoriesOnly"/>, also when the last one is not a directory);
+    /// <paramref name="tooManyLinks"/> when more than <see cref="MaxSymlinkHops"/> links were followed.
+    /// </summary>
+    public RootfsNode? Walk(RootfsNode root, IEnumerable<string> components, bool directoriesOnly, out bool tooManyLinks)
+    {
+        tooManyLinks = false;
+        var current = this;
+        var hops = 0;
+        var queue = new Queue<string>(components);
+        while (queue.Count > 0)
+        {
+            var component = queue.Dequeue();
+            if (component is "" or ".")
+            {
+                continue;
+            }
+
+            if (component == "..")
+            {
+                current = current.Parent ?? current;
+                continue;
+            }
+
+            var child = current.Child(component);
+            if (child is { Kind: RootfsNodeKind.SymbolicLink })
+            {
+                if (++hops > MaxSymlinkHops)
+                {
+                    tooManyLinks = true;
+                    return null;
+                }
+
+                var target = child.LinkTarget ?? "";
+                queue = new Queue<string>(target.Split('/').Concat(queue));
+                if (target.StartsWith('/'))
+                {
+                    current = root;
+                }
+
+                continue;
+            }
+
+            if (child is null || (child.Kind != RootfsNodeKind.Directory && (directoriesOnly || queue.Count > 0)))
+            {
+                return null;
+            }
+
+            current = child;
+        }
+
+        return current;
+    }
+
     /// <summary>The directory's children in ordinal name order.</summary>
     public IEnumerable<RootfsNode> SortedChildren() =>
         Children is null ? [] : Children.Values.OrderBy(c => c.Name, StringComparer.Ordinal);
