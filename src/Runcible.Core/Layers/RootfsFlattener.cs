@@ -244,14 +244,8 @@ internal sealed class RootfsFlattener : IRootfsFlattener
         var current = start;
         foreach (var component in components)
         {
-            if (component is "" or ".")
+            if (RootfsNode.StepsInPlace(component, ref current))
             {
-                continue;
-            }
-
-            if (component == "..")
-            {
-                current = current.Parent ?? current;
                 continue;
             }
 

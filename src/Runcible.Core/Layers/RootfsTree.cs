@@ -105,14 +105,8 @@ internal sealed class RootfsNode
         while (queue.Count > 0)
         {
             var component = queue.Dequeue();
-            if (component is "" or ".")
+            if (StepsInPlace(component, ref current))
             {
-                continue;
-            }
-
-            if (component == "..")
-            {
-                current = current.Parent ?? current;
                 continue;
             }
 
@@ -144,6 +138,26 @@ internal sealed class RootfsNode
         }
 
         return current;
+    }
+
+    /// <summary>
+    /// True when <paramref name="component"/> names no child: "" and "." stay, ".." goes to the parent (stopping at the
+    /// root, as a path resolved inside a root does); false for a name to look up.
+    /// </summary>
+    public static bool StepsInPlace(string component, ref RootfsNode current)
+    {
+        if (component is "" or ".")
+        {
+            return true;
+        }
+
+        if (component == "..")
+        {
+            current = current.Parent ?? current;
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>The directory's children in ordinal name order.</summary>
