@@ -72,6 +72,12 @@ internal sealed class BundleWriter
     /// </summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, CopyAhead> CopiesAhead = new(StringComparer.Ordinal);
 
+    /// <summary>The name ending of a copy made ahead: other processes leave it alone until it is <see cref="CopyAheadMaxAge"/> old.</summary>
+    private const string CopyAheadSuffix = ".ahead";
+
+    /// <summary>Longer than any build waits for its copy: an older one was abandoned (its process ended or built another part).</summary>
+    private static readonly TimeSpan CopyAheadMaxAge = TimeSpan.FromHours(1);
+
     /// <param name="Copy">Null while the copy is being made.</param>
     private sealed record CopyAhead(string Path, FileIdentity Source, FileIdentity? Copy);
 
@@ -104,9 +110,13 @@ internal sealed class BundleWriter
                 return [];
             }
 
+            // A copy made ahead is another build's (or this process's) until it is older than any build waits for it.
             var copiesAhead = CopiesAhead.Values.Select(c => c.Path).ToHashSet(StringComparer.Ordinal);
+            var abandoned = DateTime.UtcNow - CopyAheadMaxAge;
             return directory.EnumerateFiles()
-                .Where(f => f.LinkTarget is null && f.Name.Length == 32 && f.Name.All(char.IsAsciiHexDigitLower) && !copiesAhead.Contains(f.FullName))
+                .Where(f => f.LinkTarget is null && (IsTrashName(f.Name) ||
+                    (f.Name.EndsWith(CopyAheadSuffix, StringComparison.Ordinal) && IsTrashName(f.Name[..^CopyAheadSuffix.Length]) &&
+                     !copiesAhead.Contains(f.FullName) && f.LastWriteTimeUtc < abandoned)))
                 .Select(f => f.FullName)
                 .ToList();
         }
@@ -115,6 +125,8 @@ internal sealed class BundleWriter
             return [];
         }
     }
+
+    private static bool IsTrashName(string name) => name.Length == 32 && name.All(char.IsAsciiHexDigitLower);
 
     /// <summary>Deletes the given trash files (listed at the start of a build, so never the one this build is about to put there); best effort.</summary>
     public static void EmptyTrash(IEnumerable<string> files)
@@ -295,7 +307,16 @@ internal sealed class BundleWriter
     /// </summary>
     public void CopyBasePartAhead(string basePath)
     {
-        var path = Path.Combine(TrashDirectory, Guid.NewGuid().ToString("N"));
+        // Copies this process made but no build took (the early settings differed, say) become trash once abandoned.
+        foreach (var (part, stale) in CopiesAhead)
+        {
+            if (stale.Copy is not null && File.GetLastWriteTimeUtc(stale.Path) < DateTime.UtcNow - CopyAheadMaxAge)
+            {
+                CopiesAhead.TryRemove(KeyValuePair.Create(part, stale));
+            }
+        }
+
+        var path = Path.Combine(TrashDirectory, Guid.NewGuid().ToString("N") + CopyAheadSuffix);
         if (FileIdentity.Of(basePath) is not { } source || !CopiesAhead.TryAdd(basePath, new CopyAhead(path, source, null)))
         {
             return;
@@ -307,6 +328,7 @@ internal sealed class BundleWriter
             if (new DirectoryInfo(TrashDirectory).LinkTarget is null)
             {
                 File.Copy(basePath, path);
+                File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
                 if (FileIdentity.Of(path) is { } copy && FileIdentity.Of(basePath) == source)
                 {
                     CopiesAhead[basePath] = new CopyAhead(path, source, copy);

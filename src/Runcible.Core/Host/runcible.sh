@@ -1376,7 +1376,7 @@ function bits(v, w,   s, i) { s = ""; for (i = 0; i < w; i++) { s = (v % 2) s; v
 function v4(a,   n, o, i, s) {
   n = split(a, o, "."); if (n != 4) return ""
   s = ""
-  for (i = 1; i <= 4; i++) { if (o[i] !~ /^[0-9]+$/ || length(o[i]) > 3 || o[i] + 0 > 255) return ""; s = s bits(o[i] + 0, 8) }
+  for (i = 1; i <= 4; i++) { if (o[i] !~ /^(0|[1-9][0-9]?[0-9]?)$/ || o[i] + 0 > 255) return ""; s = s bits(o[i] + 0, 8) }
   return s
 }
 function group(g,   v, i) {
@@ -1473,7 +1473,9 @@ net_recorded_subnets() {
 }
 
 # The host's first route (any table) that overlaps subnet $1 of family $2, other than runcible0's own,
-# the default routes and the link-local, broadcast and multicast ones every interface has.
+# the default routes and the link-local, broadcast and multicast ones every interface has. A route wider than
+# the subnet counts only when it is a network an interface is on (proto kernel): the bridge's more specific
+# route would win over a VPN's 0.0.0.0/1 or 10.0.0.0/8 without taking anything the host reaches directly.
 net_route_conflict() {
   ip "-$2" route show table all 2>/dev/null | awk -v want="$1" -v fam="$2" "$net_awk_lib"'
     / dev runcible0( |$)/ || $1 == "default" { next }
@@ -1482,6 +1484,10 @@ net_route_conflict() {
       if (dst ~ /^(unicast|local|unreachable|blackhole|prohibit|throw)$/) dst = $2
       else if (dst ~ /^(broadcast|anycast|multicast|nat)$/) next
       if (fam == 6 && dst ~ /^fe80:/) next
+      if (!cidr(dst, fam)) next
+      wider = cidr_len
+      cidr(want, fam)
+      if (wider < cidr_len && $0 !~ / proto kernel( |$)/) next
       if (overlap(want, dst, fam)) { print; exit }
     }'
 }

@@ -372,6 +372,9 @@ public sealed class ShimNetworkTests : IDisposable
         AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "is not an IPv6 network");
         File.WriteAllText(_host.NetworkSettingsFile, "bridge=br0\n");
         AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "'bridge=br0'");
+        // Leading zeros: Go's CIDR parser in the plugins refuses them, so the setting must too.
+        File.WriteAllText(_host.NetworkSettingsFile, "subnet=010.77.0.0/24\n");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5075", "is not an IPv4 network");
         Assert.Equal(before, _host.Snapshot(options.Name));
 
         // The host's service network (10.250.0.0/24 on svc0) inside the subnet asked for.
@@ -386,6 +389,44 @@ public sealed class ShimNetworkTests : IDisposable
         Assert.Contains("subnet= in ", overlapping.StandardError, StringComparison.Ordinal);
         _host.Run("ip", "route", "del", "10.89.64.128/25", "dev", "svc0").EnsureSuccess("ip route del");
         Assert.Equal(before, _host.Snapshot(options.Name));
+        // A network the host is on (an interface address's connected route) wider than the subnet overlaps too.
+        _host.Run("ip", "addr", "add", "10.89.0.1/16", "dev", "svc0").EnsureSuccess("ip addr add");
+        AssertError(_host.Run(Shim(bundle), "run"), "RUNCIBLE5076", "10.89.0.0/16 dev svc0");
+        _host.Run("ip", "addr", "del", "10.89.0.1/16", "dev", "svc0").EnsureSuccess("ip addr del");
+        Assert.Equal(before, _host.Snapshot(options.Name));
+    }
+
+    [Fact]
+    public void ARouteWiderThanTheSubnetThatNoInterfaceIsOnDoesNotBlockThePrivateNetwork()
+    {
+        // A VPN's redirect-gateway routes (0.0.0.0/1, 128.0.0.0/1) and a corporate 10.0.0.0/8: the bridge's /24 route
+        // is more specific and wins, so they must not refuse every subnet.
+        foreach (var route in new[] { "0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8" })
+        {
+            _host.Run("ip", "route", "add", route, "dev", "svc0").EnsureSuccess("ip route add " + route);
+        }
+
+        try
+        {
+            var options = Private();
+            var bundle = Bundle(options);
+            var run = _host.Start(Shim(bundle), "run");
+            try
+            {
+                Assert.Equal("1.0.0", Get(8080, run));
+            }
+            finally
+            {
+                Stop(bundle, options.Name, run);
+            }
+        }
+        finally
+        {
+            foreach (var route in new[] { "0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8" })
+            {
+                _host.Run("ip", "route", "del", route, "dev", "svc0");
+            }
+        }
     }
 
     [Fact]

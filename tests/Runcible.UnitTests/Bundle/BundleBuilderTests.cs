@@ -137,6 +137,26 @@ public class BundleBuilderTests
     }
 
     [Fact]
+    public void AnotherBuildsCopyMadeAheadIsTrashOnlyOnceAbandoned()
+    {
+        using var temp = new TempDirectory();
+        var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
+        Directory.CreateDirectory(writer.TrashDirectory);
+        var replaced = Path.Combine(writer.TrashDirectory, new string('a', 32));
+        var young = Path.Combine(writer.TrashDirectory, new string('b', 32) + ".ahead");
+        var old = Path.Combine(writer.TrashDirectory, new string('c', 32) + ".ahead");
+        var foreign = Path.Combine(writer.TrashDirectory, "notes.ahead");
+        foreach (var file in new[] { replaced, young, old, foreign })
+        {
+            File.WriteAllText(file, "x");
+        }
+
+        // Another process's copy made ahead, still waiting for its bundle write, is not freed under it.
+        File.SetLastWriteTimeUtc(old, DateTime.UtcNow.AddHours(-2));
+        Assert.Equal([replaced, old], writer.ListTrash().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task ACancelledPreparationLeavesNoBasePart()
     {
         using var temp = new TempDirectory();
