@@ -6,9 +6,11 @@ namespace Runcible.Tests.Infrastructure;
 /// <summary>
 /// A build-engine double for running Runcible's MSBuild tasks in-process: records every error, warning and message
 /// with its code, and keeps registered task objects as MSBuild does for one build (disposed with the engine, as
-/// MSBuild disposes build-lifetime objects when the build ends). Builds no other projects.
+/// MSBuild disposes build-lifetime objects when the build ends), and answers the project's global properties
+/// (IBuildEngine6, which PublishRuncBundle reads to key its early base part). Builds no other projects.
 /// </summary>
-internal sealed class MockEngine(string projectFile = "/src/app/app.csproj") : IBuildEngine4, IDisposable
+internal sealed class MockEngine(string projectFile = "/src/app/app.csproj", IReadOnlyDictionary<string, string>? globalProperties = null)
+    : IBuildEngine6, IDisposable
 {
     private readonly object _gate = new();
     private readonly List<BuildErrorEventArgs> _errors = [];
@@ -77,6 +79,12 @@ internal sealed class MockEngine(string projectFile = "/src/app/app.csproj") : I
 
     public BuildEngineResult BuildProjectFilesInParallel(string[] projectFileNames, string[] targetNames, IDictionary[] globalProperties, IList<string>[] removeGlobalProperties, string[] toolsVersion, bool returnTargetOutputs) =>
         throw new NotSupportedException("Runcible's tasks build no other project.");
+
+    public void LogTelemetry(string eventName, IDictionary<string, string> properties)
+    {
+    }
+
+    public IReadOnlyDictionary<string, string> GetGlobalProperties() => globalProperties ?? new Dictionary<string, string>();
 
     public void Yield()
     {
