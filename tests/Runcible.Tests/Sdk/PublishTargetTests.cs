@@ -14,9 +14,8 @@ public class PublishTargetTests(SdkPackageFixture sdk, SharedRegistries registri
     /// <summary>The base image every test publishes from: the small busybox fixture, through the proxy.</summary>
     private static string BaseImage(FaultProxy proxy) => proxy.Host + "/" + FixtureImages.Busybox + ":" + FixtureImages.Tag;
 
-    /// <summary>Pulls of an image the proxy saw: one request for its tag's manifest each (later reads go by digest).</summary>
-    private static int Pulls(FaultProxy proxy, string repository = FixtureImages.Busybox, string tag = FixtureImages.Tag) =>
-        proxy.Requests.Count(r => r.Method == "GET" && r.Target.EndsWith("/" + repository + "/manifests/" + tag, StringComparison.Ordinal));
+    /// <summary>Pulls of the base image the proxy saw.</summary>
+    private static int Pulls(FaultProxy proxy) => proxy.PullsOf(FixtureImages.Busybox, FixtureImages.Tag);
 
     private async Task<FaultProxy> RegistryProxyAsync() => FaultProxy.Start(await registries.AnonymousAsync());
 
@@ -144,7 +143,7 @@ public class PublishTargetTests(SdkPackageFixture sdk, SharedRegistries registri
         var error = Assert.Single(failed.StandardOutput.Split('\n').Where(l => l.Contains(": error ", StringComparison.Ordinal))
             .Select(l => l[(l.IndexOf(": error ", StringComparison.Ordinal) + 2)..].Trim()).Distinct());
         Assert.Matches("error RUNCIBLE1001: " + System.Text.RegularExpressions.Regex.Escape(proxy.Host) + "/missing[^ ]*: the registry has no manifest", error);
-        Assert.Equal(1, Pulls(proxy, "missing", "1"));
+        Assert.Equal(1, proxy.PullsOf("missing", "1"));
         Assert.False(File.Exists(tarball));
 
         // A version set by a target during the build (as MinVer does): the bundle gets it, as without the early start,

@@ -28,8 +28,8 @@ public sealed class PublishRuncBundleTaskTests(SharedRegistries registries) : ID
 
     private string Cache => _work.Combine("cache");
 
-    /// <summary>Runs the settings task as the targets do and returns the document's path and the tarball's.</summary>
-    private (string SettingsFile, string BundlePath) Settings(string baseImage, params (string Name, string Value)[] extra)
+    /// <summary>The raw properties a project publishing from <paramref name="baseImage"/> hands the tasks.</summary>
+    private Dictionary<string, string> Properties(string baseImage, params (string Name, string Value)[] extra)
     {
         var properties = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -50,15 +50,21 @@ public sealed class PublishRuncBundleTaskTests(SharedRegistries registries) : ID
             properties[name] = value;
         }
 
+        return properties;
+    }
+
+    /// <summary>Runs the settings task as the targets do and returns the document's path and the tarball's.</summary>
+    private (string SettingsFile, string BundlePath) Settings(string baseImage, params (string Name, string Value)[] extra)
+    {
         var settingsFile = Path.Combine(Project, "obj", "runc-bundle.settings.json");
-        var task = new ComputeRuncBundleSettings { BuildEngine = _engine, Properties = SettingTaskItems.Properties(properties), SettingsFile = settingsFile };
+        var task = new ComputeRuncBundleSettings { BuildEngine = _engine, Properties = SettingTaskItems.Properties(Properties(baseImage, extra)), SettingsFile = settingsFile };
         Assert.True(task.Execute(), _engine.Log);
         return (settingsFile, task.BundlePath);
     }
 
-    private PublishRuncBundle Task(string settingsFile) => new()
+    private PublishRuncBundle Task(string settingsFile, MockEngine? engine = null) => new()
     {
-        BuildEngine = _engine,
+        BuildEngine = engine ?? _engine,
         SettingsFile = settingsFile,
         CacheDirectory = Cache,
         ToolVersion = ToolVersion,
@@ -130,5 +136,47 @@ public sealed class PublishRuncBundleTaskTests(SharedRegistries registries) : ID
         Assert.Null(task.Bundle);
         Assert.False(File.Exists(bundlePath));
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(bundlePath)!, "*.tar.gz*"));
+    }
+
+    [Fact]
+    public async Task TheBundleTaskTakesOverTheEarlyBasePartWithOnePullAndTheSameBytes()
+    {
+        var registry = await registries.AnonymousAsync();
+        await using var proxy = FaultProxy.Start(registry);
+        TestPublishDirectory.Create(Path.Combine(Project, "bin", "Release", "net10.0", "linux-x64", "publish"));
+        var baseImage = proxy.Host + "/" + FixtureImages.Busybox + ":latest";
+        int Pulls() => proxy.PullsOf(FixtureImages.Busybox, FixtureImages.Tag);
+
+        // As _RuncPrepareBaseEarly calls it at BeforeBuild: starts the work in the background (kept in the engine's
+        // task object registry) and returns at once, with no bundle.
+        var early = new PublishRuncBundle
+        {
+            BuildEngine = _engine,
+            PrepareBaseOnly = true,
+            SettingProperties = SettingTaskItems.Properties(Properties(baseImage)),
+            CacheDirectory = Cache,
+            ToolVersion = ToolVersion,
+        };
+        Assert.True(early.Execute(), _engine.Log);
+        Assert.Null(early.Bundle);
+        Assert.Contains(_engine.Messages, m => m.Message!.StartsWith("Runcible: preparing the base part of", StringComparison.Ordinal));
+
+        var (settingsFile, bundlePath) = Settings(baseImage);
+        var task = Task(settingsFile);
+        Assert.True(task.Execute(), _engine.Log);
+        Assert.Contains(_engine.Messages, m => m.Message!.StartsWith("Runcible: base part prepared ahead of the app", StringComparison.Ordinal));
+        Assert.Contains(_engine.Messages, m => m.Message!.StartsWith("Runcible: base part copied ahead, renamed into place", StringComparison.Ordinal));
+        Assert.Equal(1, Pulls());
+        Assert.Equal(bundlePath, task.Bundle?.ItemSpec);
+        var withEarlyPart = File.ReadAllBytes(bundlePath);
+
+        // Another build (engine) without the early part, from an empty cache: one pull of its own, the very same bytes.
+        File.Delete(bundlePath);
+        Directory.Delete(Cache, recursive: true);
+        using var lateEngine = new MockEngine();
+        Assert.True(Task(settingsFile, lateEngine).Execute(), lateEngine.Log);
+        Assert.Contains(lateEngine.Messages, m => m.Message!.StartsWith("Runcible: base part copied in", StringComparison.Ordinal));
+        Assert.Equal(2, Pulls());
+        Assert.Equal(withEarlyPart, File.ReadAllBytes(bundlePath));
     }
 }
