@@ -31,20 +31,8 @@ public sealed class PublishRuncBundleTaskTests(SharedRegistries registries) : ID
     /// <summary>The raw properties a project publishing from <paramref name="baseImage"/> hands the tasks.</summary>
     private Dictionary<string, string> Properties(string baseImage, params (string Name, string Value)[] extra)
     {
-        var properties = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["AssemblyName"] = "HelloWeb",
-            ["MSBuildProjectDirectory"] = Project,
-            ["OutputPath"] = "bin/Release/net10.0/linux-x64/",
-            ["PublishDir"] = "bin/Release/net10.0/linux-x64/publish/",
-            ["TargetFramework"] = "net10.0",
-            ["RuntimeIdentifier"] = "linux-x64",
-            ["Version"] = "1.2.3",
-            ["NETCoreSdkVersion"] = "10.0.100",
-            ["TargetFrameworkIdentifier"] = ".NETCoreApp",
-            ["_TargetFrameworkVersionWithoutV"] = "10.0",
-            ["ContainerBaseImage"] = baseImage,
-        };
+        var properties = SettingTaskItems.TypicalProject(Project, assemblyName: "HelloWeb", version: "1.2.3");
+        properties["ContainerBaseImage"] = baseImage;
         foreach (var (name, value) in extra)
         {
             properties[name] = value;

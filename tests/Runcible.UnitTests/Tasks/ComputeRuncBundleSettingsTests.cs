@@ -18,19 +18,7 @@ public sealed class ComputeRuncBundleSettingsTests : IDisposable
 
     private string SettingsFile => _project.Combine("obj", "runc-bundle.settings.json");
 
-    private Dictionary<string, string> Properties() => new(StringComparer.Ordinal)
-    {
-        ["AssemblyName"] = "Hello.App",
-        ["MSBuildProjectDirectory"] = _project.Path,
-        ["OutputPath"] = "bin/Release/net10.0/linux-x64/",
-        ["PublishDir"] = "bin/Release/net10.0/linux-x64/publish/",
-        ["TargetFramework"] = "net10.0",
-        ["RuntimeIdentifier"] = "linux-x64",
-        ["Version"] = "2.1.0",
-        ["NETCoreSdkVersion"] = "10.0.100",
-        ["TargetFrameworkIdentifier"] = ".NETCoreApp",
-        ["_TargetFrameworkVersionWithoutV"] = "10.0",
-    };
+    private Dictionary<string, string> Properties() => SettingTaskItems.TypicalProject(_project.Path);
 
     private ComputeRuncBundleSettings Task(Dictionary<string, string> properties, params Microsoft.Build.Framework.ITaskItem[] items) => new()
     {
