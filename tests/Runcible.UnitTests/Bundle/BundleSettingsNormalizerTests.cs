@@ -15,19 +15,7 @@ public sealed class BundleSettingsNormalizerTests : IDisposable
     public void Dispose() => _project.Dispose();
 
     /// <summary>The raw values a typical SDK project hands over (as the targets' list expands them).</summary>
-    private Dictionary<string, string> Properties() => new(StringComparer.Ordinal)
-    {
-        ["AssemblyName"] = "Hello.App",
-        ["MSBuildProjectDirectory"] = _project.Path,
-        ["OutputPath"] = @"bin\Release\net10.0\linux-x64\",
-        ["PublishDir"] = @"bin\Release\net10.0\linux-x64\publish\",
-        ["TargetFramework"] = "net10.0",
-        ["RuntimeIdentifier"] = "linux-x64",
-        ["Version"] = "2.1.0",
-        ["NETCoreSdkVersion"] = "10.0.100",
-        ["TargetFrameworkIdentifier"] = ".NETCoreApp",
-        ["_TargetFrameworkVersionWithoutV"] = "10.0",
-    };
+    private Dictionary<string, string> Properties() => SettingTaskItems.TypicalProject(_project.Path);
 
     private static RawSettings Raw(Dictionary<string, string> properties, params RawSettingItem[] items) => new(properties, items);
 

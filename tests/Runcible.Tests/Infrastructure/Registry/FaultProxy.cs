@@ -37,7 +37,7 @@ public sealed record ProxiedRequest(string Method, string Target, string? Range,
 /// <see cref="IgnoreRange"/> (drop the Range header so the registry answers 200 with the full body),
 /// <see cref="FlipByte"/> (XOR one body byte), <see cref="StallBody"/> (head at once, body after a pause), <see cref="ClearFaults"/>.</item>
 /// <item>Counting: <see cref="RequestCount"/>, <see cref="Requests"/> (method, target, Range, status, fault),
-/// <see cref="ResetRequests"/>; e.g. assert <c>proxy.RequestCount == 0</c> for an offline pull, or that a resumed
+/// <see cref="PullsOf"/>, <see cref="ResetRequests"/>; e.g. assert <c>proxy.RequestCount == 0</c> for an offline pull, or that a resumed
 /// download sent <c>Range: bytes=N-</c>.</item>
 /// </list>
 /// </summary>
@@ -99,6 +99,13 @@ public sealed class FaultProxy : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Pulls of <paramref name="repository"/>:<paramref name="tag"/> so far: a pull GETs the tag's manifest once
+    /// (everything after it is read by digest), also across processes (a <c>dotnet publish</c> pointed at <see cref="Host"/>).
+    /// </summary>
+    public int PullsOf(string repository, string tag) =>
+        Requests.Count(r => r.Method == "GET" && r.Target.EndsWith("/" + repository + "/manifests/" + tag, StringComparison.Ordinal));
 
     public void ResetRequests()
     {
