@@ -99,7 +99,7 @@ public class BundleBuilderTests
         var writer = new BundleWriter(temp.Combine("cache"), "0.1.0", NullBuildLog.Instance);
         var request = new BundleRequest("localhost:5000/aspnet:10.0", temp.Combine("publish"), settings, container, temp.Combine("out"));
 
-        async Task<(string Copy, ulong CopyInode, BundleWriteResult Result)> PrepareAndBuild(Action? betweenThem = null)
+        async Task<(string Copy, ulong CopyInode, BundleWriteResult Result)> PrepareAndBuild(Action<string>? betweenThem = null)
         {
             var images = new RecordingImages();
             var prepared = await new BundleBuilder(new BundleStages(images, new TestFlattener(), new PasswdConfig(), null), writer, NullBuildLog.Instance)
@@ -108,7 +108,7 @@ public class BundleBuilderTests
             // The copy waits in the trash directory, and is not trash while it waits.
             var copy = Assert.Single(Directory.GetFiles(writer.TrashDirectory).Except(writer.ListTrash()));
             var copyInode = Runcible.Core.IO.FileIdentity.Of(copy)!.Inode;
-            betweenThem?.Invoke();
+            betweenThem?.Invoke(copy);
             var stages = new BundleStages(new PulledInThisBuild(images, "localhost:5000/aspnet:10.0", "linux-x64", prepared.Image), new TestFlattener(), new PasswdConfig(), null);
             return (copy, copyInode, await new BundleBuilder(stages, writer, NullBuildLog.Instance).BuildAsync(request, TestContext.Current.CancellationToken));
         }
@@ -126,12 +126,19 @@ public class BundleBuilderTests
 
         // A base part changed after its copy was made (here: replaced by the same bytes, a new file): the copy is not used, and is freed.
         var basePart = Assert.Single(Directory.GetFiles(temp.Combine("cache", "bundle-base")));
-        var (staleCopy, staleInode, second) = await PrepareAndBuild(() =>
+        // The stale copy is held open, so that its inode, freed when the copy is, cannot be the new tarball's by reuse.
+        FileStream? heldOpen = null;
+        var (staleCopy, staleInode, second) = await PrepareAndBuild(copy =>
         {
+            heldOpen = new FileStream(copy, FileMode.Open, FileAccess.Read);
             File.Copy(basePart, basePart + ".new");
             File.Move(basePart + ".new", basePart, overwrite: true);
         });
-        Assert.NotEqual(staleInode, Runcible.Core.IO.FileIdentity.Of(second.Path)!.Inode);
+        using (heldOpen)
+        {
+            Assert.NotEqual(staleInode, Runcible.Core.IO.FileIdentity.Of(second.Path)!.Inode);
+        }
+
         Assert.False(File.Exists(staleCopy));
         Assert.Equal(File.ReadAllBytes(oneGo.Path), File.ReadAllBytes(second.Path));
     }
