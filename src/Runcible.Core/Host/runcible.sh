@@ -1437,11 +1437,15 @@ net_check_subnet() {
     }'
 }
 
+# runcible0's subnets when the operator sets none (and for a bridge an older shim made, which recorded none).
+net_default_subnet=10.89.64.0/24
+net_default_subnet6=fd52:756e:6369::/64
+
 # The operator's subnets for runcible0 (sets net_subnet, net_subnet6), from $net_settings_file when it exists:
 # "subnet=" (IPv4) and "subnet6=" (IPv6) lines, blank lines and # comments ignored; RUNCIBLE5075 for a bad line.
 net_settings() {
-  net_subnet=10.89.64.0/24
-  net_subnet6=fd52:756e:6369::/64
+  net_subnet="$net_default_subnet"
+  net_subnet6="$net_default_subnet6"
   [ -f "$net_settings_file" ] || return 0
   n=0
   while IFS= read -r line || [ -n "$line" ]; do
@@ -1457,15 +1461,15 @@ net_settings() {
       *) die RUNCIBLE5075 "line $n of $net_settings_file ('$line') is not a network setting; write subnet=A.B.C.D/PREFIX or subnet6=IPV6/PREFIX, one a line." ;;
     esac
     problem="$(net_check_subnet "$value" "$fam")"
-    [ -z "$problem" ] || die RUNCIBLE5075 "line $n of $net_settings_file ('$line'): '$value' $problem; write an IPv$fam network such as $([ "$fam" = 4 ] && echo 10.89.64.0/24 || echo fd52:756e:6369::/64)."
+    [ -z "$problem" ] || die RUNCIBLE5075 "line $n of $net_settings_file ('$line'): '$value' $problem; write an IPv$fam network such as $([ "$fam" = 4 ] && echo "$net_default_subnet" || echo "$net_default_subnet6")."
     if [ "$fam" = 4 ]; then net_subnet="$value"; else net_subnet6="$value"; fi
   done <"$net_settings_file"
 }
 
 # The subnets runcible0 was made with (the defaults when no record says otherwise: a bridge of an older shim).
 net_recorded_subnets() {
-  net_subnet=10.89.64.0/24
-  net_subnet6=fd52:756e:6369::/64
+  net_subnet="$net_default_subnet"
+  net_subnet6="$net_default_subnet6"
   [ -f "$net_run/subnets" ] || return 0
   while IFS='=' read -r key value; do
     case "$key" in subnet) net_subnet="$value" ;; subnet6) net_subnet6="$value" ;; esac
